@@ -1,0 +1,44 @@
+# The two commands a newcomer runs: `make demo` and `make test`. Both set up everything from nothing:
+# a virtual environment in .venv with dagrad, its bundled plugins and test tools, and Graphviz's `dot`.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PLUGINS := $(wildcard plugins/*/pyproject.toml)
+
+.PHONY: demo test setup graphviz docs bench clean
+
+demo: setup
+	$(PY) -m dagrad.cli demo
+
+test: setup
+	$(PY) -m pytest
+
+setup: $(STAMP) graphviz
+
+$(STAMP): pyproject.toml $(PLUGINS)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	touch $@
+
+# Graphviz's `dot` renders the diagrams; install it with the system package manager when missing.
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+	  echo "Graphviz's dot is missing; installing it"; \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; \
+	  elif command -v brew >/dev/null 2>&1; then brew install graphviz; \
+	  elif command -v dnf >/dev/null 2>&1; then sudo dnf install -y graphviz; \
+	  else echo "Install Graphviz (https://graphviz.org/download/) and re-run." >&2; exit 1; fi; }
+
+docs: setup
+	$(PY) docs/build.py
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis

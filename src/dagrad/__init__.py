@@ -1,0 +1,46 @@
+"""dagrad: reverse-mode automatic differentiation over an explicit networkx DAG of plugin ops.
+
+>>> import numpy as np, dagrad as dg
+>>> g = dg.Graph()
+>>> x = g.input("x", shape=(None, 3))
+>>> W = g.param("W", np.ones((3, 2)))
+>>> loss = dg.mean(dg.tanh(x @ W) ** 2)
+>>> res = g.backward(loss, feeds={"x": np.zeros((5, 3))})
+>>> res.grad("W").shape, res.order[0] == loss.name
+((3, 2), True)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import ops, shapes
+from .errors import (AnomalyError, CycleError, DagradError, FeedError, FormatError, GradientError, GraphError,
+                     OpError, PluginError, RenderError, ShapeError)
+from .functions import (binary_cross_entropy_with_logits, broadcast_to, clip, concatenate, einsum, expand_dims,
+                        log_softmax, logsumexp, max, mean, min, mse, reshape, softmax, softmax_cross_entropy,
+                        squeeze, stack, sum, take, transpose)
+from .gradcheck import GradcheckReport, gradcheck
+from .graph import Graph, Node
+from .hookspecs import hookimpl
+from .op import Op, Sample, op
+from .ops import (abs, add, astype, cos, div, exp, log, maximum, minimum, mul, neg, pow, relu, sigmoid, sin,
+                  sqrt, sub, tanh, where)
+from .plugins import load_plugins, register, register_ops, registry
+from .result import Result
+from .scheduler import Plan, check_anomalies
+from .tensor import Tensor, apply
+
+__all__ = [
+    "__version__", "ops", "shapes",
+    "DagradError", "GraphError", "CycleError", "ShapeError", "FeedError", "PluginError", "OpError",
+    "GradientError", "AnomalyError", "FormatError", "RenderError",
+    "Graph", "Node", "Tensor", "Result", "Plan", "Op", "Sample", "op", "apply", "hookimpl",
+    "gradcheck", "GradcheckReport", "check_anomalies",
+    "load_plugins", "register", "register_ops", "registry",
+    "abs", "add", "astype", "cos", "div", "exp", "log", "maximum", "minimum", "mul", "neg", "pow", "relu",
+    "sigmoid", "sin", "sqrt", "sub", "tanh", "where",
+    "binary_cross_entropy_with_logits", "broadcast_to", "clip", "concatenate", "einsum", "expand_dims",
+    "log_softmax", "logsumexp", "max", "mean", "min", "mse", "reshape", "softmax", "softmax_cross_entropy",
+    "squeeze", "stack", "sum", "take", "transpose",
+]

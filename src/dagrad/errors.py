@@ -1,0 +1,75 @@
+"""The exception hierarchy: every error a user can cause is a ``DagradError``.
+
+Each message names the node, op or plugin at fault and says what was expected
+versus what was found, so that a user never has to read a numpy traceback to
+learn which part of their graph is wrong.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DagradError",
+    "GraphError",
+    "CycleError",
+    "ShapeError",
+    "FeedError",
+    "PluginError",
+    "OpError",
+    "GradientError",
+    "AnomalyError",
+    "FormatError",
+    "RenderError",
+]
+
+
+class DagradError(Exception):
+    """Base class of every error dagrad raises because of its input."""
+
+
+class GraphError(DagradError):
+    """A graph is malformed: unknown op, wrong arity, duplicate or missing node."""
+
+
+class CycleError(GraphError):
+    """A graph contains a cycle; ``cycle`` lists the node names on it, in order."""
+
+    def __init__(self, message: str, cycle: list[str]):
+        super().__init__(message)
+        self.cycle = cycle
+
+
+class ShapeError(GraphError):
+    """Shapes or dtypes of a node's inputs do not fit its op."""
+
+
+class FeedError(DagradError):
+    """A feed is missing, unexpected, or of the wrong shape or dtype."""
+
+
+class PluginError(DagradError):
+    """A plugin failed to load, or two plugins define the same op."""
+
+
+class OpError(DagradError):
+    """An op raised while running; the original exception is ``__cause__``."""
+
+
+class GradientError(DagradError):
+    """A VJP returned the wrong number, shape or dtype of gradients."""
+
+
+class AnomalyError(DagradError):
+    """With anomaly checking on, a node produced NaN or Inf."""
+
+    def __init__(self, message: str, node: str, phase: str):
+        super().__init__(message)
+        self.node = node
+        self.phase = phase
+
+
+class FormatError(DagradError):
+    """A model file is damaged, foreign, too new, or needs a missing plugin."""
+
+
+class RenderError(DagradError):
+    """A diagram cannot be produced (for example, Graphviz is not installed)."""

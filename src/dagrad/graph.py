@@ -1,0 +1,461 @@
+"""``Graph``: the network as an explicit ``networkx.DiGraph`` of named op nodes.
+
+A node record holds the op's name, its attributes and the *ordered* list of
+its inputs (``("x", "x")`` for ``x * x``); the DiGraph's edges mirror those
+lists for topology. Every change goes through a ``Graph`` method that checks
+it completely before touching anything, so a failed change leaves the graph
+exactly as it was. ``Graph.nx`` is a read-only view for any networkx algorithm.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union
+
+import networkx as nx
+import numpy as np
+
+from .errors import CycleError, GraphError, ShapeError
+from .shapes import Shape, format_shape
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .scheduler import Plan
+    from .result import Result
+    from .tensor import Tensor
+
+__all__ = ["Graph", "Node", "SOURCE_KINDS"]
+
+SOURCE_KINDS = ("input", "param", "const")
+NodeRef = Union[str, "Tensor"]
+
+
+@dataclass(slots=True, eq=False)
+class Node:
+    """One node record: what the node computes and from which inputs, in order.
+
+    ``op`` is ``"input"``, ``"param"`` or ``"const"`` for a source node, or the
+    name of a registered op. ``shape`` may contain ``None`` (a size known only
+    when fed); it is ``None`` altogether when an op has no shape rule.
+    """
+
+    name: str
+    op: str
+    inputs: tuple
+    attrs: dict
+    shape: Optional[Shape]
+    dtype: np.dtype
+    index: int
+    trainable: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``"input"``, ``"param"``, ``"const"`` or ``"op"``."""
+        return self.op if self.op in SOURCE_KINDS else "op"
+
+    @property
+    def scope(self) -> str:
+        """The name scope the node lives in (``"fc1"`` for ``"fc1/W"``), or ``""``."""
+        return self.name.rpartition("/")[0]
+
+
+def _canonical_attr(value: Any, where: str) -> Any:
+    """Attrs are stored JSON-shaped and hashable: tuples for sequences, Python scalars."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return np.dtype(value).name
+    if isinstance(value, (list, tuple)):
+        return tuple(_canonical_attr(v, where) for v in value)
+    if isinstance(value, np.ndarray):
+        return _canonical_attr(value.tolist(), where)
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise GraphError(f"{where}: attribute dictionaries need string keys")
+        return tuple(sorted((k, _canonical_attr(v, where)) for k, v in value.items()))
+    raise GraphError(
+        f"{where}: attribute value {value!r} of type {type(value).__name__} is not JSON-serialisable"
+    )
+
+
+class Graph:
+    """A network: named nodes in a ``networkx.DiGraph``.
+
+    Examples
+    --------
+    >>> import numpy as np, dagrad as dg
+    >>> g = dg.Graph()
+    >>> x = g.input("x", shape=(None, 3))
+    >>> W = g.param("W", np.ones((3, 2)))
+    >>> loss = dg.mean((x @ W) ** 2)
+    >>> res = g.backward(loss, feeds={"x": np.ones((4, 3))})
+    >>> res.value(loss)
+    array(9.)
+    >>> res.grad("W")
+    array([[3., 3.],
+           [3., 3.],
+           [3., 3.]])
+    """
+
+    def __init__(self, name: str = "graph"):
+        self.name = name
+        self._g = nx.DiGraph()
+        self._view = self._g.copy(as_view=True)
+        self._values: dict[str, np.ndarray] = {}
+        self._scopes: list[str] = []
+        self._counters: dict[str, int] = {}
+        self._next_index = 0
+        self._plans: dict[tuple, "Plan"] = {}
+        self.version = 0
+
+    # ----------------------------------------------------------- reading --
+
+    @property
+    def nx(self) -> nx.DiGraph:
+        """A read-only view of the DiGraph; node attribute ``"node"`` is the record."""
+        return self._view
+
+    def __len__(self) -> int:
+        return self._g.number_of_nodes()
+
+    def __contains__(self, ref: NodeRef) -> bool:
+        return _name_of(ref) in self._g
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes())
+
+    def __getitem__(self, name: str) -> "Tensor":
+        from .tensor import Tensor
+
+        self.node(name)
+        return Tensor(self, name)
+
+    def node(self, ref: NodeRef) -> Node:
+        """The record of a node, by name or Tensor; ``GraphError`` if there is none."""
+        name = _name_of(ref)
+        try:
+            return self._g.nodes[name]["node"]
+        except KeyError:
+            close = difflib.get_close_matches(str(name), list(self._g), n=3)
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise GraphError(f"graph {self.name!r} has no node named {name!r}{hint}") from None
+
+    def nodes(self) -> list[Node]:
+        """Every node record, in the order the nodes were added."""
+        return sorted((d["node"] for _, d in self._g.nodes(data=True)), key=lambda n: n.index)
+
+    def consumers(self, ref: NodeRef) -> list[str]:
+        """Names of the nodes that take this node as an input."""
+        return list(self._g.successors(self.node(ref).name))
+
+    @property
+    def inputs(self) -> list[str]:
+        """Names of the input nodes (fed at run time)."""
+        return [n.name for n in self.nodes() if n.op == "input"]
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """Trainable parameters by name; the arrays are the live values (optimizers update them in place)."""
+        return {n.name: self._values[n.name] for n in self.nodes() if n.op == "param" and n.trainable}
+
+    def value(self, ref: NodeRef) -> np.ndarray:
+        """The stored value of a param or const."""
+        node = self.node(ref)
+        if node.name not in self._values:
+            raise GraphError(f"node {node.name!r} is a {node.kind}; only params and consts hold values")
+        return self._values[node.name]
+
+    def set_value(self, ref: NodeRef, value: Any) -> None:
+        """Replace a param's or const's value with an array of the same shape and dtype kind."""
+        node = self.node(ref)
+        old = self.value(node)
+        new = np.asarray(value)
+        if new.shape != old.shape:
+            raise ShapeError(
+                f"node {node.name!r}: new value has shape {new.shape}, expected {old.shape}"
+            )
+        if not np.can_cast(new.dtype, old.dtype, casting="same_kind"):
+            raise ShapeError(f"node {node.name!r}: cannot store {new.dtype} values in a {old.dtype} node")
+        self._values[node.name] = np.array(new, dtype=old.dtype)
+
+    # ---------------------------------------------------------- building --
+
+    @contextlib.contextmanager
+    def scope(self, name: str) -> Iterator[str]:
+        """Prefix the names of nodes added inside the block with ``name/``.
+
+        >>> import dagrad as dg
+        >>> g = dg.Graph()
+        >>> with g.scope("fc1"):
+        ...     W = g.param("W", [1.0, 2.0])
+        >>> W.name
+        'fc1/W'
+        """
+        if not name or "/" in name:
+            raise GraphError(f"scope name {name!r} must be non-empty and contain no '/'")
+        self._scopes.append(name)
+        try:
+            yield self._prefix()
+        finally:
+            self._scopes.pop()
+
+    def _prefix(self) -> str:
+        return "".join(s + "/" for s in self._scopes)
+
+    def _new_name(self, name: Optional[str], base: str) -> str:
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                raise GraphError(f"node names must be non-empty strings, not {name!r}")
+            full = self._prefix() + name
+            if full in self._g:
+                raise GraphError(f"graph {self.name!r} already has a node named {full!r}; names are unique")
+            return full
+        stem = self._prefix() + base
+        if stem not in self._g:
+            return stem
+        i = self._counters.get(stem, 1)
+        while f"{stem}_{i}" in self._g:
+            i += 1
+        self._counters[stem] = i + 1
+        return f"{stem}_{i}"
+
+    def input(self, name: str, shape: Optional[Sequence[Optional[int]]] = None, dtype: Any = "float64") -> "Tensor":
+        """Add an input, fed at run time; ``None`` in ``shape`` is a size given by the feed."""
+        try:
+            dt = np.dtype(dtype)
+            shp = None if shape is None else tuple(None if d is None else int(d) for d in shape)
+        except (TypeError, ValueError) as exc:
+            raise GraphError(f"input {name!r}: bad shape {shape!r} or dtype {dtype!r}: {exc}") from None
+        return self._add_node(self._new_name(name, "input"), "input", (), {}, shp, dt)
+
+    def param(self, name: str, value: Any, *, trainable: bool = True) -> "Tensor":
+        """Add a parameter holding a copy of ``value`` (gradients are taken with respect to these)."""
+        array = np.array(value)
+        if array.dtype.kind not in "fc" and trainable:
+            array = array.astype(np.float64)
+        full = self._new_name(name, "param")
+        return self._add_node(full, "param", (), {}, array.shape, array.dtype, value=array, trainable=trainable)
+
+    def const(self, value: Any, *, name: Optional[str] = None, dtype: Any = None) -> "Tensor":
+        """Add a constant (no gradient is taken with respect to it)."""
+        array = np.array(value, dtype=dtype)
+        return self._add_node(self._new_name(name, "const"), "const", (), {}, array.shape, array.dtype, value=array)
+
+    def add(self, op: str, inputs: Sequence[NodeRef], attrs: Optional[dict] = None, *, name: Optional[str] = None) -> "Tensor":
+        """Add a node applying the registered op ``op`` to ``inputs`` (in order).
+
+        The op, its arity, its attributes and the input shapes are all checked
+        before the graph changes; any failure leaves the graph as it was.
+        """
+        from .plugins import registry
+
+        the_op = registry().op(op)
+        input_names = tuple(_name_of(r) for r in inputs)
+        full = self._new_name(name, op)
+        where = f"node {full!r} (op {op!r} from {the_op.plugin})"
+        records = []
+        for n in input_names:
+            if n not in self._g:
+                raise GraphError(f"{where}: input {n!r} is not a node of graph {self.name!r}")
+            records.append(self._g.nodes[n]["node"])
+        if the_op.arity is not None and len(records) != the_op.arity:
+            raise GraphError(f"{where}: takes {the_op.arity} input(s), got {len(records)}")
+        if the_op.arity is None and not records:
+            raise GraphError(f"{where}: takes at least one input, got none")
+        try:
+            bound = the_op.bind_attrs(attrs or {})
+        except TypeError as exc:
+            raise GraphError(f"{where}: {exc}") from None
+        bound = {k: _canonical_attr(v, where) for k, v in bound.items()}
+        shape, dtype = _infer(the_op, records, bound, where)
+        return self._add_node(full, op, input_names, bound, shape, dtype)
+
+    def _add_node(self, name, op, inputs, attrs, shape, dtype, *, value=None, trainable=False) -> "Tensor":
+        from .tensor import Tensor
+
+        record = Node(name, op, tuple(inputs), attrs, shape, np.dtype(dtype), self._next_index, trainable)
+        self._next_index += 1
+        self._g.add_node(name, node=record)
+        for src in set(inputs):
+            self._g.add_edge(src, name)
+        if value is not None:
+            self._values[name] = value
+        self._changed()
+        return Tensor(self, name)
+
+    def _remove_unused(self, names: Sequence[str]) -> None:
+        """Undo the constants an expression added before its op node was refused."""
+        for n in names:
+            if n in self._g and self._g.out_degree(n) == 0:
+                self._g.remove_node(n)
+                self._values.pop(n, None)
+
+    def _changed(self) -> None:
+        self.version += 1
+        if self._plans:
+            self._plans.clear()
+
+    # ----------------------------------------------------------- surgery --
+
+    def rewire(self, node: NodeRef, index: int, new_input: NodeRef) -> None:
+        """Make input ``index`` of ``node`` read from ``new_input`` instead.
+
+        Shapes of the node and everything downstream are re-inferred; a cycle or
+        a shape that no longer fits raises before anything changes.
+        """
+        from .plugins import registry
+
+        record = self.node(node)
+        source = self.node(new_input)
+        if record.kind != "op":
+            raise GraphError(f"node {record.name!r} is a {record.kind} and has no inputs to rewire")
+        if not -len(record.inputs) <= index < len(record.inputs):
+            raise GraphError(
+                f"node {record.name!r} has {len(record.inputs)} input(s); index {index} is out of range"
+            )
+        index %= len(record.inputs)
+        if source.name == record.name or nx.has_path(self._g, record.name, source.name):
+            path = [record.name] if source.name == record.name else nx.shortest_path(self._g, record.name, source.name)
+            cycle = path + [record.name]
+            raise CycleError(
+                f"rewiring {record.name!r} input {index} to {source.name!r} would make a cycle: "
+                + " -> ".join(cycle),
+                cycle,
+            )
+        new_inputs = record.inputs[:index] + (source.name,) + record.inputs[index + 1 :]
+        # Re-infer shapes downstream on copies; commit only if all of them fit.
+        updates = {record.name: new_inputs}
+        pending: dict[str, tuple] = {}
+
+        def shape_of(n: str):
+            return pending.get(n) or (self._g.nodes[n]["node"].shape, self._g.nodes[n]["node"].dtype)
+
+        order = [record.name] + [
+            n for n in nx.topological_sort(self._g.subgraph(nx.descendants(self._g, record.name)))
+        ]
+        for n in order:
+            rec = self._g.nodes[n]["node"]
+            ins = updates.get(n, rec.inputs)
+            proxies = [_ShapeProxy(*shape_of(i)) for i in ins]
+            the_op = registry().op(rec.op)
+            where = f"node {n!r} (op {rec.op!r} from {the_op.plugin})"
+            result = _infer(the_op, proxies, rec.attrs, where)
+            if n != record.name and result == (rec.shape, rec.dtype):
+                continue
+            pending[n] = result
+        # Commit.
+        old = record.inputs[index]
+        record.inputs = new_inputs
+        if old not in new_inputs:
+            self._g.remove_edge(old, record.name)
+        self._g.add_edge(source.name, record.name)
+        for n, (shape, dtype) in pending.items():
+            rec = self._g.nodes[n]["node"]
+            rec.shape, rec.dtype = shape, dtype
+        self._changed()
+
+    def check_acyclic(self) -> None:
+        """Raise ``CycleError`` listing the nodes of a cycle, if the graph has one."""
+        try:
+            cycle_edges = nx.find_cycle(self._g)
+        except nx.NetworkXNoCycle:
+            return
+        cycle = [u for u, _ in cycle_edges] + [cycle_edges[0][0]]
+        raise CycleError(f"graph {self.name!r} has a cycle: " + " -> ".join(cycle), cycle)
+
+    # --------------------------------------------------------- execution --
+
+    def compile(
+        self,
+        outputs: Union[NodeRef, Sequence[NodeRef]],
+        *,
+        loss: Optional[NodeRef] = None,
+        wrt: Optional[Sequence[NodeRef]] = None,
+        keep: str = "all",
+    ) -> "Plan":
+        """The cached ``Plan`` for these outputs (and loss/wrt); recompiled after any change."""
+        from .scheduler import compile as compile_plan
+        from .plugins import registry
+
+        outs = tuple(_name_of(o) for o in _as_list(outputs))
+        loss_name = None if loss is None else _name_of(loss)
+        wrt_names = None if wrt is None else tuple(_name_of(w) for w in _as_list(wrt))
+        key = (self.version, registry().generation, outs, loss_name, wrt_names, keep)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = compile_plan(self, outs, loss=loss_name, wrt=wrt_names, keep=keep)
+            if len(self._plans) >= 32:
+                self._plans.pop(next(iter(self._plans)))
+            self._plans[key] = plan
+        return plan
+
+    def forward(self, outputs: Union[NodeRef, Sequence[NodeRef]], feeds: Optional[dict] = None, *, check: Optional[bool] = None) -> "Result":
+        """Compute the values of ``outputs`` (and what they need) from ``feeds``."""
+        return self.compile(outputs).run(feeds, check=check)
+
+    def backward(
+        self,
+        loss: NodeRef,
+        feeds: Optional[dict] = None,
+        *,
+        wrt: Optional[Sequence[NodeRef]] = None,
+        keep: str = "all",
+        outputs: Sequence[NodeRef] = (),
+        check: Optional[bool] = None,
+    ) -> "Result":
+        """Forward, then backpropagate from ``loss`` in reverse topological order.
+
+        ``wrt`` defaults to every trainable param; only nodes between them and
+        the loss get gradients. ``keep="all"`` keeps every value and gradient
+        (for diagrams); ``keep="wrt"`` keeps only the gradients asked for and the
+        values of ``loss`` and ``outputs``, freeing the rest as soon as possible.
+        """
+        outs = [loss, *outputs]
+        return self.compile(outs, loss=loss, wrt=wrt, keep=keep).run(feeds, check=check)
+
+    def __repr__(self) -> str:
+        return f"<Graph {self.name!r}: {len(self)} nodes>"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .render import mimebundle
+
+        return mimebundle(self)
+
+
+@dataclass(slots=True)
+class _ShapeProxy:
+    shape: Optional[Shape]
+    dtype: np.dtype
+
+
+def _infer(the_op, records, attrs: dict, where: str) -> tuple:
+    """Output shape and dtype from the op's rules; ``ShapeError`` naming the node if they do not fit."""
+    shapes = [r.shape for r in records]
+    dtypes = [r.dtype for r in records]
+    described = ", ".join("?" if s is None else format_shape(s) for s in shapes)
+    shape = None
+    if the_op.shape_rule is not None and all(s is not None for s in shapes):
+        try:
+            shape = tuple(the_op.shape_rule(*shapes, **attrs))
+        except (ValueError, TypeError, IndexError) as exc:
+            raise ShapeError(f"{where}: input shapes {described} do not fit: {exc}") from None
+    try:
+        dtype = np.dtype(the_op.dtype_rule(*dtypes, **attrs))
+    except (ValueError, TypeError) as exc:
+        raise ShapeError(f"{where}: input dtypes {[str(d) for d in dtypes]} do not fit: {exc}") from None
+    return shape, dtype
+
+
+def _name_of(ref: Any) -> str:
+    name = getattr(ref, "name", ref)
+    if not isinstance(name, str):
+        raise GraphError(f"expected a node name or Tensor, got {type(ref).__name__}")
+    return name
+
+
+def _as_list(x: Any) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+

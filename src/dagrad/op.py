@@ -1,0 +1,204 @@
+"""``Op``: what an operation is — a numpy forward, a numpy VJP and an optional shape rule.
+
+An op knows nothing of graphs. Its forward maps arrays to an array; its VJP
+maps the output gradient back to one gradient per input (``None`` where an
+input has none). The engine, not the op, sums a gradient back to its input's
+shape after broadcasting, so an op author writes the natural numpy code::
+
+    @op(shape=elementwise)
+    def mul(x, y):
+        "Elementwise product."
+        return x * y
+
+    @mul.vjp
+    def _(g, x, y, out):
+        return g * y, g * x
+
+Positional parameters of the forward are the op's inputs (``*xs`` makes it
+variadic); keyword-only parameters are its attributes, which must be static
+and JSON-serialisable.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from .shapes import Shape
+
+__all__ = ["Op", "op", "Sample", "float_dtype", "first_dtype", "result_dtype"]
+
+
+@dataclass
+class Sample:
+    """One set of example inputs for checking an op against finite differences.
+
+    ``args`` are numpy arrays (the same array object passed twice is one node
+    used twice, as in ``x * x``); ``attrs`` are the op's attributes.
+    """
+
+    args: tuple
+    attrs: dict = field(default_factory=dict)
+    label: str = ""
+
+
+def result_dtype(*dtypes: np.dtype, **attrs) -> np.dtype:
+    """Default dtype rule: numpy's promotion of the input dtypes."""
+    return np.result_type(*dtypes) if dtypes else np.dtype("float64")
+
+
+def float_dtype(*dtypes: np.dtype, **attrs) -> np.dtype:
+    """Dtype rule of a transcendental op: promoted, and float64 for integer inputs."""
+    dtype = np.result_type(*dtypes)
+    return dtype if dtype.kind in "fc" else np.dtype("float64")
+
+
+def first_dtype(dtype: np.dtype, *rest: np.dtype, **attrs) -> np.dtype:
+    """Dtype rule of an op whose output has its first input's dtype."""
+    return np.dtype(dtype)
+
+
+_VALID_SAVES = {"inputs", "out"}
+
+
+class Op:
+    """An operation: a name, a numpy forward, a numpy VJP and optional rules.
+
+    Parameters
+    ----------
+    forward
+        ``forward(*arrays, **attrs) -> array``; with ``residuals=True`` it
+        returns ``(array, residuals)`` and the VJP receives ``res=residuals``.
+    name
+        The op's registered name; defaults to the forward's ``__name__``.
+    shape
+        ``shape(*input_shapes, **attrs) -> shape`` with ``None`` for unknown
+        sizes; raise ``ValueError`` with a reason when the shapes do not fit.
+    dtype
+        ``dtype(*input_dtypes, **attrs) -> dtype``; defaults to promotion.
+    saves
+        What the VJP reads: ``"inputs"`` and/or ``"out"``. Anything not saved
+        is freed after the forward pass; an unsaved input reaches the VJP as a
+        zero-cost placeholder that has the right shape and dtype but no values.
+    residuals
+        The forward returns ``(out, residuals)`` to hand work to the VJP.
+    samples
+        ``samples(rng) -> list[Sample]`` used by ``dagrad check``.
+    override
+        Replace an op of the same name from another plugin instead of colliding.
+    """
+
+    def __init__(
+        self,
+        forward: Callable[..., Any],
+        *,
+        name: Optional[str] = None,
+        shape: Optional[Callable[..., Shape]] = None,
+        dtype: Optional[Callable[..., np.dtype]] = None,
+        saves: Sequence[str] = ("inputs", "out"),
+        residuals: bool = False,
+        samples: Optional[Callable[[np.random.Generator], list]] = None,
+        override: bool = False,
+    ):
+        self.forward = forward
+        self.name = name or forward.__name__
+        self.shape_rule = shape
+        self.dtype_rule = dtype or result_dtype
+        unknown = set(saves) - _VALID_SAVES
+        if unknown:
+            raise ValueError(f"op {self.name!r}: saves may hold 'inputs' and 'out', not {sorted(unknown)}")
+        self.saves = frozenset(saves)
+        self.residuals = residuals
+        self.samples = samples
+        self.override = override
+        self.plugin: Optional[str] = None
+        self.doc = inspect.getdoc(forward) or ""
+        self._vjp: Optional[Callable[..., Any]] = None
+        self.arity, self.attr_defaults = _signature_of(forward)
+
+    @property
+    def summary(self) -> str:
+        """First line of the forward's docstring."""
+        return self.doc.splitlines()[0] if self.doc else ""
+
+    @property
+    def differentiable(self) -> bool:
+        return self._vjp is not None
+
+    def vjp(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator that sets ``fn(g, *arrays, out, **attrs) -> tuple`` as the VJP."""
+        self._vjp = fn
+        return fn
+
+    def call_vjp(self, g, arrays, out, res, attrs):
+        """Run the VJP with the calling convention of this op."""
+        if self.residuals:
+            return self._vjp(g, *arrays, out=out, res=res, **attrs)
+        return self._vjp(g, *arrays, out=out, **attrs)
+
+    def bind_attrs(self, attrs: dict) -> dict:
+        """Complete ``attrs`` with defaults; a ``TypeError`` names unknown ones."""
+        unknown = set(attrs) - set(self.attr_defaults)
+        if unknown:
+            known = ", ".join(sorted(self.attr_defaults)) or "none"
+            raise TypeError(f"unknown attribute(s) {sorted(unknown)} (known: {known})")
+        return {**self.attr_defaults, **attrs}
+
+    def __call__(self, *args, **attrs):
+        """Add a node applying this op to Tensors (numbers and arrays become constants)."""
+        from .tensor import apply
+
+        return apply(self.name, *args, **attrs)
+
+    def __repr__(self) -> str:
+        where = f" from {self.plugin}" if self.plugin else ""
+        return f"<Op {self.name}{where}>"
+
+
+def _signature_of(forward: Callable[..., Any]) -> tuple[Optional[int], dict]:
+    """Arity (``None`` if variadic) and attribute defaults read from the forward's signature."""
+    arity: Optional[int] = 0
+    attrs: dict = {}
+    for p in inspect.signature(forward).parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            arity = None
+        elif p.kind is p.KEYWORD_ONLY:
+            attrs[p.name] = None if p.default is p.empty else p.default
+        elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            if p.default is p.empty:
+                if arity is not None:
+                    arity += 1
+            else:
+                attrs[p.name] = p.default
+    return arity, attrs
+
+
+def op(
+    fn: Optional[Callable[..., Any]] = None,
+    *,
+    name: Optional[str] = None,
+    shape: Optional[Callable[..., Shape]] = None,
+    dtype: Optional[Callable[..., np.dtype]] = None,
+    saves: Sequence[str] = ("inputs", "out"),
+    residuals: bool = False,
+    samples: Optional[Callable[[np.random.Generator], list]] = None,
+    override: bool = False,
+):
+    """Decorator turning a numpy forward into an :class:`Op`; see ``Op`` for the parameters."""
+
+    def make(forward: Callable[..., Any]) -> Op:
+        return Op(
+            forward,
+            name=name,
+            shape=shape,
+            dtype=dtype,
+            saves=saves,
+            residuals=residuals,
+            samples=samples,
+            override=override,
+        )
+
+    return make(fn) if fn is not None else make

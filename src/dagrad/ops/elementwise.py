@@ -1,0 +1,285 @@
+"""Elementwise ops: arithmetic, transcendental functions, activations, selection.
+
+Each block is one op: the forward in numpy, then its VJP. Broadcasting is
+handled by the engine, which sums each gradient back to its input's shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..op import Sample, first_dtype, float_dtype, op
+from ..shapes import elementwise, same_as_first
+from .samples import away_from_zero, elementwise_samples, positive
+
+# ---------------------------------------------------------- arithmetic ---
+
+
+@op(shape=elementwise, saves=(), samples=elementwise_samples(2))
+def add(x, y):
+    """Elementwise sum ``x + y``."""
+    return np.add(x, y)
+
+
+@add.vjp
+def _(g, x, y, out):
+    return g, g
+
+
+@op(shape=elementwise, saves=(), samples=elementwise_samples(2))
+def sub(x, y):
+    """Elementwise difference ``x - y``."""
+    return np.subtract(x, y)
+
+
+@sub.vjp
+def _(g, x, y, out):
+    return g, -g
+
+
+@op(shape=elementwise, saves=("inputs",), samples=elementwise_samples(2))
+def mul(x, y):
+    """Elementwise product ``x * y``."""
+    return np.multiply(x, y)
+
+
+@mul.vjp
+def _(g, x, y, out):
+    return g * y, g * x
+
+
+@op(shape=elementwise, dtype=float_dtype, samples=elementwise_samples(2))
+def div(x, y):
+    """Elementwise quotient ``x / y``."""
+    return np.divide(x, y)
+
+
+@div.vjp
+def _(g, x, y, out):
+    gx = g / y
+    return gx, -gx * out
+
+
+@op(shape=same_as_first, saves=(), samples=elementwise_samples(1))
+def neg(x):
+    """Elementwise negation ``-x``."""
+    return np.negative(x)
+
+
+@neg.vjp
+def _(g, x, out):
+    return (-g,)
+
+
+def _pow_samples(rng):
+    base = elementwise_samples(2, make=positive)(rng)
+    integer_exponent = Sample((away_from_zero(rng, (3, 4)), np.asarray(2)), {}, "negative base, constant integer exponent 2")
+    return base + [integer_exponent]
+
+
+@op(shape=elementwise, samples=_pow_samples)
+def pow(x, y):
+    """Elementwise power ``x ** y``."""
+    return np.power(x, y)
+
+
+@pow.vjp
+def _(g, x, y, out):
+    gx = g * y * np.power(x, y - 1)
+    # d/dy x**y = x**y log x, defined for x > 0; where x <= 0 the exponent gets no gradient.
+    gy = g * out * np.log(np.where(x > 0, x, 1))
+    return gx, gy
+
+
+# ------------------------------------------------------ transcendental ---
+
+
+@op(shape=same_as_first, dtype=float_dtype, saves=("out",), samples=elementwise_samples(1))
+def exp(x):
+    """Elementwise exponential."""
+    return np.exp(x)
+
+
+@exp.vjp
+def _(g, x, out):
+    return (g * out,)
+
+
+@op(shape=same_as_first, dtype=float_dtype, saves=("inputs",), samples=elementwise_samples(1, make=positive))
+def log(x):
+    """Elementwise natural logarithm."""
+    return np.log(x)
+
+
+@log.vjp
+def _(g, x, out):
+    return (g / x,)
+
+
+@op(shape=same_as_first, dtype=float_dtype, saves=("out",), samples=elementwise_samples(1, make=positive))
+def sqrt(x):
+    """Elementwise square root."""
+    return np.sqrt(x)
+
+
+@sqrt.vjp
+def _(g, x, out):
+    return (g / (2 * out),)
+
+
+@op(shape=same_as_first, saves=("inputs",), samples=elementwise_samples(1))
+def abs(x):
+    """Elementwise absolute value (gradient 0 at 0)."""
+    return np.abs(x)
+
+
+@abs.vjp
+def _(g, x, out):
+    return (g * np.sign(x),)
+
+
+@op(shape=same_as_first, dtype=float_dtype, saves=("inputs",), samples=elementwise_samples(1))
+def sin(x):
+    """Elementwise sine."""
+    return np.sin(x)
+
+
+@sin.vjp
+def _(g, x, out):
+    return (g * np.cos(x),)
+
+
+@op(shape=same_as_first, dtype=float_dtype, saves=("inputs",), samples=elementwise_samples(1))
+def cos(x):
+    """Elementwise cosine."""
+    return np.cos(x)
+
+
+@cos.vjp
+def _(g, x, out):
+    return (-g * np.sin(x),)
+
+
+# --------------------------------------------------------- activations ---
+
+
+@op(shape=same_as_first, dtype=float_dtype, saves=("out",), samples=elementwise_samples(1))
+def tanh(x):
+    """Elementwise hyperbolic tangent."""
+    return np.tanh(x)
+
+
+@tanh.vjp
+def _(g, x, out):
+    return (g * (1 - out * out),)
+
+
+@op(shape=same_as_first, dtype=float_dtype, saves=("out",), samples=elementwise_samples(1))
+def sigmoid(x):
+    """Elementwise logistic function, computed without overflow for large |x|."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+@sigmoid.vjp
+def _(g, x, out):
+    return (g * out * (1 - out),)
+
+
+@op(shape=same_as_first, saves=("out",), samples=elementwise_samples(1))
+def relu(x):
+    """Elementwise ``max(x, 0)`` (gradient 0 at 0)."""
+    return np.maximum(x, 0)
+
+
+@relu.vjp
+def _(g, x, out):
+    return (g * (out > 0),)
+
+
+# ----------------------------------------------------------- selection ---
+
+
+def _tie_split(x, y):
+    """Share of the gradient for ``x`` in max(x, y): 1 where x wins, 1/2 at ties (as PyTorch)."""
+    return np.where(x == y, 0.5, (x > y).astype(np.result_type(x, y)))
+
+
+@op(shape=elementwise, samples=elementwise_samples(2))
+def maximum(x, y):
+    """Elementwise larger of ``x`` and ``y``; a tie splits the gradient evenly."""
+    return np.maximum(x, y)
+
+
+@maximum.vjp
+def _(g, x, y, out):
+    share = _tie_split(x, y)
+    return g * share, g * (1 - share)
+
+
+@op(shape=elementwise, samples=elementwise_samples(2))
+def minimum(x, y):
+    """Elementwise smaller of ``x`` and ``y``; a tie splits the gradient evenly."""
+    return np.minimum(x, y)
+
+
+@minimum.vjp
+def _(g, x, y, out):
+    share = _tie_split(y, x)
+    return g * share, g * (1 - share)
+
+
+def _where_samples(rng):
+    out = []
+    for c, x, y in [((3, 4), (3, 4), (3, 4)), ((3, 1), (4,), ()), ((0, 2), (0, 2), (1, 2)), ((1,), (2, 1), (1, 3))]:
+        out.append(Sample((rng.random(c) > 0.5, away_from_zero(rng, x), away_from_zero(rng, y)), {}, f"shapes {c}, {x}, {y}"))
+    x = away_from_zero(rng, (2, 3))
+    out.append(Sample((rng.random((2, 3)) > 0.5, x, x), {}, "the same input twice"))
+    return out
+
+
+@op(shape=elementwise, dtype=lambda c, x, y: np.result_type(x, y), saves=("inputs",), samples=_where_samples)
+def where(condition, x, y):
+    """Elementwise ``x`` where ``condition`` holds, else ``y``."""
+    return np.where(condition, x, y)
+
+
+@where.vjp
+def _(g, condition, x, y, out):
+    zero = np.zeros((), g.dtype)
+    return None, np.where(condition, g, zero), np.where(condition, zero, g)
+
+
+@op(shape=same_as_first, dtype=first_dtype, saves=("inputs",), samples=elementwise_samples(1, attrs={"low": -0.5, "high": 0.7}))
+def clip(x, *, low=None, high=None):
+    """Elementwise ``x`` limited to ``[low, high]`` (either may be None); no gradient outside."""
+    return np.clip(x, low, high).astype(x.dtype, copy=False)
+
+
+@clip.vjp
+def _(g, x, out, low=None, high=None):
+    inside = np.ones(x.shape, dtype=bool)
+    if low is not None:
+        inside &= x >= low
+    if high is not None:
+        inside &= x <= high
+    return (g * inside,)
+
+
+# --------------------------------------------------------------- dtype ---
+
+
+@op(shape=same_as_first, dtype=lambda x, dtype="float64": np.dtype(dtype), saves=(),
+    samples=elementwise_samples(1, attrs={"dtype": "float64"}))
+def astype(x, *, dtype="float64"):
+    """Cast to ``dtype``; the gradient is cast back (and is None for integer inputs)."""
+    return x.astype(dtype)
+
+
+@astype.vjp
+def _(g, x, out, dtype="float64"):
+    return (g.astype(x.dtype) if x.dtype.kind in "fc" else None,)
+
+
+OPS = [add, sub, mul, div, neg, pow, exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu,
+       maximum, minimum, where, clip, astype]

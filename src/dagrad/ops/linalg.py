@@ -1,0 +1,149 @@
+"""Linear algebra: matmul (batched, with numpy's 1-D rules) and einsum."""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+
+from ..op import Sample, op
+from ..shapes import broadcast_shapes, matmul_shape
+from .samples import away_from_zero
+
+# -------------------------------------------------------------- matmul ---
+
+
+def _matmul_rule(a, b):
+    return matmul_shape(a, b)
+
+
+def _matmul_samples(rng):
+    pairs = [((3, 4), (4, 2)), ((2, 3, 4), (4, 5)), ((4,), (4, 3)), ((3, 4), (4,)), ((4,), (4,)),
+             ((2, 1, 3, 4), (5, 4, 2)), ((0, 4), (4, 3)), ((1, 1), (1, 1))]
+    out = [Sample((away_from_zero(rng, s), away_from_zero(rng, t)), {}, f"{s} @ {t}") for s, t in pairs]
+    square = away_from_zero(rng, (3, 3))
+    out.append(Sample((square, square), {}, "the same matrix twice"))
+    return out
+
+
+@op(shape=_matmul_rule, saves=("inputs",), samples=_matmul_samples)
+def matmul(a, b):
+    """Matrix product ``a @ b`` with numpy's batching and 1-D rules."""
+    return np.matmul(a, b)
+
+
+@matmul.vjp
+def _(g, a, b, out):
+    if a.ndim == 1 and b.ndim == 1:
+        return g * b, g * a
+    if a.ndim == 1:
+        g2 = np.expand_dims(g, -2)                                  # (..., 1, n)
+        ga = np.matmul(g2, np.swapaxes(b, -1, -2))[..., 0, :]       # (..., k)
+        gb = np.matmul(a[:, None], g2)                              # (..., k, n)
+        return ga, gb
+    if b.ndim == 1:
+        g2 = np.expand_dims(g, -1)                                  # (..., m, 1)
+        ga = np.matmul(g2, b[None, :])                              # (..., m, k)
+        gb = np.matmul(np.swapaxes(a, -1, -2), g2)[..., 0]          # (..., k)
+        return ga, gb
+    return np.matmul(g, np.swapaxes(b, -1, -2)), np.matmul(np.swapaxes(a, -1, -2), g)
+
+
+# -------------------------------------------------------------- einsum ---
+
+
+def _parse(subscripts: str, ndims: list[int]) -> tuple[list[str], str]:
+    """Explicit per-operand subscripts and output, with ``...`` spelled out as letters."""
+    spec = subscripts.replace(" ", "")
+    if "->" in spec:
+        lhs, rhs = spec.split("->")
+    else:
+        lhs, rhs = spec, None
+    terms = lhs.split(",")
+    if len(terms) != len(ndims):
+        raise ValueError(f"einsum {subscripts!r} names {len(terms)} operand(s), got {len(ndims)}")
+    used = set(spec) - set(".,->")
+    spare = [c for c in string.ascii_letters if c not in used]
+    ell_len = 0
+    for t, nd in zip(terms, ndims):
+        if "..." in t:
+            ell_len = max(ell_len, nd - (len(t) - 3))
+    ell = "".join(spare[:ell_len])
+    expanded = []
+    for t, nd in zip(terms, ndims):
+        if "..." in t:
+            k = nd - (len(t) - 3)
+            t = t.replace("...", ell[ell_len - k:])
+        if len(t) != nd:
+            raise ValueError(f"einsum term {t!r} does not match an operand of {nd} dimensions")
+        if len(set(t)) != len(t):
+            raise ValueError(f"einsum term {t!r} repeats an index (diagonals are not differentiable here)")
+        expanded.append(t)
+    if rhs is None:
+        counts = {}
+        for t in expanded:
+            for c in t:
+                counts[c] = counts.get(c, 0) + 1
+        rhs = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
+    else:
+        rhs = rhs.replace("...", ell)
+    for c in rhs:
+        if not any(c in t for t in expanded):
+            raise ValueError(f"einsum output index {c!r} appears in no operand")
+    return expanded, rhs
+
+
+def _einsum_rule(*shapes, subscripts=""):
+    terms, rhs = _parse(subscripts, [len(s) for s in shapes])
+    sizes: dict = {}
+    for t, s in zip(terms, shapes):
+        for c, d in zip(t, s):
+            try:
+                (sizes[c],) = broadcast_shapes((sizes.get(c, 1),), (d,))
+            except ValueError:
+                raise ValueError(f"einsum index {c!r} has sizes {sizes[c]} and {d}") from None
+    return tuple(sizes[c] for c in rhs)
+
+
+def _einsum_samples(rng):
+    cases = [
+        ("ij,jk->ik", [(3, 4), (4, 2)]),
+        ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+        ("i,i->", [(4,), (4,)]),
+        ("ij->j", [(3, 4)]),
+        ("ij,k->ijk", [(2, 3), (4,)]),
+        ("...ij,jk->...ik", [(2, 3, 4), (4, 2)]),
+        ("ij,jk", [(0, 4), (4, 2)]),
+        ("ij,ij->i", [(1, 3), (2, 3)]),
+    ]
+    out = [Sample(tuple(away_from_zero(rng, s) for s in shapes), {"subscripts": sub}, sub) for sub, shapes in cases]
+    x = away_from_zero(rng, (3, 4))
+    out.append(Sample((x, x), {"subscripts": "ij,ij->"}, "the same input twice"))
+    return out
+
+
+@op(shape=_einsum_rule, saves=("inputs",), samples=_einsum_samples)
+def einsum(*xs, subscripts=""):
+    """Einstein summation, as ``numpy.einsum(subscripts, *xs)``."""
+    return np.einsum(subscripts, *xs, optimize=len(xs) > 2)
+
+
+@einsum.vjp
+def _(g, *xs, out, subscripts=""):
+    terms, rhs = _parse(subscripts, [x.ndim for x in xs])
+    grads = []
+    for i, (term, x) in enumerate(zip(terms, xs)):
+        others = [(t, y) for j, (t, y) in enumerate(zip(terms, xs)) if j != i]
+        present = set(rhs).union(*[set(t) for t, _ in others])
+        # An index only this operand has was summed away: compute without it, then broadcast back.
+        kept = "".join(c for c in term if c in present)
+        spec = ",".join([rhs] + [t for t, _ in others]) + "->" + kept
+        partial = np.einsum(spec, g, *[y for _, y in others], optimize=len(others) > 1)
+        for axis, c in enumerate(term):
+            if c not in present:
+                partial = np.expand_dims(partial, axis)
+        grads.append(np.broadcast_to(partial, np.broadcast_shapes(partial.shape, x.shape)))
+    return tuple(grads)
+
+
+OPS = [matmul, einsum]

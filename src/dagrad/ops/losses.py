@@ -1,0 +1,149 @@
+"""Losses, fused for numerical stability: softmax cross-entropy, binary cross-entropy with logits, MSE.
+
+Each takes ``reduction="mean" | "sum" | "none"``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..op import Sample, first_dtype, op
+from ..shapes import broadcast_shapes, format_shape
+from .samples import away_from_zero, uniform
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(losses: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "sum":
+        return np.sum(losses)
+    if reduction == "mean":
+        return np.mean(losses) if losses.size else np.zeros((), losses.dtype)
+    return losses
+
+
+def _reduced_rule(shape, reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, not {reduction!r}")
+    return () if reduction != "none" else tuple(shape)
+
+
+def _scale(g: np.ndarray, shape: tuple, reduction: str) -> np.ndarray:
+    """The upstream gradient of each element before reduction."""
+    if reduction == "mean":
+        return np.asarray(g / max(int(np.prod(shape)), 1))
+    return np.asarray(g)
+
+
+# ------------------------------------------------- softmax cross-entropy ---
+
+
+def _sce_rule(logits, labels, *, reduction="mean"):
+    if len(logits) < 1:
+        raise ValueError("logits need a class axis")
+    batch = tuple(logits[:-1])
+    if len(labels) != len(batch) or any(a is not None and b is not None and a != b for a, b in zip(labels, batch)):
+        raise ValueError(f"labels of shape {format_shape(labels)} do not match logits {format_shape(logits)} (expected {format_shape(batch)})")
+    return _reduced_rule(batch, reduction)
+
+
+def _sce_dtype(logits, labels, *, reduction="mean"):
+    if labels.kind not in "iu":
+        raise TypeError(f"labels must be integers, not {labels}")
+    return np.dtype(logits) if np.dtype(logits).kind == "f" else np.dtype("float64")
+
+
+def _sce_samples(rng):
+    out = []
+    for batch, classes, red in [((4,), 3, "mean"), ((2, 3), 5, "sum"), ((3,), 4, "none"), ((1,), 1, "mean"), ((0,), 3, "mean")]:
+        logits = away_from_zero(rng, batch + (classes,))
+        labels = rng.integers(0, classes, size=batch)
+        out.append(Sample((logits, labels), {"reduction": red}, f"batch {batch}, {classes} classes, {red}"))
+    return out
+
+
+@op(shape=_sce_rule, dtype=_sce_dtype, saves=(), residuals=True, samples=_sce_samples)
+def softmax_cross_entropy(logits, labels, *, reduction="mean"):
+    """Cross-entropy of integer ``labels`` under ``softmax(logits)`` along the last axis, fused and stable.
+
+    The forward keeps the softmax as a residual, so the VJP is one subtraction.
+    """
+    classes = logits.shape[-1]
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        bad = labels[(labels < 0) | (labels >= classes)].ravel()[0]
+        raise ValueError(f"label {bad} is out of range for {classes} classes")
+    shifted = logits - np.max(logits, axis=-1, keepdims=True) if logits.size else logits
+    exp = np.exp(shifted)
+    total = np.sum(exp, axis=-1, keepdims=True)
+    picked = np.take_along_axis(shifted, labels[..., None], axis=-1)[..., 0]
+    losses = np.log(total[..., 0]) - picked
+    exp /= total
+    return _reduce(losses, reduction), (exp, labels)
+
+
+@softmax_cross_entropy.vjp
+def _(g, logits, labels, out, res, reduction="mean"):
+    probs, labels = res  # the softmax belongs to this VJP alone, so it is updated in place
+    picked = np.take_along_axis(probs, labels[..., None], axis=-1)
+    np.put_along_axis(probs, labels[..., None], picked - 1, axis=-1)
+    probs *= _scale(g, labels.shape, reduction)[..., None]
+    return probs, None
+
+
+# ---------------------------------------------- binary cross-entropy ---
+
+
+def _pair_rule(x, y, *, reduction="mean"):
+    return _reduced_rule(broadcast_shapes(x, y), reduction)
+
+
+def _bce_samples(rng):
+    out = []
+    for s, t, red in [((4,), (4,), "mean"), ((2, 3), (2, 3), "sum"), ((3, 1), (3, 2), "none"), ((0, 2), (0, 2), "mean"), ((1,), (1,), "mean")]:
+        out.append(Sample((away_from_zero(rng, s), rng.integers(0, 2, size=t).astype(np.float64)), {"reduction": red}, f"{s} against {t}, {red}"))
+    return out
+
+
+@op(shape=_pair_rule, dtype=first_dtype, saves=("inputs",), samples=_bce_samples)
+def binary_cross_entropy_with_logits(logits, targets, *, reduction="mean"):
+    """Binary cross-entropy of ``targets`` in [0, 1] under ``sigmoid(logits)``, stable for large |logits|."""
+    losses = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
+    return _reduce(losses, reduction).astype(logits.dtype, copy=False)
+
+
+@binary_cross_entropy_with_logits.vjp
+def _(g, logits, targets, out, reduction="mean"):
+    e = np.exp(-np.abs(logits))
+    probs = np.where(logits >= 0, 1 / (1 + e), e / (1 + e))
+    shape = np.broadcast_shapes(logits.shape, targets.shape)
+    up = _scale(g, shape, reduction)
+    return up * (probs - targets), -up * logits
+
+
+# ------------------------------------------------------------------ mse ---
+
+
+def _mse_samples(rng):
+    out = []
+    for s, t, red in [((4,), (4,), "mean"), ((2, 3), (2, 3), "sum"), ((3, 1), (3, 2), "none"), ((0, 2), (0, 2), "mean"), ((1,), (), "mean")]:
+        out.append(Sample((uniform(rng, s), uniform(rng, t)), {"reduction": red}, f"{s} against {t}, {red}"))
+    x = uniform(rng, (2, 3))
+    out.append(Sample((x, x), {"reduction": "mean"}, "the same input twice"))
+    return out
+
+
+@op(shape=_pair_rule, saves=("inputs",), samples=_mse_samples)
+def mse(prediction, target, *, reduction="mean"):
+    """Squared error ``(prediction - target) ** 2``, reduced."""
+    diff = prediction - target
+    return _reduce(diff * diff, reduction)
+
+
+@mse.vjp
+def _(g, prediction, target, out, reduction="mean"):
+    diff = prediction - target
+    up = 2 * _scale(g, diff.shape, reduction) * diff
+    return up, -up
+
+
+OPS = [softmax_cross_entropy, binary_cross_entropy_with_logits, mse]

@@ -1,0 +1,167 @@
+"""Reductions and normalisations over axes: sum, mean, max, min, logsumexp, softmax, log_softmax.
+
+The ops here are named after the Python builtins they shadow (``sum``, ``max``,
+``min``); use ``builtins.max`` and friends for the originals.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+from ..op import Sample, float_dtype, op
+from ..shapes import normalize_axes, reduced_shape, same_as_first
+from .samples import away_from_zero
+
+
+def _expand(g, x_ndim, axis, keepdims):
+    """Reinsert reduced axes into ``g`` so it broadcasts against the input."""
+    if keepdims or axis is None and g.ndim == x_ndim:
+        return g
+    return np.expand_dims(g, normalize_axes(axis, x_ndim))
+
+
+def _reduction_samples(rng):
+    cases = [
+        ((3, 4), None, False),
+        ((3, 4), 0, False),
+        ((3, 4), -1, True),
+        ((2, 3, 4), (0, 2), False),
+        ((1, 5), 1, True),
+        ((0, 3), 1, False),
+        ((), None, False),
+    ]
+    return [Sample((away_from_zero(rng, s),), {"axis": a, "keepdims": k}, f"shape {s}, axis={a}, keepdims={k}")
+            for s, a, k in cases]
+
+
+def _max_samples(rng):
+    # Distinct values (a permutation) so no tie sits inside a finite-difference step; size-0 reductions are undefined.
+    cases = [((3, 4), None, False), ((3, 4), 0, False), ((3, 4), -1, True), ((2, 3, 4), (0, 2), False), ((1, 5), 1, True), ((), None, False)]
+    out = []
+    for s, a, k in cases:
+        size = int(np.prod(s))
+        values = (rng.permutation(size).reshape(s) * 0.1 + 0.05).astype(np.float64)
+        out.append(Sample((values,), {"axis": a, "keepdims": k}, f"shape {s}, axis={a}, keepdims={k}"))
+    return out
+
+
+def _reduce_shape(shape, *, axis=None, keepdims=False):
+    return reduced_shape(shape, axis, keepdims)
+
+
+# ------------------------------------------------------------------ sums ---
+
+
+@op(shape=_reduce_shape, saves=(), samples=_reduction_samples)
+def sum(x, *, axis=None, keepdims=False):
+    """Sum over ``axis`` (all axes by default)."""
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+@sum.vjp
+def _(g, x, out, axis=None, keepdims=False):
+    return (np.broadcast_to(_expand(g, x.ndim, axis, keepdims), x.shape),)
+
+
+@op(shape=_reduce_shape, dtype=float_dtype, saves=(), samples=_reduction_samples)
+def mean(x, *, axis=None, keepdims=False):
+    """Mean over ``axis`` (all axes by default)."""
+    return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+@mean.vjp
+def _(g, x, out, axis=None, keepdims=False):
+    count = math.prod(x.shape[a] for a in normalize_axes(axis, x.ndim))
+    return (np.broadcast_to(_expand(g, x.ndim, axis, keepdims) / builtins.max(count, 1), x.shape),)
+
+
+# ------------------------------------------------------------- extremes ---
+
+
+def _extreme_vjp(g, x, out, axis, keepdims):
+    """Gradient of max/min: to the winning entries, split evenly between ties."""
+    winners = x == _expand(out, x.ndim, axis, keepdims)
+    counts = winners.sum(axis=axis, keepdims=True)
+    return (_expand(g, x.ndim, axis, keepdims) * winners / counts).astype(g.dtype, copy=False)
+
+
+@op(shape=_reduce_shape, samples=_max_samples)
+def max(x, *, axis=None, keepdims=False):
+    """Largest entry over ``axis``; ties share the gradient evenly."""
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+@max.vjp
+def _(g, x, out, axis=None, keepdims=False):
+    return (_extreme_vjp(g, x, out, axis, keepdims),)
+
+
+@op(shape=_reduce_shape, samples=_max_samples)
+def min(x, *, axis=None, keepdims=False):
+    """Smallest entry over ``axis``; ties share the gradient evenly."""
+    return np.min(x, axis=axis, keepdims=keepdims)
+
+
+@min.vjp
+def _(g, x, out, axis=None, keepdims=False):
+    return (_extreme_vjp(g, x, out, axis, keepdims),)
+
+
+# ------------------------------------------------------------ softmaxes ---
+
+
+def _softmax_samples(rng):
+    cases = [((3, 4), -1), ((3, 4), 0), ((2, 3, 4), 1), ((1, 1), -1), ((0, 5), -1), ((5,), 0)]
+    return [Sample((away_from_zero(rng, s),), {"axis": a}, f"shape {s}, axis={a}") for s, a in cases]
+
+
+def _lse_samples(rng):
+    cases = [((3, 4), -1, False), ((3, 4), 0, True), ((2, 3, 4), (0, 2), False), ((1, 1), None, False), ((0, 5), -1, False)]
+    return [Sample((away_from_zero(rng, s),), {"axis": a, "keepdims": k}, f"shape {s}, axis={a}") for s, a, k in cases]
+
+
+@op(shape=_reduce_shape, dtype=float_dtype, saves=("inputs", "out"), samples=_lse_samples)
+def logsumexp(x, *, axis=None, keepdims=False):
+    """``log(sum(exp(x)))`` over ``axis``, stable for large entries."""
+    if x.size == 0:
+        return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
+    peak = np.max(x, axis=axis, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0)
+    total = np.log(np.sum(np.exp(x - peak), axis=axis, keepdims=True)) + peak
+    return total if keepdims else np.squeeze(total, axis=normalize_axes(axis, x.ndim))
+
+
+@logsumexp.vjp
+def _(g, x, out, axis=None, keepdims=False):
+    return (_expand(g, x.ndim, axis, keepdims) * np.exp(x - _expand(out, x.ndim, axis, keepdims)),)
+
+
+@op(shape=same_as_first, dtype=float_dtype, saves=("out",), samples=_softmax_samples)
+def softmax(x, *, axis=-1):
+    """Softmax along ``axis``, stable for large entries."""
+    shifted = x - (np.max(x, axis=axis, keepdims=True) if x.size else 0)
+    e = np.exp(shifted)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+@softmax.vjp
+def _(g, x, out, axis=-1):
+    return (out * (g - np.sum(g * out, axis=axis, keepdims=True)),)
+
+
+@op(shape=same_as_first, dtype=float_dtype, saves=("out",), samples=_softmax_samples)
+def log_softmax(x, *, axis=-1):
+    """Logarithm of the softmax along ``axis``, stable for large entries."""
+    shifted = x - (np.max(x, axis=axis, keepdims=True) if x.size else 0)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+@log_softmax.vjp
+def _(g, x, out, axis=-1):
+    return (g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),)
+
+
+OPS = [sum, mean, max, min, logsumexp, softmax, log_softmax]

@@ -1,0 +1,107 @@
+"""``Result``: what one run produced — values, gradients, backward order and timings by node name.
+
+A Result is plain data. The renderer, the optimizers and the file format read
+it; nothing in it knows how it was computed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
+
+from .errors import GraphError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .graph import Graph
+
+__all__ = ["Result"]
+
+
+def _name(ref: Any) -> str:
+    return getattr(ref, "name", ref)
+
+
+class Result:
+    """Values and gradients of one forward (and backward) pass.
+
+    Attributes
+    ----------
+    values, grads : dict[str, numpy.ndarray]
+        What the run kept, by node name.
+    order : list[str]
+        Node names in the order their gradients were finished; ``order[0]`` is
+        the loss, and every node comes after all of its consumers.
+    forward_times, backward_times : dict[str, float]
+        Seconds spent in each node's forward and VJP.
+    """
+
+    def __init__(
+        self,
+        graph: "Graph",
+        values: dict,
+        grads: dict,
+        order: list,
+        *,
+        loss: Optional[str] = None,
+        wrt: tuple = (),
+        forward_times: Optional[dict] = None,
+        backward_times: Optional[dict] = None,
+    ):
+        self.graph = graph
+        self.values = values
+        self.grads = grads
+        self.order = order
+        self.loss = loss
+        self.wrt = wrt
+        self.forward_times = forward_times or {}
+        self.backward_times = backward_times or {}
+        self._steps: Optional[dict] = None
+
+    def value(self, ref: Any) -> np.ndarray:
+        """The value of a node (name or Tensor)."""
+        name = _name(ref)
+        try:
+            return self.values[name]
+        except KeyError:
+            raise GraphError(self._missing(name, "value")) from None
+
+    def grad(self, ref: Any) -> np.ndarray:
+        """The gradient of the loss with respect to a node; it has the node's shape and dtype."""
+        name = _name(ref)
+        try:
+            return self.grads[name]
+        except KeyError:
+            raise GraphError(self._missing(name, "gradient")) from None
+
+    def has_grad(self, ref: Any) -> bool:
+        return _name(ref) in self.grads
+
+    def step(self, ref: Any) -> Optional[int]:
+        """1-based position of the node in ``order`` (1 is the loss), or None."""
+        if self._steps is None:
+            self._steps = {n: i + 1 for i, n in enumerate(self.order)}
+        return self._steps.get(_name(ref))
+
+    def _missing(self, name: str, what: str) -> str:
+        self.graph.node(name)  # raises with suggestions if there is no such node
+        if what == "value":
+            return f"node {name!r} has no kept value in this result (run with keep='all' or list it in outputs)"
+        if self.loss is None:
+            return f"node {name!r} has no gradient: this result comes from a forward pass only"
+        return (
+            f"node {name!r} has no gradient in this result: it does not lie on a path from "
+            f"the nodes asked for (wrt) to the loss {self.loss!r}, or keep='wrt' freed it"
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<Result of {self.graph.name!r}: {len(self.values)} values, {len(self.grads)} gradients"
+            + (f", loss {self.loss!r}" if self.loss else "")
+            + ">"
+        )
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .render import mimebundle
+
+        return mimebundle(self)

@@ -1,0 +1,529 @@
+"""The scheduler: compile a graph into a flat, reusable ``Plan`` and run it forward and backward.
+
+Compiling validates the graph, prunes it to what the requested outputs (and,
+for backward, the path from ``wrt`` to the loss) need, orders it topologically
+with a deterministic tie-break (insertion order), and works out when each
+value and gradient is last used so it can be freed right then. networkx is
+used only here, while compiling; running a plan is a plain loop over slots.
+Nothing is recursive, so a chain of a million nodes runs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional
+
+import networkx as nx
+import numpy as np
+
+from .errors import AnomalyError, DagradError, FeedError, GradientError, GraphError, OpError
+from .result import Result
+from .shapes import fits, format_shape
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .graph import Graph
+
+__all__ = ["Plan", "compile", "check_anomalies"]
+
+
+class _Settings:
+    check = False
+
+
+class check_anomalies:
+    """Turn NaN/Inf checking on or off for every run; also usable as a context manager.
+
+    With checking on, the first node whose forward value or VJP gradient holds
+    NaN or Inf raises ``AnomalyError`` naming it.
+
+    >>> import dagrad as dg
+    >>> with dg.check_anomalies(True):
+    ...     pass
+    """
+
+    def __init__(self, enabled: bool = True):
+        self._previous = _Settings.check
+        _Settings.check = bool(enabled)
+
+    def __enter__(self) -> "check_anomalies":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _Settings.check = self._previous
+
+
+@dataclass(slots=True)
+class _Step:
+    slot: int
+    name: str
+    op: Any
+    ins: tuple
+    attrs: dict
+    free: tuple = ()              # slots whose value is dead after this step
+    keep_residuals: bool = False
+
+
+@dataclass(slots=True)
+class _BackStep:
+    slot: int
+    name: str
+    op: Any                       # None for a source node
+    ins: tuple = ()
+    flows: tuple = ()             # per input: does a gradient flow back to it?
+    attrs: Optional[dict] = None
+    saves_inputs: bool = False
+    saves_out: bool = False
+    free_values: tuple = ()
+    free_grad: bool = False
+
+
+_ZERO = {}
+
+
+def _placeholder(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """A zero-cost stand-in for an input the VJP does not read: right shape and dtype, no memory."""
+    zero = _ZERO.get(dtype)
+    if zero is None:
+        zero = _ZERO[dtype] = np.zeros((), dtype)
+    return np.broadcast_to(zero, shape)
+
+
+def _sum_to(g: np.ndarray, shape: tuple) -> Optional[np.ndarray]:
+    """Sum a broadcast gradient back to ``shape``; None if it cannot have come from it."""
+    lead = g.ndim - len(shape)
+    if lead < 0:
+        return None
+    axes = list(range(lead))
+    for i, d in enumerate(shape):
+        gd = g.shape[lead + i]
+        if d == gd:
+            continue
+        if d != 1:
+            return None
+        axes.append(lead + i)
+    if axes:
+        g = g.sum(axis=tuple(axes), keepdims=True)
+    return g.reshape(shape)
+
+
+def _bfs(graph: nx.DiGraph, sources, reverse: bool = False) -> set:
+    """Nodes reachable from ``sources`` (sources included), without recursion."""
+    seen = set(sources)
+    if not seen:
+        return seen
+    orientation = "reverse" if reverse else "original"
+    for edge in nx.edge_bfs(graph, list(seen), orientation=orientation):
+        seen.add(edge[0] if reverse else edge[1])
+    return seen
+
+
+class Plan:
+    """A compiled, reusable program for one (outputs, loss, wrt, keep) request on one graph version."""
+
+    def __init__(self, graph: "Graph"):
+        self.graph = graph
+        self.order: list[str] = []
+        self.outputs: tuple = ()
+        self.loss: Optional[str] = None
+        self.wrt: tuple = ()
+        self.keep = "all"
+        self._inputs: list = []           # (slot, name, declared shape, dtype)
+        self._stored: list = []           # (slot, name) of params and consts
+        self._steps: list[_Step] = []
+        self._bsteps: list[_BackStep] = []
+        self._kept_values: list = []      # (slot, name)
+        self._kept_grads: list = []       # (slot, name)
+        self._feedable: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        kind = f"backward from {self.loss!r}" if self.loss else "forward"
+        return f"<Plan {kind}: {len(self._steps)} op steps, {len(self._bsteps)} backward steps>"
+
+    # ----------------------------------------------------------------- run --
+
+    def run(self, feeds: Optional[dict] = None, *, check: Optional[bool] = None) -> Result:
+        """Run forward (and backward, if the plan has a loss) and return a ``Result``."""
+        check = _Settings.check if check is None else bool(check)
+        n = len(self.order)
+        values: list = [None] * n
+        shapes: list = [None] * n
+        dtypes: list = [None] * n
+        stored = self.graph._values
+        for slot, name in self._stored:
+            v = stored[name]
+            values[slot] = v
+            shapes[slot] = v.shape
+            dtypes[slot] = v.dtype
+        for slot, name, v in self._fed(feeds):
+            values[slot] = v
+            shapes[slot] = v.shape
+            dtypes[slot] = v.dtype
+
+        perf = time.perf_counter
+        ftimes = [0.0] * n
+        residuals: dict = {}
+        for st in self._steps:
+            args = [values[i] for i in st.ins]
+            t0 = perf()
+            try:
+                out = st.op.forward(*args, **st.attrs)
+            except DagradError:
+                raise
+            except Exception as exc:
+                raise _failed(st.name, st.op, "forward", args, exc) from exc
+            if st.op.residuals:
+                out, res = out
+                if st.keep_residuals:
+                    residuals[st.slot] = res
+            if type(out) is not np.ndarray:
+                out = np.asarray(out)
+            ftimes[st.slot] = perf() - t0
+            if check:
+                _check_finite(out, st.name, st.op, "forward", args)
+            values[st.slot] = out
+            shapes[st.slot] = out.shape
+            dtypes[st.slot] = out.dtype
+            for s in st.free:
+                values[s] = None
+
+        order: list[str] = []
+        btimes = [0.0] * n
+        grads: list = [None] * n
+        if self.loss is not None and self._bsteps:
+            loss_slot = self._bsteps[0].slot
+            grads[loss_slot] = np.ones(shapes[loss_slot], dtypes[loss_slot])
+            self._backward(values, shapes, dtypes, grads, residuals, order, btimes, check)
+
+        names = self.order
+        result_values = {name: values[slot] for slot, name in self._kept_values}
+        result_grads = {}
+        for slot, name in self._kept_grads:
+            g = grads[slot]
+            if g is None:
+                if name not in self.wrt:
+                    continue
+                g = np.zeros(shapes[slot], dtypes[slot])
+            elif not g.flags.writeable:
+                g = np.array(g)
+            result_grads[name] = g
+        return Result(
+            self.graph,
+            result_values,
+            result_grads,
+            order,
+            loss=self.loss,
+            wrt=self.wrt,
+            forward_times={names[st.slot]: ftimes[st.slot] for st in self._steps},
+            backward_times={name: btimes[self._slot_of(name)] for name in order} if order else {},
+        )
+
+    def _slot_of(self, name: str) -> int:
+        if not hasattr(self, "_slots"):
+            self._slots = {nm: i for i, nm in enumerate(self.order)}
+        return self._slots[name]
+
+    def _backward(self, values, shapes, dtypes, grads, residuals, order, btimes, check) -> None:
+        perf = time.perf_counter
+        owned = [False] * len(grads)
+        for bs in self._bsteps:
+            g = grads[bs.slot]
+            if g is None:
+                continue
+            order.append(bs.name)
+            if bs.op is not None:
+                if bs.saves_inputs:
+                    arrays = [values[i] for i in bs.ins]
+                else:
+                    arrays = [_placeholder(shapes[i], dtypes[i]) for i in bs.ins]
+                out = values[bs.slot] if bs.saves_out else None
+                t0 = perf()
+                try:
+                    gs = bs.op.call_vjp(g, arrays, out, residuals.pop(bs.slot, None), bs.attrs)
+                except DagradError:
+                    raise
+                except Exception as exc:
+                    raise _failed(bs.name, bs.op, "backward (VJP)", arrays, exc) from exc
+                btimes[bs.slot] = perf() - t0
+                gs = _as_grad_tuple(gs, bs, len(bs.ins))
+                for j, i in enumerate(bs.ins):
+                    gi = gs[j]
+                    if gi is None or not bs.flows[j]:
+                        continue
+                    if type(gi) is not np.ndarray:
+                        gi = np.asarray(gi)
+                    if gi.shape != shapes[i]:
+                        summed = _sum_to(gi, shapes[i])
+                        if summed is None:
+                            raise GradientError(
+                                f"node {bs.name!r}: the VJP of op {bs.op.name!r} from plugin {bs.op.plugin!r} "
+                                f"returned a gradient of shape {gi.shape} for input {j} ({self.order[i]!r}), "
+                                f"whose value has shape {shapes[i]} (and it does not broadcast to it)"
+                            )
+                        gi = summed
+                    if gi.dtype != dtypes[i]:
+                        # Numpy promotion in the forward (float32 input, float64 output) legitimately
+                        # gives a wider gradient; the engine casts it back. Without promotion it is a bug.
+                        if dtypes[bs.slot] == dtypes[i] or gi.dtype.kind != dtypes[i].kind:
+                            raise GradientError(
+                                f"node {bs.name!r}: the VJP of op {bs.op.name!r} from plugin {bs.op.plugin!r} "
+                                f"returned a {gi.dtype} gradient for input {j} ({self.order[i]!r}), "
+                                f"whose value is {dtypes[i]}"
+                            )
+                        gi = gi.astype(dtypes[i])
+                    if check:
+                        _check_finite(gi, bs.name, bs.op, "backward", arrays, into=self.order[i])
+                    acc = grads[i]
+                    if acc is None:
+                        grads[i] = gi
+                    elif owned[i]:
+                        acc += gi
+                    else:
+                        grads[i] = acc + gi
+                        owned[i] = True
+            for s in bs.free_values:
+                values[s] = None
+            if bs.free_grad:
+                grads[bs.slot] = None
+
+    def _fed(self, feeds: Optional[dict]):
+        """Validated feeds as (slot, name, array); ``FeedError`` names any bad one."""
+        given: dict[str, Any] = {}
+        for key, value in (feeds or {}).items():
+            name = getattr(key, "name", key)
+            if name not in self._feedable:
+                raise FeedError(self._unexpected(name))
+            given[name] = value
+        out = []
+        for slot, name, shape, dtype in self._inputs:
+            if name not in given:
+                raise FeedError(
+                    f"input {name!r} needs a feed: it is required for {', '.join(map(repr, self.outputs))}"
+                )
+            out.append((slot, name, _coerce_feed(name, given[name], shape, dtype)))
+        return out
+
+    def _unexpected(self, name: str) -> str:
+        if name in self.graph:
+            kind = self.graph.node(name).kind
+            return f"feed {name!r} is not an input: it is a {kind} (change params with Graph.set_value)"
+        inputs = ", ".join(map(repr, self._feedable)) or "none"
+        return f"feed {name!r} matches no input of graph {self.graph.name!r} (inputs: {inputs})"
+
+
+def _coerce_feed(name: str, value: Any, shape, dtype: np.dtype) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - anything numpy cannot take is a bad feed
+        raise FeedError(f"feed {name!r} is not an array: {exc}") from None
+    if array.dtype != dtype:
+        if array.dtype.kind not in "biuf" or not np.can_cast(array.dtype, dtype, casting="same_kind"):
+            raise FeedError(f"feed {name!r} has dtype {array.dtype}; input {name!r} expects {dtype}")
+        array = array.astype(dtype)
+    if shape is not None and not fits(array.shape, shape):
+        raise FeedError(
+            f"feed {name!r} has shape {format_shape(array.shape)}; input {name!r} expects {format_shape(shape)}"
+        )
+    return array
+
+
+def _as_grad_tuple(gs: Any, bs: _BackStep, arity: int) -> tuple:
+    if isinstance(gs, np.ndarray) and arity == 1:
+        return (gs,)
+    if not isinstance(gs, (tuple, list)) or len(gs) != arity:
+        got = f"{len(gs)} values" if isinstance(gs, (tuple, list)) else f"a {type(gs).__name__}"
+        raise GradientError(
+            f"node {bs.name!r}: the VJP of op {bs.op.name!r} from plugin {bs.op.plugin!r} must return "
+            f"one gradient (or None) per input, {arity} in all; it returned {got}"
+        )
+    return gs
+
+
+def _describe(arrays) -> str:
+    return ", ".join(f"{a.dtype}{format_shape(a.shape)}" if isinstance(a, np.ndarray) else type(a).__name__ for a in arrays)
+
+
+def _failed(name: str, the_op, phase: str, arrays, exc: Exception) -> OpError:
+    return OpError(
+        f"node {name!r} (op {the_op.name!r} from plugin {the_op.plugin!r}) raised in its {phase} "
+        f"with inputs {_describe(arrays)}: {type(exc).__name__}: {exc}"
+    )
+
+
+def _check_finite(array: np.ndarray, name: str, the_op, phase: str, inputs, into: Optional[str] = None) -> None:
+    if array.dtype.kind not in "fc" or np.isfinite(array).all():
+        return
+    nan = int(np.isnan(array).sum())
+    inf = int(np.isinf(array).sum())
+    target = f" for its input {into!r}" if into else ""
+    inputs_ok = all(
+        not isinstance(a, np.ndarray) or a.dtype.kind not in "fc" or np.isfinite(a).all() for a in inputs
+    )
+    cause = "from finite inputs" if inputs_ok else "(some of its inputs were already non-finite)"
+    raise AnomalyError(
+        f"node {name!r} (op {the_op.name!r}) produced {nan} NaN and {inf} Inf "
+        f"of {array.size} entries{target} in the {phase} pass, {cause}",
+        name,
+        phase,
+    )
+
+
+# ------------------------------------------------------------- compiling --
+
+
+def compile(
+    graph: "Graph",
+    outputs: tuple,
+    *,
+    loss: Optional[str] = None,
+    wrt: Optional[tuple] = None,
+    keep: str = "all",
+) -> Plan:
+    """Compile ``graph`` into a ``Plan`` computing ``outputs`` and, given ``loss``, gradients.
+
+    Prefer ``Graph.compile``, which caches plans per graph version.
+    """
+    from .plugins import registry
+
+    if keep not in ("all", "wrt"):
+        raise GraphError(f"keep must be 'all' or 'wrt', not {keep!r}")
+    G = graph._g
+    records = {}
+    for name in outputs:
+        records[name] = graph.node(name)
+    if loss is not None:
+        loss_node = graph.node(loss)
+        if loss_node.dtype.kind not in "fc":
+            raise GraphError(f"loss {loss!r} has dtype {loss_node.dtype}; gradients need a floating-point loss")
+        if loss not in outputs:
+            outputs = (loss, *outputs)
+
+    needed = _bfs(G, outputs, reverse=True)
+    sub = G if len(needed) == G.number_of_nodes() else G.subgraph(needed)
+    index = {n: G.nodes[n]["node"].index for n in needed}
+    try:
+        order = list(nx.lexicographical_topological_sort(sub, key=index.__getitem__))
+    except nx.NetworkXUnfeasible:
+        graph.check_acyclic()
+        raise
+    slot = {name: i for i, name in enumerate(order)}
+    node_of = [G.nodes[name]["node"] for name in order]
+
+    plan = Plan(graph)
+    plan.order = order
+    plan.outputs = outputs
+    plan.loss = loss
+    plan.keep = keep
+    plan._feedable = {n.name: n.name for n in graph.nodes() if n.op == "input"}
+
+    reg = registry()
+    ops = {}
+    for rec in node_of:
+        if rec.kind != "op":
+            continue
+        the_op = reg.op(rec.op)
+        if the_op.arity is not None and len(rec.inputs) != the_op.arity:
+            raise GraphError(
+                f"node {rec.name!r} (op {rec.op!r} from {the_op.plugin}) takes {the_op.arity} input(s), "
+                f"has {len(rec.inputs)}"
+            )
+        ops[rec.name] = the_op
+
+    # Backward set: nodes on a path from wrt to the loss, with floating-point values.
+    bset: set = set()
+    wrt_names: tuple = ()
+    if loss is not None:
+        if wrt is None:
+            wrt_names = tuple(n.name for n in node_of if n.op == "param" and n.trainable)
+        else:
+            wrt_names = tuple(wrt)
+            for w in wrt_names:
+                rec = graph.node(w)
+                if rec.dtype.kind not in "fc":
+                    raise GraphError(f"cannot take gradients with respect to {w!r}: its dtype is {rec.dtype}")
+        reaching = [w for w in wrt_names if w in needed]
+        upstream = _bfs(G, [loss], reverse=True)
+        downstream = _bfs(G.subgraph(upstream), reaching)
+        bset = {n for n in downstream if G.nodes[n]["node"].dtype.kind in "fc"}
+    plan.wrt = wrt_names
+
+    # Backward steps in reverse topological order; when does each value die?
+    last_back_use: dict[int, int] = {}
+    bsteps: list[_BackStep] = []
+    if loss in bset:
+        for rec in reversed(node_of):
+            if rec.name not in bset:
+                continue
+            s = slot[rec.name]
+            bs = _BackStep(s, rec.name, None)
+            the_op = ops.get(rec.name)
+            if the_op is not None:
+                flows = tuple(i in bset for i in rec.inputs)
+                if any(flows):
+                    if not the_op.differentiable:
+                        raise GraphError(
+                            f"node {rec.name!r}: op {rec.op!r} from {the_op.plugin} has no VJP, "
+                            f"but a gradient must flow through it to reach {', '.join(wrt_names)}"
+                        )
+                    bs.op = the_op
+                    bs.ins = tuple(slot[i] for i in rec.inputs)
+                    bs.flows = flows
+                    bs.attrs = rec.attrs
+                    bs.saves_inputs = "inputs" in the_op.saves
+                    bs.saves_out = "out" in the_op.saves
+                    pos = len(bsteps)
+                    if bs.saves_inputs:
+                        for i in bs.ins:
+                            last_back_use[i] = pos
+                    if bs.saves_out:
+                        last_back_use[s] = pos
+            bsteps.append(bs)
+    plan._bsteps = bsteps
+
+    keep_all = keep == "all"
+    kept_value = [keep_all or name in outputs for name in order]
+    kept_grad_names = set(order) if keep_all else set(wrt_names)
+
+    # Forward steps, freeing each value after its last forward use unless kept or needed backward.
+    last_fwd_use: dict[int, int] = {}
+    steps: list[_Step] = []
+    for rec in node_of:
+        s = slot[rec.name]
+        if rec.op == "input":
+            plan._inputs.append((s, rec.name, rec.shape, rec.dtype))
+        elif rec.kind != "op":
+            plan._stored.append((s, rec.name))
+        else:
+            the_op = ops[rec.name]
+            ins = tuple(slot[i] for i in rec.inputs)
+            step = _Step(s, rec.name, the_op, ins, rec.attrs)
+            for i in ins:
+                last_fwd_use[i] = len(steps)
+            steps.append(step)
+    vjp_slots = {b.slot for b in bsteps if b.op is not None}
+    free_after: dict[int, list] = {}
+    for s, pos in last_fwd_use.items():
+        if not kept_value[s] and s not in last_back_use:
+            free_after.setdefault(pos, []).append(s)
+    for pos, st in enumerate(steps):
+        st.free = tuple(free_after.get(pos, ()))
+        st.keep_residuals = st.op.residuals and st.slot in vjp_slots
+    plan._steps = steps
+
+    free_back: dict[int, list] = {}
+    for s, pos in last_back_use.items():
+        if not kept_value[s]:
+            free_back.setdefault(pos, []).append(s)
+    for pos, bs in enumerate(bsteps):
+        bs.free_values = tuple(free_back.get(pos, ()))
+        bs.free_grad = bs.name not in kept_grad_names
+
+    plan._kept_values = [(slot[n], n) for n in order if kept_value[slot[n]]]
+    grad_names = [n for n in order if n in kept_grad_names and (n in bset or n in wrt_names)]
+    plan._kept_grads = [(slot[n], n) for n in grad_names]
+    for w in wrt_names:
+        if w not in slot:
+            raise GraphError(
+                f"cannot take gradients with respect to {w!r}: it is not an ancestor of the loss {loss!r}"
+            )
+    return plan

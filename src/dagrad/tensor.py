@@ -1,0 +1,226 @@
+"""``Tensor``: a symbolic handle on one graph node, with Python operators that add nodes.
+
+A Tensor computes nothing; ``x * y`` adds a ``mul`` node to ``x``'s graph and
+returns a handle on it. Python numbers and numpy arrays mixed into an
+expression become constants; a Python number takes the dtype of the Tensor it
+meets, so a float32 graph stays float32.
+"""
+
+from __future__ import annotations
+
+from numbers import Number
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
+
+from .errors import GraphError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .graph import Graph, Node
+
+__all__ = ["Tensor", "apply", "encode_index", "decode_index"]
+
+
+class Tensor:
+    """A handle ``(graph, name)`` on a node."""
+
+    __slots__ = ("graph", "name")
+    __array_ufunc__ = None  # numpy defers to our reflected operators: array * tensor works
+
+    def __init__(self, graph: "Graph", name: str):
+        self.graph = graph
+        self.name = name
+
+    # ------------------------------------------------------------ static --
+
+    @property
+    def node(self) -> "Node":
+        return self.graph.node(self.name)
+
+    @property
+    def shape(self):
+        """Static shape; ``None`` entries are sizes known only when fed."""
+        return self.node.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.node.dtype
+
+    @property
+    def ndim(self) -> Optional[int]:
+        shape = self.shape
+        return None if shape is None else len(shape)
+
+    @property
+    def op(self) -> str:
+        return self.node.op
+
+    def __repr__(self) -> str:
+        from .shapes import format_shape
+
+        shape = "?" if self.shape is None else format_shape(self.shape)
+        return f"<Tensor {self.name!r} {self.node.op} {shape} {self.dtype}>"
+
+    def __bool__(self) -> bool:
+        raise TypeError(f"Tensor {self.name!r} is symbolic and has no truth value; run the graph first")
+
+    # -------------------------------------------------------- arithmetic --
+
+    def __add__(self, other): return apply("add", self, other)
+    def __radd__(self, other): return apply("add", other, self)
+    def __sub__(self, other): return apply("sub", self, other)
+    def __rsub__(self, other): return apply("sub", other, self)
+    def __mul__(self, other): return apply("mul", self, other)
+    def __rmul__(self, other): return apply("mul", other, self)
+    def __truediv__(self, other): return apply("div", self, other)
+    def __rtruediv__(self, other): return apply("div", other, self)
+    def __pow__(self, other): return apply("pow", self, other)
+    def __rpow__(self, other): return apply("pow", other, self)
+    def __matmul__(self, other): return apply("matmul", self, other)
+    def __rmatmul__(self, other): return apply("matmul", other, self)
+    def __neg__(self): return apply("neg", self)
+    def __pos__(self): return self
+    def __abs__(self): return apply("abs", self)
+
+    # ------------------------------------------------------------ layout --
+
+    def __getitem__(self, index) -> "Tensor":
+        return apply("getitem", self, index=encode_index(index, self.name))
+
+    @property
+    def T(self) -> "Tensor":
+        return apply("transpose", self)
+
+    def transpose(self, *axes) -> "Tensor":
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return apply("transpose", self, axes=axes or None)
+
+    def reshape(self, *shape) -> "Tensor":
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return apply("reshape", self, shape=tuple(shape))
+
+    def astype(self, dtype) -> "Tensor":
+        return apply("astype", self, dtype=np.dtype(dtype).name)
+
+    # -------------------------------------------------------- reductions --
+
+    def sum(self, axis=None, keepdims: bool = False) -> "Tensor":
+        return apply("sum", self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False) -> "Tensor":
+        return apply("mean", self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims: bool = False) -> "Tensor":
+        return apply("max", self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims: bool = False) -> "Tensor":
+        return apply("min", self, axis=axis, keepdims=keepdims)
+
+
+def _constant_for(value: Any, like: Optional[Tensor], graph: "Graph") -> Tensor:
+    """A constant node for a Python number or array met in an expression."""
+    if isinstance(value, Number) and not isinstance(value, np.generic) and like is not None:
+        like_dtype = like.dtype
+        # A Python number is "weak": it adopts the dtype of the Tensor it meets.
+        if like_dtype.kind in "fc" or (like_dtype.kind in "iu" and isinstance(value, (bool, int))):
+            return graph.const(np.asarray(value, dtype=like_dtype))
+    return graph.const(value)
+
+
+def apply(op_name: str, *args: Any, name: Optional[str] = None, **attrs: Any) -> Tensor:
+    """Add a node applying op ``op_name`` to ``args``; numbers and arrays become constants.
+
+    ``name`` names the node (within the current scope); other keywords are the op's attributes.
+    """
+    tensors = [a for a in args if isinstance(a, Tensor)]
+    if not tensors:
+        raise GraphError(
+            f"op {op_name!r} needs at least one Tensor argument to know its graph; "
+            f"got {', '.join(type(a).__name__ for a in args) or 'no arguments'}"
+        )
+    graph = tensors[0].graph
+    for t in tensors[1:]:
+        if t.graph is not graph:
+            raise GraphError(
+                f"op {op_name!r}: Tensor {t.name!r} belongs to graph {t.graph.name!r}, "
+                f"but {tensors[0].name!r} belongs to graph {graph.name!r}"
+            )
+    like = tensors[0]
+    # Check the op and its attributes before any constant is added, so a failed call adds nothing.
+    from .plugins import registry
+
+    the_op = registry().op(op_name)
+    if the_op.arity is not None and len(args) != the_op.arity:
+        raise GraphError(f"op {op_name!r} from {the_op.plugin} takes {the_op.arity} input(s), got {len(args)}")
+    try:
+        the_op.bind_attrs(attrs)
+    except TypeError as exc:
+        raise GraphError(f"op {op_name!r} from {the_op.plugin}: {exc}") from None
+    inputs = []
+    added = []
+    try:
+        for a in args:
+            if isinstance(a, Tensor):
+                inputs.append(a)
+            else:
+                const = _constant_for(a, like, graph)
+                added.append(const.name)
+                inputs.append(const)
+        return graph.add(op_name, inputs, attrs, name=name)
+    except Exception:
+        graph._remove_unused(added)
+        raise
+
+
+# --------------------------------------------------------------- indices --
+
+_SENTINEL_MIN = 1 << 40
+
+
+def encode_index(index: Any, where: str = "tensor") -> tuple:
+    """Turn a numpy index into JSON-shaped attrs (ints, slices, None, Ellipsis, int/bool arrays)."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    for item in index:
+        if isinstance(item, Tensor):
+            raise GraphError(
+                f"indexing {where!r} with Tensor {item.name!r}: indices must be static; "
+                "use dagrad.take(x, indices) for indices computed or fed at run time"
+            )
+        if item is None:
+            out.append(("newaxis",))
+        elif item is Ellipsis:
+            out.append(("ellipsis",))
+        elif isinstance(item, slice):
+            out.append(("slice", item.start, item.stop, item.step))
+        elif isinstance(item, (bool, np.bool_)):
+            raise GraphError(f"indexing {where!r} with a bare boolean is not supported")
+        elif isinstance(item, (int, np.integer)):
+            out.append(("int", int(item)))
+        else:
+            array = np.asarray(item)
+            if array.dtype.kind not in "iub":
+                raise GraphError(f"indexing {where!r}: index arrays must hold integers or booleans, not {array.dtype}")
+            out.append(("array", array.dtype.kind == "b", array.tolist()))
+    return tuple(out)
+
+
+def decode_index(encoded: tuple) -> tuple:
+    """The numpy index that ``encode_index`` encoded."""
+    out = []
+    for item in encoded:
+        kind = item[0]
+        if kind == "newaxis":
+            out.append(None)
+        elif kind == "ellipsis":
+            out.append(Ellipsis)
+        elif kind == "slice":
+            out.append(slice(item[1], item[2], item[3]))
+        elif kind == "int":
+            out.append(item[1])
+        else:
+            out.append(np.asarray(item[2], dtype=bool if item[1] else np.intp))
+    return tuple(out)
