@@ -34,6 +34,9 @@ class Result:
         the loss, and every node comes after all of its consumers.
     forward_times, backward_times : dict[str, float]
         Seconds spent in each node's forward and VJP.
+    edge_norms : dict[tuple[str, str], float]
+        With ``keep="all"``: L2 norm of the gradient that flowed back along
+        each edge ``(input, consumer)``, from the consumer's VJP to its input.
     """
 
     def __init__(
@@ -47,6 +50,7 @@ class Result:
         wrt: tuple = (),
         forward_times: Optional[dict] = None,
         backward_times: Optional[dict] = None,
+        edge_norms: Optional[dict] = None,
     ):
         self.graph = graph
         self.values = values
@@ -56,6 +60,7 @@ class Result:
         self.wrt = wrt
         self.forward_times = forward_times or {}
         self.backward_times = backward_times or {}
+        self.edge_norms = edge_norms or {}
         self._steps: Optional[dict] = None
 
     def value(self, ref: Any) -> np.ndarray:

@@ -190,10 +190,11 @@ class Plan:
         order: list[str] = []
         btimes = [0.0] * n
         grads: list = [None] * n
+        edge_norms: Optional[dict] = {} if self.keep == "all" else None
         if self.loss is not None and self._bsteps:
             loss_slot = self._bsteps[0].slot
             grads[loss_slot] = np.ones(shapes[loss_slot], dtypes[loss_slot])
-            self._backward(values, shapes, dtypes, grads, residuals, order, btimes, check)
+            self._backward(values, shapes, dtypes, grads, residuals, order, btimes, check, edge_norms)
 
         names = self.order
         result_values = {name: values[slot] for slot, name in self._kept_values}
@@ -216,6 +217,7 @@ class Plan:
             wrt=self.wrt,
             forward_times={names[st.slot]: ftimes[st.slot] for st in self._steps},
             backward_times={name: btimes[self._slot_of(name)] for name in order} if order else {},
+            edge_norms=edge_norms or {},
         )
 
     def _slot_of(self, name: str) -> int:
@@ -223,9 +225,11 @@ class Plan:
             self._slots = {nm: i for i, nm in enumerate(self.order)}
         return self._slots[name]
 
-    def _backward(self, values, shapes, dtypes, grads, residuals, order, btimes, check) -> None:
+    def _backward(self, values, shapes, dtypes, grads, residuals, order, btimes, check, edge_norms) -> None:
         perf = time.perf_counter
         owned = [False] * len(grads)
+        names = self.order
+        record_edges = edge_norms is not None
         for bs in self._bsteps:
             g = grads[bs.slot]
             if g is None:
@@ -246,6 +250,7 @@ class Plan:
                     raise _failed(bs.name, bs.op, "backward (VJP)", arrays, exc) from exc
                 btimes[bs.slot] = perf() - t0
                 gs = _as_grad_tuple(gs, bs, len(bs.ins))
+                flowing = {} if record_edges else None
                 for j, i in enumerate(bs.ins):
                     gi = gs[j]
                     if gi is None or not bs.flows[j]:
@@ -273,6 +278,8 @@ class Plan:
                         gi = gi.astype(dtypes[i])
                     if check:
                         _check_finite(gi, bs.name, bs.op, "backward", arrays, into=self.order[i])
+                    if flowing is not None:
+                        flowing[i] = gi if i not in flowing else flowing[i] + gi
                     acc = grads[i]
                     if acc is None:
                         grads[i] = gi
@@ -281,6 +288,9 @@ class Plan:
                     else:
                         grads[i] = acc + gi
                         owned[i] = True
+                if flowing:
+                    for i, flow in flowing.items():
+                        edge_norms[(names[i], bs.name)] = float(np.linalg.norm(flow))
             for s in bs.free_values:
                 values[s] = None
             if bs.free_grad:
