@@ -23,6 +23,7 @@ from .functions import (binary_cross_entropy_with_logits, broadcast_to, clip, co
 from .gradcheck import GradcheckReport, gradcheck
 from .graph import Graph, Node
 from .hookspecs import hookimpl
+from .io import load, save
 from .op import Op, Sample, op
 from .ops import (abs, add, astype, cos, div, exp, log, maximum, minimum, mul, neg, pow, relu, sigmoid, sin,
                   sqrt, sub, tanh, where)
