@@ -233,8 +233,8 @@ def _parse(path: str, graph_bytes: bytes) -> dict:
         raise FormatError(f"model file {path!r}: format_version {version!r} is not a positive integer")
     if version > FORMAT_VERSION:
         raise FormatError(
-            f"model file {path!r} has format version {version}, written by a newer dagrad "
-            f"({document.get('dagrad_version', 'unknown version')}); this dagrad ({__version__}) reads "
+            f"model file {path!r} has format version {version} (written by dagrad "
+            f"{document.get('dagrad_version', '?')}); this dagrad ({__version__}) reads "
             f"format version {FORMAT_VERSION} and older: upgrade dagrad to load it"
         )
     return document
@@ -297,13 +297,13 @@ def _check_ops_installed(path: str, records: list[dict]) -> None:
         op_names = sorted({r["op"] for r in recs})
         used_by = ", ".join(repr(r["name"]) for r in recs[:3]) + (", ..." if len(recs) > 3 else "")
         if dist:
-            pin = f"{dist}=={version}" if version else dist
-            fix = f"install it with `pip install {pin}`"
+            saved_with = f" (the file was saved with version {version})" if version else ""
+            fix = f"install it with `pip install {dist}`{saved_with}"
         else:
             fix = "the file does not say which distribution provides it"
         lines.append(
             f"op(s) {', '.join(map(repr, op_names))} (used by {used_by}) come from plugin {plugin!r} "
-            f"of distribution {dist!r} version {version!r}, which is not installed: {fix}"
+            f"of distribution {dist!r}, which is not installed: {fix}"
         )
     raise FormatError(f"model file {path!r} needs plugins that are not loaded: " + "; ".join(lines))
 
