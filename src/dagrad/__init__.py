@@ -31,9 +31,10 @@ from .plugins import load_plugins, register, register_ops, registry
 from .result import Result
 from .scheduler import Plan, check_anomalies
 from .tensor import Tensor, apply
+from . import nn, optim  # noqa: E402 - after the engine, which they build on
 
 __all__ = [
-    "__version__", "ops", "shapes",
+    "__version__", "ops", "shapes", "nn", "optim",
     "DagradError", "GraphError", "CycleError", "ShapeError", "FeedError", "PluginError", "OpError",
     "GradientError", "AnomalyError", "FormatError", "RenderError",
     "Graph", "Node", "Tensor", "Result", "Plan", "Op", "Sample", "op", "apply", "hookimpl",
