@@ -1,0 +1,515 @@
+"""``check_op`` and ``check_plugin``: everything that can be checked about an op, with explanations.
+
+For every case (the op's samples, plus generated broadcasting and size-0/1
+variants for elementwise ops) an op must: run forward; produce the shape its
+shape rule promises (also with an unknown batch size) and the dtype its dtype
+rule promises; return one gradient per input from its VJP, each of a shape the
+engine can sum back to its input; match central differences in float64; and,
+run on float32 inputs through a graph, keep float32 values and gradients.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+from ..errors import DagradError
+from ..op import Op, Sample
+from ..shapes import fits, format_shape
+from .diagnose import format_index, format_value, likely_cause
+
+__all__ = ["OpCheckFailure", "OpCheckReport", "check_op", "check_plugin"]
+
+SampleSource = Union[Sequence[Sample], Callable[[np.random.Generator], Sequence[Sample]], None]
+
+
+class OpCheckFailure(AssertionError):
+    """An op failed ``check_op``; the message explains each problem like a compiler error.
+
+    An ``AssertionError`` so that pytest shows it as a failed check, not as a
+    crash. ``problems`` holds one message per failing case.
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] = ()):
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+@dataclass
+class OpCheckReport:
+    """What ``check_op`` checked: the op, and the label of every case that passed."""
+
+    op: str
+    plugin: Optional[str]
+    cases: list = field(default_factory=list)
+    generated: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"op {self.op!r} ({self.plugin}): {len(self.cases)} cases passed "
+            f"({len(self.cases) - self.generated} samples + {self.generated} generated)"
+        )
+
+
+@dataclass
+class _Case:
+    label: str
+    args: tuple
+    attrs: dict
+    generated: bool = False
+
+
+class _Problem(Exception):
+    """One failed check of one case; the message is the explanation."""
+
+
+# ------------------------------------------------------------ entry points --
+
+
+def check_op(
+    op_or_name: Union[Op, str],
+    *,
+    samples: SampleSource = None,
+    seed: int = 0,
+    generated: bool = True,
+    eps: float = 1e-6,
+    atol: float = 1e-6,
+    rtol: float = 1e-5,
+) -> OpCheckReport:
+    """Check an op completely; raise ``OpCheckFailure`` explaining every failing case.
+
+    Parameters
+    ----------
+    op_or_name
+        The ``Op`` or the name of a registered op.
+    samples
+        Cases to check instead of the op's own ``samples``: a list of
+        ``dagrad.Sample`` or a function ``rng -> list``.
+    seed
+        Seed of the random generator handed to ``samples`` and used for
+        generated cases and projections.
+    generated
+        Also check generated broadcasting and size-0/1 variants of the first
+        sample, when the op is elementwise (its shape rule broadcasts).
+    eps, atol, rtol
+        Finite-difference step and tolerance, as in ``dagrad.gradcheck``.
+
+    Returns
+    -------
+    OpCheckReport
+        The cases that passed.
+
+    Raises
+    ------
+    OpCheckFailure
+        Naming the op and plugin, the case, the input, the worst element with
+        analytic and numeric values, and the likely cause.
+
+    Examples
+    --------
+    >>> import numpy as np, dagrad as dg
+    >>> from dagrad.testing import check_op
+    >>> print(check_op("tanh"))
+    op 'tanh' (builtins): 10 cases passed (5 samples + 5 generated)
+    >>> @dg.op(shape=dg.shapes.same_as_first)
+    ... def cube(x):
+    ...     return x ** 3
+    >>> @cube.vjp
+    ... def _(g, x, out):
+    ...     return (-3 * g * x ** 2,)
+    >>> check_op(cube, samples=[dg.Sample((np.array([1.0, 2.0]),), label="two")], generated=False)
+    Traceback (most recent call last):
+    ...
+    dagrad.testing.checks.OpCheckFailure: op 'cube' (not registered) failed 1 of 1 cases:
+    ...
+    """
+    __tracebackhide__ = True  # pytest: show the explanation, not this frame
+    the_op = _resolve(op_or_name)
+    rng = np.random.default_rng(seed)
+    cases = _cases_from(the_op, samples, rng)
+    if not cases:
+        raise OpCheckFailure(
+            f"{_who(the_op)} has nothing to check: it has no samples. Give it samples=... "
+            f"(see dagrad.ops.samples) or pass samples= to check_op"
+        )
+    if generated:
+        cases += _generated_cases(the_op, cases, rng)
+    report = OpCheckReport(the_op.name, the_op.plugin)
+    problems = []
+    with _in_registry(the_op):
+        for case in cases:
+            try:
+                _check_case(the_op, case, seed, eps, atol, rtol)
+            except _Problem as problem:
+                problems.append(f"  case {case.label!r}:\n" + _indent(str(problem), 4))
+                continue
+            report.cases.append(case.label)
+            report.generated += case.generated
+    if problems:
+        head = f"{_who(the_op)} failed {len(problems)} of {len(cases)} cases:"
+        raise OpCheckFailure("\n".join([head, *problems[:5], *_more(problems)]), problems)
+    return report
+
+
+def check_plugin(name: str, *, seed: int = 0, generated: bool = True) -> list[OpCheckReport]:
+    """``check_op`` on every op the plugin ``name`` provides; one ``OpCheckFailure`` lists all failures.
+
+    Examples
+    --------
+    >>> from dagrad.testing import check_plugin
+    >>> check_plugin("no-such-plugin")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dagrad.errors.PluginError: no plugin named 'no-such-plugin' is registered (registered: ...)
+    """
+    __tracebackhide__ = True
+    from ..errors import PluginError
+    from ..plugins import registry
+
+    reg = registry()
+    info = reg.plugins.get(name)
+    if info is None:
+        known = ", ".join(sorted(reg.plugins)) or "none"
+        raise PluginError(f"no plugin named {name!r} is registered (registered: {known})")
+    if info.status != "loaded":
+        raise PluginError(f"plugin {name!r} is {info.status}: {info.error}")
+    reports, failures = [], []
+    for op_name in info.ops:
+        try:
+            reports.append(check_op(reg.op(op_name), seed=seed, generated=generated))
+        except OpCheckFailure as exc:
+            failures.append(str(exc))
+    if failures:
+        raise OpCheckFailure(f"plugin {name!r}: {len(failures)} op(s) failed\n" + "\n".join(failures), failures)
+    return reports
+
+
+# ------------------------------------------------------------------ cases --
+
+
+def _resolve(op_or_name: Union[Op, str]) -> Op:
+    if isinstance(op_or_name, Op):
+        return op_or_name
+    from ..plugins import registry
+
+    return registry().op(op_or_name)
+
+
+@contextlib.contextmanager
+def _in_registry(the_op: Op) -> Iterator[None]:
+    """Make an op not yet registered runnable in graphs for the duration of the check."""
+    from ..plugins import registry
+
+    reg = registry()
+    present = reg.ops.get(the_op.name)
+    if present is the_op:
+        yield
+        return
+    if present is not None:
+        raise OpCheckFailure(
+            f"{_who(the_op)} cannot be checked: a different op named {the_op.name!r} is registered by plugin "
+            f"{present.plugin!r}; check that one by name, or give yours another name"
+        )
+    reg.ops[the_op.name] = the_op
+    try:
+        yield
+    finally:
+        reg.ops.pop(the_op.name, None)
+
+
+def _who(the_op: Op) -> str:
+    return f"op {the_op.name!r} ({the_op.plugin or 'not registered'})"
+
+
+def _cases_from(the_op: Op, samples: SampleSource, rng: np.random.Generator) -> list:
+    if samples is None:
+        if the_op.samples is not None:
+            samples = the_op.samples(rng)
+        elif the_op.arity in (1, 2) and not the_op.attr_defaults:
+            from ..ops.samples import elementwise_samples
+
+            samples = elementwise_samples(the_op.arity)(rng)
+        else:
+            samples = []
+    elif callable(samples):
+        samples = samples(rng)
+    return [_Case(s.label or f"sample {i}", tuple(s.args), dict(s.attrs)) for i, s in enumerate(samples)]
+
+
+_UNARY = [(3, 4), (), (1,), (0, 3), (2, 1, 3)]
+_BINARY = [((3, 1), (4,)), ((), (2, 3)), ((0, 3), (1, 3)), ((1, 1), (2, 1, 4)), ((2, 3), (2, 3))]
+
+
+def _elementwise(the_op: Op, attrs: dict) -> bool:
+    """Whether the op's shape rule broadcasts like numpy (so any broadcasting shapes are fair game)."""
+    if the_op.shape_rule is None or the_op.arity not in (1, 2):
+        return False
+    try:
+        bound = the_op.bind_attrs(attrs)
+        if the_op.arity == 1:
+            return tuple(the_op.shape_rule((3, 4), **bound)) == (3, 4) and tuple(
+                the_op.shape_rule((0, 2), **bound)
+            ) == (0, 2)
+        return tuple(the_op.shape_rule((3, 1), (4,), **bound)) == (3, 4)
+    except Exception:  # noqa: BLE001 - a rule that refuses the probe is not elementwise
+        return False
+
+
+def _generated_cases(the_op: Op, cases: list, rng: np.random.Generator) -> list:
+    """Broadcasting, scalar, size-0 and size-1 variants drawn from the first sample's values."""
+    first = cases[0]
+    arrays = [np.asarray(a) for a in first.args]
+    if len(arrays) != the_op.arity or not all(a.dtype.kind == "f" for a in arrays):
+        return []
+    if not _elementwise(the_op, first.attrs):
+        return []
+    # Draw values from each argument's own sample values: they are inside the op's domain.
+    pools = [a.reshape(-1) if a.size else np.array([0.5, -0.7, 1.3]) for a in arrays]
+
+    def draw(k: int, shape: tuple) -> np.ndarray:
+        return rng.choice(pools[k], size=shape).astype(np.float64)
+
+    out = []
+    if the_op.arity == 1:
+        for s in _UNARY:
+            out.append(_Case(f"generated: shape {s}", (draw(0, s),), first.attrs, True))
+    else:
+        for s, t in _BINARY:
+            out.append(_Case(f"generated: shapes {s} and {t}", (draw(0, s), draw(1, t)), first.attrs, True))
+        if np.array_equal(np.sort(pools[0]), np.sort(pools[1])) or _same_domain(pools):
+            x = draw(0, (2, 3))
+            out.append(_Case("generated: the same input twice", (x, x), first.attrs, True))
+    return out
+
+
+def _same_domain(pools: list) -> bool:
+    return bool((pools[0] > 0).all() == (pools[1] > 0).all() and (pools[0] > 0).all())
+
+
+# ----------------------------------------------------------------- checks --
+
+
+def _check_case(the_op: Op, case: _Case, seed: int, eps: float, atol: float, rtol: float) -> None:
+    try:
+        attrs = the_op.bind_attrs(case.attrs)
+    except TypeError as exc:
+        raise _Problem(f"the case's attributes do not fit the op: {exc}") from None
+    args = tuple(np.asarray(a) for a in case.args)
+    args64 = tuple(a.astype(np.float64) if a.dtype.kind == "f" else a for a in args)
+    out, res = _run_forward(the_op, args64, attrs)
+    _check_shape_rule(the_op, args64, attrs, out)
+    _check_dtype_rule(the_op, args64, attrs, out)
+    if not the_op.differentiable:
+        return
+    _check_vjp_structure(the_op, args64, attrs, out, res, seed)
+    _check_gradients(the_op, case, args64, out, seed, eps, atol, rtol)
+    _check_float32(the_op, case, args, attrs, seed)
+
+
+def _run_forward(the_op: Op, args: tuple, attrs: dict):
+    try:
+        out = the_op.forward(*args, **attrs)
+    except Exception as exc:  # noqa: BLE001 - any exception is the op's
+        raise _Problem(f"the forward raised {type(exc).__name__}: {exc}\n  inputs: {_describe(args)}") from None
+    res = None
+    if the_op.residuals:
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise _Problem(
+                "the op is declared residuals=True, so its forward must return (output, residuals); "
+                f"it returned {type(out).__name__}"
+            )
+        out, res = out
+    return np.asarray(out), res
+
+
+def _check_shape_rule(the_op: Op, args: tuple, attrs: dict, out: np.ndarray) -> None:
+    if the_op.shape_rule is None:
+        return
+    shapes = [a.shape for a in args]
+    try:
+        declared = tuple(the_op.shape_rule(*shapes, **attrs))
+    except Exception as exc:  # noqa: BLE001
+        raise _Problem(
+            f"the shape rule refused input shapes {_shapes(shapes)} that the forward accepts: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    if declared != out.shape:
+        raise _Problem(
+            f"the shape rule says {format_shape(declared)} for inputs {_shapes(shapes)}, "
+            f"but the forward returned {format_shape(out.shape)}\n"
+            f"  likely cause: the rule's arithmetic differs from the forward's (off by one in a size "
+            f"formula, a forgotten keepdims or attribute)"
+        )
+    # A batch size given at feed time: the rule must cope with None and stay consistent. Size-1
+    # dims are left alone, since a rule cannot know that an unknown size will be 1 (squeeze).
+    unknown = [(None,) + tuple(s[1:]) if len(s) and s[0] != 1 else s for s in shapes]
+    if unknown == shapes:
+        return
+    try:
+        partial = tuple(the_op.shape_rule(*unknown, **attrs))
+    except ValueError:
+        return  # a deliberate refusal; the graph reports it as a ShapeError
+    except Exception as exc:  # noqa: BLE001
+        raise _Problem(
+            f"the shape rule fails when the batch size is unknown (inputs {_shapes(unknown)}): "
+            f"{type(exc).__name__}: {exc}\n"
+            f"  likely cause: arithmetic on a None dimension; return None for sizes that depend on unknown ones"
+        ) from None
+    if not fits(out.shape, partial):
+        raise _Problem(
+            f"with an unknown batch size (inputs {_shapes(unknown)}) the shape rule says {format_shape(partial)}, "
+            f"which does not fit the real output {format_shape(out.shape)}"
+        )
+
+
+def _check_dtype_rule(the_op: Op, args: tuple, attrs: dict, out: np.ndarray) -> None:
+    try:
+        declared = np.dtype(the_op.dtype_rule(*[a.dtype for a in args], **attrs))
+    except Exception as exc:  # noqa: BLE001
+        raise _Problem(f"the dtype rule raised {type(exc).__name__}: {exc}") from None
+    if declared != out.dtype:
+        raise _Problem(
+            f"the dtype rule says {declared} for inputs {[str(a.dtype) for a in args]}, "
+            f"but the forward returned {out.dtype}"
+        )
+
+
+def _check_vjp_structure(the_op: Op, args: tuple, attrs: dict, out: np.ndarray, res, seed: int) -> None:
+    g = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype, copy=False)
+    saved_out = out if "out" in the_op.saves else None
+    try:
+        grads = the_op.call_vjp(g, list(args), saved_out, res, attrs)
+    except Exception as exc:  # noqa: BLE001
+        raise _Problem(f"the VJP raised {type(exc).__name__}: {exc}\n  inputs: {_describe(args)}") from None
+    n = len(args)
+    if not isinstance(grads, (tuple, list)) or len(grads) != n:
+        got = f"{len(grads)} values" if isinstance(grads, (tuple, list)) else f"a bare {type(grads).__name__}"
+        hint = " (return a 1-tuple: `return (grad,)`)" if n == 1 and isinstance(grads, np.ndarray) else ""
+        raise _Problem(f"the VJP must return a tuple of one gradient (or None) per input, {n} in all; "
+                       f"it returned {got}{hint}")
+    for i, (gi, a) in enumerate(zip(grads, args)):
+        if gi is None:
+            continue
+        gi = np.asarray(gi)
+        if gi.shape != a.shape and not _sums_to(gi.shape, a.shape):
+            raise _Problem(
+                f"the VJP's gradient for input {i} has shape {format_shape(gi.shape)}, but the input has shape "
+                f"{format_shape(a.shape)} (and the engine cannot sum it back to that)\n"
+                f"  likely cause: a broadcast reduced over the wrong axes, or dropped dims: return the natural "
+                f"gradient (of the output's shape for a broadcast input) and let the engine sum it, "
+                f"or reduce with keepdims=True"
+            )
+
+
+def _sums_to(shape: tuple, target: tuple) -> bool:
+    """Whether the engine can sum a gradient of ``shape`` back to ``target`` (numpy broadcasting)."""
+    lead = len(shape) - len(target)
+    return lead >= 0 and all(d == t or t == 1 for d, t in zip(shape[lead:], target))
+
+
+def _check_gradients(the_op, case, args64, out, seed, eps, atol, rtol) -> None:
+    from ..gradcheck import gradcheck
+
+    try:
+        report = gradcheck(the_op, *case.args, eps=eps, atol=atol, rtol=rtol, seed=seed, **case.attrs)
+    except DagradError as exc:
+        raise _Problem(f"running the op in a float64 graph failed: {exc}") from None
+    if report.ok:
+        return
+    numerics = {_index_of(c.name): c.numeric for c in report.checks}
+    lines = []
+    for check in report.checks:
+        if check.ok:
+            continue
+        i = _index_of(check.name)
+        idx = check.worst_index
+        a, n = check.analytic[idx], check.numeric[idx]
+        ratio = np.abs(check.analytic - check.numeric) / (atol + rtol * np.abs(check.numeric))
+        bad = float(np.mean(~(ratio <= 1.0)))
+        cause = likely_cause(
+            check.analytic, check.numeric, input_index=i, others=numerics,
+            input_shape=args64[i].shape, out_shape=out.shape, bad_fraction=bad,
+        )
+        lines.append(
+            f"gradient of input {i} ({args64[i].dtype}{format_shape(args64[i].shape)}) is wrong at "
+            f"{bad:.0%} of its entries\n"
+            f"  worst element: input{i}{format_index(idx)}: analytic {format_value(a)}, numeric {format_value(n)} "
+            f"(error {abs(a - n):.3g}, {check.worst_ratio:.3g}x the tolerance)\n"
+            f"  likely cause: {cause}"
+        )
+    raise _Problem("\n".join(lines))
+
+
+def _index_of(check_name: str) -> int:
+    return int(check_name.removeprefix("input"))
+
+
+def _check_float32(the_op: Op, case: _Case, args: tuple, attrs: dict, seed: int) -> None:
+    """Run the op on float32 inputs through a tiny graph: values and gradients must stay float32."""
+    from ..graph import Graph
+
+    if not any(a.dtype.kind == "f" for a in args) or "dtype" in the_op.attr_defaults:
+        return
+    g = Graph(f"check:{the_op.name}:float32")
+    nodes, tensors, params = {}, [], []
+    for i, (raw, a) in enumerate(zip(case.args, args)):
+        if id(raw) in nodes:
+            tensors.append(nodes[id(raw)])
+            continue
+        if a.dtype.kind == "f":
+            t = g.param(f"input{i}", a.astype(np.float32))
+            params.append(t.name)
+        else:
+            t = g.const(a, name=f"input{i}")
+        nodes[id(raw)] = t
+        tensors.append(t)
+    try:
+        out = g.add(the_op.name, tensors, case.attrs, name="out")
+        if out.dtype != np.float32 and all(a.dtype.kind == "f" for a in args):
+            raise _Problem(
+                f"float32 inputs give a {out.dtype} output (by the dtype rule): an op should preserve float32; "
+                f"use dagrad.op.float_dtype or first_dtype as the dtype rule"
+            )
+        projection = np.random.default_rng(seed).standard_normal(g.node(out).shape or ()).astype(np.float32)
+        loss = (out * g.const(projection, name="projection")).sum()
+        result = g.backward(loss, wrt=params, keep="all")
+    except _Problem:
+        raise
+    except DagradError as exc:
+        raise _Problem(f"run on float32 inputs: {exc}") from None
+    value = result.value(out)
+    if value.dtype != g.node(out).dtype:
+        raise _Problem(
+            f"float32 inputs: the dtype rule says {g.node(out).dtype}, but the forward returned {value.dtype}"
+        )
+    if value.dtype != np.float32 and all(a.dtype.kind == "f" for a in args):
+        raise _Problem(
+            f"float32 inputs give a {value.dtype} output: the forward promotes to float64 somewhere "
+            f"(a float64 constant or np.float64 scalar); cast with .astype(x.dtype, copy=False)"
+        )
+    for name in params:
+        grad = result.grad(name)
+        if grad.dtype != np.float32:
+            raise _Problem(f"float32 inputs give a {grad.dtype} gradient for {name!r}: the VJP promotes to float64")
+
+
+# -------------------------------------------------------------- formatting --
+
+
+def _describe(args: tuple) -> str:
+    return ", ".join(f"{a.dtype}{format_shape(a.shape)}" for a in args)
+
+
+def _shapes(shapes) -> str:
+    return ", ".join(format_shape(s) for s in shapes)
+
+
+def _indent(text: str, n: int) -> str:
+    return "\n".join(" " * n + line for line in text.splitlines())
+
+
+def _more(problems: list) -> list:
+    return [f"  ... and {len(problems) - 5} more failing cases"] if len(problems) > 5 else []

@@ -1,0 +1,67 @@
+"""``op_tests``: one line in a plugin's test module gives one pytest test per op it provides."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Optional
+
+__all__ = ["op_tests", "ops_of"]
+
+
+def ops_of(names: Iterable[str]) -> list[str]:
+    """Op names for a mix of plugin and op names; a ``PluginError`` names a plugin that did not load."""
+    from ..errors import PluginError
+    from ..plugins import registry
+
+    reg = registry()
+    found: list[str] = []
+    for name in names:
+        info = reg.plugins.get(name)
+        if info is not None:
+            if info.status != "loaded":
+                raise PluginError(f"plugin {name!r} ({info.distribution}) is {info.status}: {info.error}")
+            found.extend(info.ops)
+        elif name in reg.ops:
+            found.append(name)
+        else:
+            known = ", ".join(sorted(reg.plugins))
+            raise PluginError(
+                f"{name!r} is neither a registered plugin nor an op (plugins: {known}); "
+                f"is its distribution installed (pip install -e .)?"
+            )
+    return found
+
+
+def op_tests(*names: str, seed: int = 0, generated: bool = True) -> Callable:
+    """A pytest test function, parametrized over every op of the named plugins (or op names).
+
+    Assign it to a ``test_*`` name in a test module::
+
+        from dagrad.testing import op_tests
+        test_ops = op_tests("myplugin")
+
+    Each op becomes one test, ``test_ops[opname]``, that runs ``check_op``. A
+    plugin that is not installed or failed to load gives one failing test
+    saying so, instead of silently checking nothing.
+    """
+    import pytest
+
+    from .checks import check_op
+
+    problem: Optional[str] = None
+    try:
+        ops = ops_of(names)
+    except Exception as exc:  # noqa: BLE001 - reported by the test itself
+        ops, problem = [], str(exc)
+
+    if problem is not None:
+        def test_plugin_loads() -> None:
+            pytest.fail(problem, pytrace=False)
+
+        return test_plugin_loads
+
+    @pytest.mark.parametrize("op_name", ops)
+    def test_op(op_name: str) -> None:
+        __tracebackhide__ = True
+        check_op(op_name, seed=seed, generated=generated)
+
+    return test_op
