@@ -32,10 +32,11 @@ from .render import render
 from .result import Result
 from .scheduler import Plan, check_anomalies
 from .tensor import Tensor, apply
-from . import nn, optim  # noqa: E402 - after the engine, which they build on
+from . import nn, optim, train  # noqa: E402 - after the engine, which they build on
+from .train import fit  # noqa: E402
 
 __all__ = [
-    "__version__", "ops", "shapes", "nn", "optim",
+    "__version__", "ops", "shapes", "nn", "optim", "train", "fit",
     "DagradError", "GraphError", "CycleError", "ShapeError", "FeedError", "PluginError", "OpError",
     "GradientError", "AnomalyError", "FormatError", "RenderError",
     "Graph", "Node", "Tensor", "Result", "Plan", "Op", "Sample", "op", "apply", "hookimpl",
