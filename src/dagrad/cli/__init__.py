@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 from ..errors import DagradError
 
-COMMANDS = ["ops", "plugins", "check", "demo"]
+COMMANDS = ["ops", "plugins", "check", "demo", "render"]
 
 
 def parser() -> argparse.ArgumentParser:
