@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 from ..errors import DagradError
 
-COMMANDS = ["ops", "plugins", "check", "demo", "render"]
+COMMANDS = ["ops", "plugins", "check", "demo", "render", "new_plugin"]
 
 
 def parser() -> argparse.ArgumentParser:
