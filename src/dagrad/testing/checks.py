@@ -250,10 +250,11 @@ def _elementwise(the_op: Op, attrs: dict) -> bool:
     try:
         bound = the_op.bind_attrs(attrs)
         if the_op.arity == 1:
-            return tuple(the_op.shape_rule((3, 4), **bound)) == (3, 4) and tuple(
-                the_op.shape_rule((0, 2), **bound)
-            ) == (0, 2)
-        return tuple(the_op.shape_rule((3, 1), (4,), **bound)) == (3, 4)
+            probes = [(3, 4), (0, 2), (2, 3, 4), (5,), ()]
+            return all(tuple(the_op.shape_rule(s, **bound)) == s for s in probes)
+        return tuple(the_op.shape_rule((3, 1), (4,), **bound)) == (3, 4) and tuple(
+            the_op.shape_rule((), (2, 1, 3), **bound)
+        ) == (2, 1, 3)
     except Exception:  # noqa: BLE001 - a rule that refuses the probe is not elementwise
         return False
 
