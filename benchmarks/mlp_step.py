@@ -254,7 +254,7 @@ class Row:
     name: str
     median: float          # seconds per step
     best: float
-    time_ratio: float      # median / numpy's median
+    time_ratio: float      # median over rounds of (this engine's time / numpy's time in the same round)
     peak: Optional[int]    # bytes
     memory_ratio: Optional[float]
 
@@ -268,13 +268,14 @@ def measure(problem: Problem, names=("numpy", "dagrad", "torch"), rounds: int = 
         check_agreement(problem, names)
     samples = time_engines(engines, rounds, repeats)
     peaks = {e.name: peak_memory(e) for e in engines}
-    base_time = statistics.median(samples[engines[0].name])
+    base_times = samples[engines[0].name]
     base_peak = peaks[engines[0].name]
     rows = []
     for e in engines:
-        med = statistics.median(samples[e.name])
+        # The ratio pairs each round with numpy's in the same round, so a slow spell of the machine cancels out.
+        ratio = statistics.median(t / b for t, b in zip(samples[e.name], base_times))
         peak = peaks[e.name]
-        rows.append(Row(e.name, med, min(samples[e.name]), med / base_time, peak,
+        rows.append(Row(e.name, statistics.median(samples[e.name]), min(samples[e.name]), ratio, peak,
                         None if peak is None or not base_peak else peak / base_peak))
     return rows
 
