@@ -20,8 +20,6 @@ _TABLE = {
     ord("{"): "&#123;",
     ord("|"): "&#124;",
     ord("}"): "&#125;",
-    ord("["): "&#91;",
-    ord("]"): "&#93;",
     ord("\\"): "&#92;",
     ord("\n"): "\u21b5",  # a visible "return" sign: the name stays on one line and is still readable
 }

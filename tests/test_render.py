@@ -1,0 +1,339 @@
+"""Gradient-flow diagrams: the SVG/DOT that dg.render writes carries every annotation the issue asks for."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+import dagrad as dg
+from dagrad.render import mimebundle
+from dagrad.render.diagram import NAN_FILL, NONE_FILL, PALETTE, ZERO_FILL
+from dagrad.render.escape import html
+from dagrad.render.summary import number
+
+SVG = "{http://www.w3.org/2000/svg}"
+HOSTILE = '<b>"x"&{|}</b>'
+
+
+def svg_nodes(path) -> dict:
+    """Graphviz id -> {"text": all text of the node joined by newlines, "fill": its shape's fill colour}."""
+    root = ET.parse(path).getroot()
+    nodes = {}
+    for g in root.iter(f"{SVG}g"):
+        if g.get("class") != "node":
+            continue
+        title = g.find(f"{SVG}title").text
+        texts = [t.text or "" for t in g.iter(f"{SVG}text")]
+        shape = next(e for e in g if e.tag in (f"{SVG}polygon", f"{SVG}path", f"{SVG}ellipse"))
+        nodes[title] = {"text": "\n".join(texts), "fill": shape.get("fill")}
+    return nodes
+
+
+def by_name(nodes: dict) -> dict:
+    """Detailed nodes keyed by the node name in their header (first text line)."""
+    return {n["text"].split("\n")[0]: n for k, n in nodes.items() if k != "legend"}
+
+
+def mlp(seed=0, dead=False):
+    rng = np.random.default_rng(seed)
+    g = dg.Graph("mlp")
+    x = g.input("x", shape=(None, 3))
+    y = g.input("y", shape=(None,), dtype="int64")
+    with g.scope("fc1"):
+        b = np.full(4, -100.0) if dead else np.zeros(4)
+        h = dg.relu(x @ g.param("W", rng.normal(size=(3, 4))) + g.param("b", b))
+    with g.scope("fc2"):
+        logits = h @ g.param("W", rng.normal(size=(4, 2))) + g.param("b", np.zeros(2))
+    loss = dg.softmax_cross_entropy(logits, y, name="loss")
+    feeds = {"x": rng.normal(size=(8, 3)), "y": rng.integers(0, 2, size=8)}
+    return g, loss, feeds
+
+
+@pytest.fixture
+def mlp_result():
+    g, loss, feeds = mlp()
+    return g.backward(loss, feeds=feeds)
+
+
+def test_every_node_shows_its_gradient_norm_and_backward_step(mlp_result, tmp_path):
+    res = mlp_result
+    dg.render(res, tmp_path / "flow.svg")
+    nodes = by_name(svg_nodes(tmp_path / "flow.svg"))
+    assert set(nodes) == {n.name for n in res.graph.nodes()}
+    for name in res.order:
+        text = nodes[name]["text"]
+        assert f"#{res.step(name)}" in text
+        assert f"|g| {number(np.linalg.norm(res.grad(name)))}" in text
+
+
+def test_gradient_of_lower_layer_is_finished_after_upper_layer(mlp_result, tmp_path):
+    dg.render(mlp_result, tmp_path / "flow.svg")
+    nodes = by_name(svg_nodes(tmp_path / "flow.svg"))
+    step = {name: int(re.search(r"^#(\d+)$", n["text"], re.M).group(1)) for name, n in nodes.items()
+            if re.search(r"^#\d+$", n["text"], re.M)}
+    assert step["loss"] == 1
+    assert step["fc2/W"] < step["fc1/relu"] < step["fc1/W"]
+
+
+def test_shown_gradients_agree_with_finite_differences():
+    g, loss, feeds = mlp()
+    report = dg.gradcheck(g, loss=loss, feeds=feeds, wrt=["fc1/W", "fc2/W"])
+    assert report, str(report)
+    res = g.backward(loss, feeds=feeds)
+    source = dg.render(res).source
+    assert number(np.linalg.norm(res.grad("fc1/W"))) in source
+
+
+def test_fill_colour_grows_with_gradient_magnitude(tmp_path):
+    # A chain of sigmoids: the gradient shrinks by at least 4x per layer on the way back (vanishing).
+    g = dg.Graph("deep")
+    h = g.param("w", np.array([0.3, -0.2]))
+    for i in range(8):
+        h = dg.sigmoid(h * 3.0)
+    loss = dg.sum(h, name="loss")
+    res = g.backward(loss)
+    dg.render(res, tmp_path / "deep.svg")
+    nodes = by_name(svg_nodes(tmp_path / "deep.svg"))
+    pairs = sorted((float(np.linalg.norm(res.grad(n))), PALETTE.index(nodes[n]["fill"])) for n in res.order)
+    bins = [b for _, b in pairs]
+    assert bins == sorted(bins) and bins[0] == 0 and bins[-1] == len(PALETTE) - 1
+
+
+def test_legend_explains_the_colour_scale(mlp_result):
+    source = dg.render(mlp_result).source
+    assert "legend" in source and "log scale" in source and "NaN / Inf" in source
+
+
+def test_input_without_gradient_is_marked_no_gradient(mlp_result, tmp_path):
+    dg.render(mlp_result, tmp_path / "flow.svg")
+    nodes = by_name(svg_nodes(tmp_path / "flow.svg"))
+    assert "grad: no gradient" in nodes["x"]["text"] and nodes["x"]["fill"] == NONE_FILL
+
+
+def test_dead_relu_gradient_is_marked_zero(tmp_path):
+    g, loss, feeds = mlp(dead=True)
+    res = g.backward(loss, feeds=feeds)
+    assert not res.grad("fc1/W").any()
+    dg.render(res, tmp_path / "dead.svg")
+    nodes = by_name(svg_nodes(tmp_path / "dead.svg"))
+    for name in ("fc1/W", "fc1/b", "fc1/add", "fc1/matmul"):  # relu passes no gradient back
+        assert "grad: zero" in nodes[name]["text"] and nodes[name]["fill"] == ZERO_FILL
+    assert nodes["fc2/add"]["fill"] in PALETTE
+
+
+def test_nan_is_red_with_the_count_of_bad_entries(tmp_path):
+    g = dg.Graph("nan")
+    w = g.param("w", np.array([4.0, -1.0, -9.0, 1.0]))
+    loss = dg.sum(dg.sqrt(w), name="loss")
+    with np.errstate(invalid="ignore"):
+        res = g.backward(loss)
+    dg.render(res, tmp_path / "nan.svg")
+    nodes = by_name(svg_nodes(tmp_path / "nan.svg"))
+    assert nodes["sqrt"]["fill"] == NAN_FILL and "2 NaN" in nodes["sqrt"]["text"]
+    assert nodes["w"]["fill"] == NAN_FILL and "grad: 2 NaN" in nodes["w"]["text"]
+
+
+@pytest.mark.parametrize("name", [HOSTILE, "port:like:name", "two\nlines", "tab\there", "quote\"back\\slash"])
+def test_hostile_names_render_literally(name, tmp_path):
+    g = dg.Graph(name)
+    scope = name.replace("/", "")
+    with g.scope(scope):
+        w = g.param(name, np.array([1.0, 2.0]))
+    loss = dg.sum(w * w, name="loss")
+    res = g.backward(loss)
+    digraph = dg.render(res, tmp_path / "hostile.svg")
+    ids = re.findall(r"^\s*(\S+) \[", digraph.source, re.M)
+    assert ids and all(re.fullmatch(r"n\d+|legend|graph|node|edge", i) for i in ids)
+    assert name not in digraph.source or html(name) == name
+    text = "\n".join(n["text"] for n in svg_nodes(tmp_path / "hostile.svg").values())  # parses: no markup got in
+    def shown(s):
+        return s.replace("\n", "\u21b5").replace("\t", "\\x09")
+
+    assert f"{shown(scope)}/{shown(name)}" in text
+
+
+def test_plugin_rows_and_plugin_ops_are_shown_escaped():
+    @dg.op(shape=dg.shapes.same_as_first, saves=("inputs",))
+    def cube_for_render(x):
+        """x cubed."""
+        return x**3
+
+    @cube_for_render.vjp
+    def _(g, x, out):
+        return (3 * g * x**2,)
+
+    class Rows:
+        @dg.hookimpl
+        def dagrad_node_rows(self, node, grad):
+            return [("kind<", f"{node.kind} {HOSTILE}")] if grad is not None else []
+
+    dg.register_ops(cube_for_render, plugin="render-test-ops")
+    dg.register(Rows(), "render-test-rows")
+    try:
+        g = dg.Graph()
+        w = g.param("w", np.array([1.0, 2.0]))
+        res = g.backward(dg.sum(dg.ops.cube_for_render(w)))
+        source = dg.render(res).source
+    finally:
+        dg.load_plugins()
+    assert "cube_for_render  [plugin render-test-ops]" in source
+    assert "kind&lt;: param &lt;b&gt;&quot;x&quot;&amp;&#123;&#124;&#125;&lt;/b&gt;" in source
+    assert HOSTILE not in source
+
+
+def test_edges_are_wider_where_more_gradient_flows_back(mlp_result):
+    res = mlp_result
+    source = dg.render(res, edge_labels=True).source
+    widths = [(float(label), float(w)) for label, w in
+              re.findall(r'POINT-SIZE="8">([\d.e+-]+)</FONT>>[^\]]* penwidth=([\d.]+)', source)]
+    assert len(widths) >= 8
+    ordered = [w for _, w in sorted(widths)]
+    assert ordered == sorted(ordered) and ordered[-1] > ordered[0]
+    assert set(res.edge_norms.values()) and max(res.edge_norms.values()) == pytest.approx(max(n for n, _ in widths),
+                                                                                          rel=1e-3)
+
+
+def test_scopes_are_clusters_labelled_with_their_gradient_norm(mlp_result):
+    res = mlp_result
+    source = dg.render(res).source
+    norm = math.sqrt(sum(float(np.sum(res.grad(n) ** 2)) for n in res.grads if n.startswith("fc1/")))
+    assert re.search(rf"subgraph cluster_\d+ \{{\s*[^\n]*<B>fc1</B>  &#124;grad&#124; {re.escape(number(norm))}", source)
+
+
+def layered(blocks: int, layers: int, width: int = 3) -> tuple:
+    """blocks x layers x 5 nodes: each layer is W, b, matmul, add, tanh inside scope block{i}/layer{j}."""
+    rng = np.random.default_rng(1)
+    g = dg.Graph("layered")
+    h = g.input("x", shape=(None, width))
+    for i in range(blocks):
+        with g.scope(f"block{i}"):
+            for j in range(layers):
+                with g.scope(f"layer{j}"):
+                    h = dg.tanh(h @ g.param("W", rng.normal(size=(width, width))) + g.param("b", np.zeros(width)))
+    loss = dg.mean(h * h, name="loss")
+    return g, loss, {"x": rng.normal(size=(2, width))}
+
+
+def test_large_graph_collapses_scopes_into_boxes_with_aggregated_statistics(tmp_path):
+    g, loss, feeds = layered(20, 20)
+    assert len(g) > 2000
+    res = g.backward(loss, feeds=feeds)
+    start = time.perf_counter()
+    dg.render(res, tmp_path / "big.svg", max_nodes=200)
+    assert time.perf_counter() - start < 20
+    nodes = svg_nodes(tmp_path / "big.svg")
+    assert 20 <= len(nodes) - 1 <= 200
+    collapsed = [n for n in nodes.values() if "nodes collapsed" in n["text"]]
+    assert collapsed
+    # block19 is the last block: its aggregated gradient norm is the norm over all its nodes' gradients.
+    box = next(n for n in nodes.values() if n["text"].startswith("block19\n"))
+    norm = math.sqrt(sum(float(np.sum(res.grad(n) ** 2)) for n in res.grads if n.startswith("block19/")))
+    assert f"|g| {number(norm)} over 100 nodes" in box["text"]
+    assert re.search(r"values: \d+ entries in 100 arrays", box["text"])
+
+
+def test_expand_keeps_a_scope_open_and_collapse_closes_one():
+    g, loss, feeds = layered(4, 30)
+    res = g.backward(loss, feeds=feeds)
+    source = dg.render(res, max_nodes=50, expand=["block2/layer7"]).source
+    assert "block2/layer7/W" in source and "block0/layer0/W" not in source
+    small = dg.render(res, max_nodes=None, collapse=["block1"]).source
+    assert "block1/layer0/W" not in small and "block0/layer0/W" in small
+    with pytest.raises(dg.RenderError, match="no scope named 'blok1'.*block1"):
+        dg.render(res, collapse=["blok1"])
+
+
+def test_many_top_level_scopes_merge_into_segments():
+    g, loss, feeds = layered(1, 1)
+    g2 = dg.Graph("flat")
+    h = g2.input("x", shape=(None, 2))
+    for i in range(500):
+        with g2.scope(f"s{i}"):
+            h = dg.tanh(h * g2.param("w", np.ones(2)))
+    res = g2.backward(dg.sum(h, name="loss"), feeds={"x": np.ones((1, 2))})
+    source = dg.render(res, max_nodes=100).source
+    boxes = re.findall(r"^\s*n\d+ \[", source, re.M)
+    assert len(boxes) <= 110 and "segment of" in source
+
+
+def test_missing_dot_raises_render_error_but_dot_source_still_works(mlp_result, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(dg.RenderError, match="install Graphviz|Install Graphviz"):
+        dg.render(mlp_result, tmp_path / "flow.svg")
+    assert not (tmp_path / "flow.svg").exists()
+    digraph = dg.render(mlp_result, tmp_path / "flow.dot")
+    assert (tmp_path / "flow.dot").read_text() == digraph.source and "digraph" in digraph.source
+    bundle = mimebundle(mlp_result)
+    assert set(bundle) == {"text/plain"} and "Graphviz" in bundle["text/plain"]
+
+
+def fake_dot(tmp_path, script: str):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    dot = bin_dir / "dot"
+    dot.write_text("#!/bin/sh\n" + script + "\n")
+    dot.chmod(0o755)
+    return str(bin_dir)
+
+
+def test_dot_that_hangs_is_stopped_by_the_timeout(mlp_result, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", fake_dot(tmp_path, "exec sleep 30") + os.pathsep + os.environ["PATH"])
+    start = time.perf_counter()
+    with pytest.raises(dg.RenderError, match="did not finish.*within 0.5 s"):
+        dg.render(mlp_result, tmp_path / "flow.svg", timeout=0.5)
+    assert time.perf_counter() - start < 10
+    assert list(tmp_path.glob("*flow.svg*")) == []
+
+
+def test_failing_dot_leaves_no_half_written_file(mlp_result, tmp_path, monkeypatch):
+    (tmp_path / "flow.svg").write_text("old picture")
+    monkeypatch.setenv("PATH", fake_dot(tmp_path, "echo broken >&2; exit 3") + os.pathsep + os.environ["PATH"])
+    with pytest.raises(dg.RenderError, match="exit 3.*broken"):
+        dg.render(mlp_result, tmp_path / "flow.svg")
+    assert (tmp_path / "flow.svg").read_text() == "old picture"
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["flow.svg"]
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".pdf", b"%PDF"), (".svg", b"<?xml"),
+                                           (".gv", b"digraph")])
+def test_format_is_taken_from_the_suffix(mlp_result, tmp_path, suffix, magic):
+    dg.render(mlp_result, tmp_path / f"flow{suffix}")
+    assert (tmp_path / f"flow{suffix}").read_bytes().startswith(magic)
+
+
+def test_unknown_suffix_or_option_is_a_render_error(mlp_result, tmp_path):
+    with pytest.raises(dg.RenderError, match="flow.jpeg"):
+        dg.render(mlp_result, tmp_path / "flow.jpeg")
+    with pytest.raises(dg.RenderError, match="rankdir"):
+        dg.render(mlp_result, rankdir="up")
+    with pytest.raises(dg.RenderError, match="show"):
+        dg.render(mlp_result, show=("values",))
+    with pytest.raises(dg.RenderError, match="Result or a Graph"):
+        dg.render(42)
+
+
+def test_graph_without_result_shows_structure_and_displays_in_notebooks(mlp_result):
+    g = mlp_result.graph
+    source = dg.render(g).source
+    assert "fc1/W" in source and "(3, 4) float64" in source and "grad:" not in source
+    bundle = g._repr_mimebundle_()
+    ET.fromstring(bundle["image/svg+xml"])
+    assert "image/svg+xml" in mlp_result._repr_mimebundle_()
+
+
+def test_show_attrs_lists_escaped_attribute_values(mlp_result):
+    source = dg.render(mlp_result, show=("value", "grad", "attrs")).source
+    assert "attrs: reduction=&#39;mean&#39;" in source
+
+
+def test_forward_only_result_has_no_gradient_rows():
+    g, loss, feeds = mlp()
+    res = g.forward([loss], feeds)
+    source = dg.render(res).source
+    assert "grad:" not in source and "legend" not in source and "value: () float64" in source
