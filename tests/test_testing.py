@@ -1,0 +1,224 @@
+"""dagrad.testing: check_op finds broken ops and explains them like a compiler error."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import numpy as np
+import pytest
+
+import dagrad as dg
+from dagrad.shapes import elementwise, same_as_first
+from dagrad.testing import OpCheckFailure, check_op, check_plugin, likely_cause, op_tests
+
+pytest_plugins = ["pytester"]
+
+X = np.array([[0.5, -1.2, 2.0], [1.5, 0.7, -0.4]])
+
+
+def unary(forward, vjp, **kw):
+    the_op = dg.op(shape=same_as_first, saves=("inputs",), **kw)(forward)
+    the_op.vjp(vjp)
+    return the_op
+
+
+def failure_of(the_op, **kw) -> str:
+    with pytest.raises(OpCheckFailure) as info:
+        check_op(the_op, samples=kw.pop("samples", [dg.Sample((X,), {}, "a 2x3 matrix")]), **kw)
+    return str(info.value)
+
+
+def cube(x):
+    return x ** 3
+
+
+# ---------------------------------------------------- what a failure says --
+
+
+def test_a_wrong_sign_is_explained_with_op_case_input_worst_element_and_values():
+    message = failure_of(unary(cube, lambda g, x, out: (-3 * g * x ** 2,)), generated=False)
+    assert "op 'cube' (not registered) failed 1 of 1 cases" in message
+    assert "case 'a 2x3 matrix'" in message
+    assert "gradient of input 0 (float64(2, 3)) is wrong" in message
+    assert "worst element: input0[" in message and "analytic " in message and "numeric " in message
+    assert "likely cause: wrong sign" in message
+
+
+def test_a_factor_of_two_is_named():
+    message = failure_of(unary(cube, lambda g, x, out: (6 * g * x ** 2,)), generated=False)
+    assert "off by a constant factor: 2x" in message
+
+
+def test_a_zero_gradient_is_named():
+    message = failure_of(unary(cube, lambda g, x, out: (None,)), generated=False)
+    assert "zero gradient" in message and "None" in message
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nan_in_the_vjp_is_named():
+    message = failure_of(unary(cube, lambda g, x, out: (g * x / 0.0 * 0.0,)), generated=False)
+    assert "NaN/Inf" in message
+
+
+def test_gradients_returned_in_the_wrong_order_are_named():
+    @dg.op(shape=elementwise, saves=("inputs",))
+    def times(x, y):
+        return x * y
+
+    @times.vjp
+    def _(g, x, y, out):
+        return g * x, g * y        # swapped
+
+    message = failure_of(times, samples=[dg.Sample((X, X[::-1] + 3.0), {}, "two matrices")], generated=False)
+    assert "wrong order" in message and "input 1" in message
+
+
+def test_a_transposed_gradient_is_named():
+    @dg.op(shape=lambda a, b: (a[0], b[1]), saves=("inputs",))
+    def mm(a, b):
+        return a @ b
+
+    @mm.vjp
+    def _(g, a, b, out):
+        return (g @ b.T).T, a.T @ g   # ga transposed (square, so the shapes still fit)
+
+    a, b = np.arange(1.0, 10.0).reshape(3, 3), np.array([[0.3, -1.0, 2.0], [1.0, 0.5, -0.2], [0.1, 0.9, 1.1]])
+    message = failure_of(mm, samples=[dg.Sample((a, b), {}, "3x3 @ 3x3")], generated=False)
+    assert "transposed" in message
+
+
+def test_a_mean_instead_of_a_sum_over_broadcast_axes_is_named():
+    @dg.op(shape=elementwise, saves=())
+    def plus(x, b):
+        return x + b
+
+    @plus.vjp
+    def _(g, x, b, out):
+        return g, g.mean(axis=0, keepdims=True)
+
+    message = failure_of(plus, samples=[dg.Sample((X, X[:1] * 2), {}, "bias row")], generated=False)
+    assert "broadcast 2-fold" in message and "SUM of g" in message
+
+
+def test_a_gradient_the_engine_cannot_sum_back_is_explained():
+    @dg.op(shape=elementwise, saves=())
+    def plus(x, b):
+        return x + b
+
+    @plus.vjp
+    def _(g, x, b, out):
+        return g, g.sum(axis=1)       # wrong axis: (2,) cannot become (1, 3)
+
+    message = failure_of(plus, samples=[dg.Sample((X, X[:1]), {}, "bias row")], generated=False)
+    assert "gradient for input 1 has shape (2,), but the input has shape (1, 3)" in message
+
+
+def test_a_wrong_shape_rule_is_caught_against_the_real_output():
+    the_op = dg.op(shape=lambda x: (x[0],), saves=("inputs",))(cube)
+    the_op.vjp(lambda g, x, out: (3 * g * x ** 2,))
+    message = failure_of(the_op, generated=False)
+    assert "the shape rule says (2,) for inputs (2, 3), but the forward returned (2, 3)" in message
+
+
+def test_a_vjp_must_return_one_gradient_per_input():
+    @dg.op(shape=elementwise)
+    def times(x, y):
+        return x * y
+
+    times.vjp(lambda g, x, y, out: (g * y,))
+    message = failure_of(times, samples=[dg.Sample((X, X), {}, "pair")], generated=False)
+    assert "one gradient (or None) per input, 2 in all; it returned 1 values" in message
+
+
+def test_float64_constants_that_promote_float32_are_caught():
+    promoting = unary(lambda x: x * np.float64(2.0), lambda g, x, out: (g * 2.0,))
+    promoting.name = "double"
+    message = failure_of(promoting, generated=False)
+    assert "float32" in message and "float64" in message
+
+
+def test_an_op_without_samples_is_a_failure_not_a_silent_pass():
+    @dg.op(shape=same_as_first)
+    def scaled(x, *, k=1.0):
+        return k * x
+
+    with pytest.raises(OpCheckFailure, match="nothing to check"):
+        check_op(scaled)
+
+
+def test_likely_cause_falls_back_to_the_formula_when_nothing_matches():
+    numeric = np.array([1.0, 2.0, 3.0])
+    assert "derivative formula" in likely_cause(np.array([1.0, -5.0, 0.5]), numeric, input_index=0)
+
+
+# -------------------------------------------------- what passes, and how --
+
+
+def test_a_correct_op_passes_on_its_samples_and_generated_shapes():
+    report = check_op(unary(cube, lambda g, x, out: (3 * g * x ** 2,)), samples=[dg.Sample((X,), {}, "m")])
+    assert report.generated == 5 and len(report.cases) == 6
+    assert "6 cases passed (1 samples + 5 generated)" in str(report)
+
+
+def test_generated_cases_cover_broadcasting_scalars_and_size_zero():
+    report = check_op("mul")
+    labels = " ".join(report.cases)
+    assert "(3, 1) and (4,)" in labels and "() and (2, 3)" in labels and "(0, 3)" in labels
+
+
+def test_check_plugin_checks_every_op_of_a_plugin_and_names_the_plugin_in_failures():
+    bad = unary(cube, lambda g, x, out: (-3 * g * x ** 2,), samples=lambda rng: [dg.Sample((X,), {}, "m")])
+    good = unary(lambda x: 2 * x, lambda g, x, out: (2 * g,), name="twice", samples=lambda rng: [dg.Sample((X,))])
+    bad.name = "cube_wrong_sign"
+    try:
+        dg.register_ops(bad, good, plugin="demo-broken")
+        with pytest.raises(OpCheckFailure) as info:
+            check_plugin("demo-broken")
+        assert "plugin 'demo-broken': 1 op(s) failed" in str(info.value)
+        assert "op 'cube_wrong_sign' (demo-broken)" in str(info.value)
+        assert "twice" not in str(info.value)
+    finally:
+        dg.load_plugins()
+
+
+def test_check_plugin_of_an_unknown_plugin_is_a_plugin_error():
+    with pytest.raises(dg.PluginError, match="no plugin named 'nope'"):
+        check_plugin("nope")
+
+
+test_every_activation_op_passes = op_tests("activations")
+
+
+def test_op_tests_for_a_missing_plugin_is_one_failing_test_saying_so():
+    test = op_tests("not-installed-anywhere")
+    with pytest.raises(pytest.fail.Exception, match="neither a registered plugin nor an op"):
+        test()
+
+
+# ------------------------------------------------------- the pytest plugin --
+
+
+def _plugin_args() -> list:
+    installed = any(ep.name == "dagrad" for ep in metadata.entry_points(group="pytest11"))
+    return [] if installed else ["-p", "dagrad.testing.pytest_plugin"]
+
+
+def test_the_pytest_plugin_offers_a_marker_and_a_header(pytester):
+    pytester.makepyfile(
+        test_mine="""
+        import pytest
+        from dagrad.testing import check_op, op_tests
+
+        test_ops = op_tests("activations")
+
+        @pytest.mark.dagrad_ops("gelu", "builtins")
+        def test_each(dagrad_op):
+            assert dagrad_op.name
+        """
+    )
+    result = pytester.runpytest_subprocess(*_plugin_args(), "-q", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*passed*"])
+    outcome = result.parseoutcomes()
+    assert outcome["passed"] == 5 + 1 + len(dg.registry().plugins["builtins"].ops)
+    header = pytester.runpytest_subprocess(*_plugin_args(), "--co", "-p", "no:cacheprovider")
+    header.stdout.fnmatch_lines(["dagrad *, plugins: builtins*activations*"])
