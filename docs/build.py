@@ -1,0 +1,110 @@
+"""Rebuild every picture the docs embed (``make docs``), and measure render times (``--measure``).
+
+The pictures are made by the docs' own code: the ```python blocks of each page
+in ``PAGES`` run top to bottom in a scratch directory, exactly as
+``tests/test_docs.py`` runs them, and every ``img/NAME.svg`` the page links to
+is then copied from the scratch directory into ``docs/img``. So the code a
+reader sees is the code that drew the picture next to it.
+
+    python docs/build.py             # rebuild docs/img/*.svg
+    python docs/build.py --measure   # the render-time table of docs/render.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+PAGES = ("how-gradients-flow.md", "render.md")
+BLOCK = re.compile(r"(?P<skip><!-- not run -->\s*\n)?```python\n(?P<code>.*?)```", re.S)
+IMAGE = re.compile(r"\]\(img/([\w.-]+\.svg)\)")
+
+
+def pictures(page: Path) -> list[str]:
+    """The ``img/*.svg`` files a page links to."""
+    return IMAGE.findall(page.read_text())
+
+
+def build(out_dir: Path = DOCS / "img", pages=PAGES) -> list[Path]:
+    """Run the pages' code in a scratch directory and copy the pictures they link to into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    here = os.getcwd()
+    for name in pages:
+        page = DOCS / name
+        with tempfile.TemporaryDirectory() as scratch:
+            os.chdir(scratch)
+            try:
+                namespace: dict = {"__name__": f"docs_{page.stem}"}
+                for i, m in enumerate(BLOCK.finditer(page.read_text()), 1):
+                    if not m["skip"]:
+                        exec(compile(m["code"], f"{name} block {i}", "exec"), namespace)
+            finally:
+                os.chdir(here)
+            for picture in pictures(page):
+                made = Path(scratch) / picture
+                if not made.exists():
+                    raise SystemExit(f"{name} links to img/{picture}, but its code did not write {picture}")
+                shutil.copyfile(made, out_dir / picture)
+                written.append(out_dir / picture)
+    return written
+
+
+def layered(n_nodes: int):
+    """A layered graph of about ``n_nodes`` nodes: layers of W, b, matmul, add, tanh, one scope per layer."""
+    import numpy as np
+
+    import dagrad as dg
+
+    rng = np.random.default_rng(0)
+    g = dg.Graph(f"layered-{n_nodes}")
+    h = g.input("x", shape=(None, 4))
+    for i in range(max(1, (n_nodes - 3) // 5)):
+        with g.scope(f"layer{i}"):
+            h = dg.tanh(h @ g.param("W", rng.normal(size=(4, 4)) * 0.5) + g.param("b", np.zeros(4)))
+    loss = dg.mean(h * h, name="loss")
+    return g.backward(loss, feeds={"x": rng.normal(size=(2, 4))})
+
+
+def measure(sizes=(100, 1000, 5000, 10000), detailed_up_to=1000) -> str:
+    """A markdown table of render times (Python, then dot) with the default settings."""
+    import dagrad as dg
+
+    rows = ["| nodes | boxes drawn | max_nodes | build (s) | dot -Tsvg (s) | total (s) |", "| --- | --- | --- | --- | --- | --- |"]
+    for n in sizes:
+        res = layered(n)
+        settings = [200] + ([None] if n <= detailed_up_to else [])
+        for max_nodes in settings:
+            with tempfile.TemporaryDirectory() as scratch:
+                t0 = time.perf_counter()
+                digraph = dg.render(res, max_nodes=max_nodes)
+                t1 = time.perf_counter()
+                dg.render(res, Path(scratch) / "flow.svg", max_nodes=max_nodes, timeout=600)
+                t2 = time.perf_counter()
+            boxes = sum(1 for line in digraph.body if re.match(r"\s*n\d+ \[", line))
+            build_s, total = t1 - t0, t2 - t1
+            rows.append(f"| {len(res.graph)} | {boxes} | {max_nodes} | {build_s:.2f} | {total - build_s:.2f} | {total:.2f} |")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--measure", action="store_true", help="print the render-time table instead")
+    args = p.parse_args(argv)
+    if args.measure:
+        print(measure())
+        return 0
+    for path in build():
+        print(f"wrote {path.relative_to(DOCS.parent)} ({path.stat().st_size // 1024} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

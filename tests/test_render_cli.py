@@ -1,0 +1,107 @@
+"""``dagrad render``: a graph from MODULE:FUNCTION or FILE.py:FUNCTION, run on --feed arrays, drawn to a file."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dagrad.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MODEL = textwrap.dedent('''
+    import numpy as np
+    import dagrad as dg
+
+    def build():
+        g = dg.Graph("cli")
+        x = g.input("x", shape=(None, 3))
+        with g.scope("fc1"):
+            h = dg.tanh(x @ g.param("W", np.full((3, 2), 0.5)))
+        dg.mean(h * h, name="loss")
+        return g
+
+    def result():
+        g = build()
+        return g.backward("loss", feeds={"x": np.ones((2, 3))})
+
+    def not_a_graph():
+        return 3
+''')
+
+
+@pytest.fixture
+def model(tmp_path):
+    path = tmp_path / "model.py"
+    path.write_text(MODEL)
+    np.save(tmp_path / "x.npy", np.ones((4, 3)))
+    return path
+
+
+def texts(svg: Path) -> str:
+    return "\n".join(t.text or "" for t in ET.parse(svg).getroot().iter("{http://www.w3.org/2000/svg}text"))
+
+
+def test_graph_from_a_file_is_run_backward_from_its_scalar_output(model, tmp_path, capsys):
+    out = tmp_path / "flow.svg"
+    assert main(["render", f"{model}:build", "--feed", f"x={tmp_path / 'x.npy'}", "-o", str(out)]) == 0
+    shown = texts(out)
+    assert "#1" in shown and "fc1/W" in shown and "|g|" in shown
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_module_function_returning_a_result(model, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "flow.dot"
+    assert main(["render", "model:result", "-o", str(out), "--edge-labels", "--rankdir", "LR"]) == 0
+    assert "rankdir=LR" in out.read_text()
+    sys.modules.pop("model", None)
+
+
+def test_explicit_loss_and_missing_feed_errors(model, tmp_path, capsys):
+    out = tmp_path / "flow.svg"
+    assert main(["render", f"{model}:build", "-o", str(out), "--loss", "loss"]) == 2
+    assert "x" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("target, message", [
+    ("nocolon", "MODULE:FUNCTION"),
+    ("missing_file.py:build", "no such file"),
+    ("{model}:nothing", "no function 'nothing'"),
+    ("{model}:not_a_graph", "Graph or Result, not int"),
+])
+def test_bad_targets_are_reported(model, tmp_path, capsys, target, message):
+    assert main(["render", target.format(model=model), "-o", str(tmp_path / "f.svg")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_saved_model_is_rendered(model, tmp_path):
+    if importlib.util.find_spec("dagrad.io") is None:
+        pytest.skip("dagrad.io is not there yet")
+    import dagrad.io
+
+    spec = importlib.util.spec_from_file_location("cli_model", model)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dagrad.io.save(module.build(), tmp_path / "m.dagrad")
+    out = tmp_path / "flow.svg"
+    assert main(["render", str(tmp_path / "m.dagrad"), "--feed", f"x={tmp_path / 'x.npy'}", "-o", str(out)]) == 0
+    assert "fc1/W" in texts(out)
+
+
+def test_docs_pictures_build(tmp_path):
+    spec = importlib.util.spec_from_file_location("docs_build", ROOT / "docs" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    written = build.build(tmp_path)
+    expected = {p for page in build.PAGES for p in build.pictures(ROOT / "docs" / page)}
+    assert {p.name for p in written} == expected and len(expected) >= 5
+    for path in written:
+        ET.parse(path)
+        assert (ROOT / "docs" / "img" / path.name).exists(), f"docs/img/{path.name} is not committed"
