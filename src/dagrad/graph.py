@@ -12,18 +12,19 @@ from __future__ import annotations
 import contextlib
 import difflib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
 
 import networkx as nx
 import numpy as np
 
 from .errors import CycleError, GraphError, ShapeError
+from .plugins import registry
 from .shapes import Shape, format_shape
+from .tensor import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .scheduler import Plan
     from .result import Result
-    from .tensor import Tensor
+    from .scheduler import Plan
 
 __all__ = ["Graph", "Node", "SOURCE_KINDS"]
 
@@ -106,6 +107,7 @@ class Graph:
         self._view = self._g.copy(as_view=True)
         self._values: dict[str, np.ndarray] = {}
         self._scopes: list[str] = []
+        self._prefix = ""  # "fc1/inner/" inside nested scopes
         self._counters: dict[str, int] = {}
         self._next_index = 0
         self._plans: dict[tuple, "Plan"] = {}
@@ -128,8 +130,6 @@ class Graph:
         return iter(self.nodes())
 
     def __getitem__(self, name: str) -> "Tensor":
-        from .tensor import Tensor
-
         self.node(name)
         return Tensor(self, name)
 
@@ -197,23 +197,22 @@ class Graph:
         if not name or "/" in name:
             raise GraphError(f"scope name {name!r} must be non-empty and contain no '/'")
         self._scopes.append(name)
+        self._prefix = "".join(s + "/" for s in self._scopes)
         try:
-            yield self._prefix()
+            yield self._prefix
         finally:
             self._scopes.pop()
-
-    def _prefix(self) -> str:
-        return "".join(s + "/" for s in self._scopes)
+            self._prefix = "".join(s + "/" for s in self._scopes)
 
     def _new_name(self, name: Optional[str], base: str) -> str:
         if name is not None:
             if not isinstance(name, str) or not name:
                 raise GraphError(f"node names must be non-empty strings, not {name!r}")
-            full = self._prefix() + name
+            full = self._prefix + name
             if full in self._g:
                 raise GraphError(f"graph {self.name!r} already has a node named {full!r}; names are unique")
             return full
-        stem = self._prefix() + base
+        stem = self._prefix + base
         if stem not in self._g:
             return stem
         i = self._counters.get(stem, 1)
@@ -250,32 +249,34 @@ class Graph:
         The op, its arity, its attributes and the input shapes are all checked
         before the graph changes; any failure leaves the graph as it was.
         """
-        from .plugins import registry
-
         the_op = registry().op(op)
         input_names = tuple(_name_of(r) for r in inputs)
         full = self._new_name(name, op)
-        where = f"node {full!r} (op {op!r} from {the_op.plugin})"
+
+        def where() -> str:
+            return f"node {full!r} (op {op!r} from {the_op.plugin})"
+
+        known = self._g._node  # networkx's node-attribute dict: the fastest lookup on this path
         records = []
         for n in input_names:
-            if n not in self._g:
-                raise GraphError(f"{where}: input {n!r} is not a node of graph {self.name!r}")
-            records.append(self._g.nodes[n]["node"])
+            data = known.get(n)
+            if data is None:
+                raise GraphError(f"{where()}: input {n!r} is not a node of graph {self.name!r}")
+            records.append(data["node"])
         if the_op.arity is not None and len(records) != the_op.arity:
-            raise GraphError(f"{where}: takes {the_op.arity} input(s), got {len(records)}")
+            raise GraphError(f"{where()}: takes {the_op.arity} input(s), got {len(records)}")
         if the_op.arity is None and not records:
-            raise GraphError(f"{where}: takes at least one input, got none")
+            raise GraphError(f"{where()}: takes at least one input, got none")
         try:
             bound = the_op.bind_attrs(attrs or {})
         except TypeError as exc:
-            raise GraphError(f"{where}: {exc}") from None
-        bound = {k: _canonical_attr(v, where) for k, v in bound.items()}
+            raise GraphError(f"{where()}: {exc}") from None
+        if bound:
+            bound = {k: _canonical_attr(v, where()) for k, v in bound.items()}
         shape, dtype = _infer(the_op, records, bound, where)
         return self._add_node(full, op, input_names, bound, shape, dtype)
 
     def _add_node(self, name, op, inputs, attrs, shape, dtype, *, value=None, trainable=False) -> "Tensor":
-        from .tensor import Tensor
-
         record = Node(name, op, tuple(inputs), attrs, shape, np.dtype(dtype), self._next_index, trainable)
         self._next_index += 1
         self._g.add_node(name, node=record)
@@ -306,8 +307,6 @@ class Graph:
         Shapes of the node and everything downstream are re-inferred; a cycle or
         a shape that no longer fits raises before anything changes.
         """
-        from .plugins import registry
-
         record = self.node(node)
         source = self.node(new_input)
         if record.kind != "op":
@@ -341,8 +340,7 @@ class Graph:
             ins = updates.get(n, rec.inputs)
             proxies = [_ShapeProxy(*shape_of(i)) for i in ins]
             the_op = registry().op(rec.op)
-            where = f"node {n!r} (op {rec.op!r} from {the_op.plugin})"
-            result = _infer(the_op, proxies, rec.attrs, where)
+            result = _infer(the_op, proxies, rec.attrs, lambda: f"node {n!r} (op {rec.op!r} from {the_op.plugin})")
             if n != record.name and result == (rec.shape, rec.dtype):
                 continue
             pending[n] = result
@@ -378,7 +376,6 @@ class Graph:
     ) -> "Plan":
         """The cached ``Plan`` for these outputs (and loss/wrt); recompiled after any change."""
         from .scheduler import compile as compile_plan
-        from .plugins import registry
 
         outs = tuple(_name_of(o) for o in _as_list(outputs))
         loss_name = None if loss is None else _name_of(loss)
@@ -431,21 +428,21 @@ class _ShapeProxy:
     dtype: np.dtype
 
 
-def _infer(the_op, records, attrs: dict, where: str) -> tuple:
+def _infer(the_op, records, attrs: dict, where: Callable[[], str]) -> tuple:
     """Output shape and dtype from the op's rules; ``ShapeError`` naming the node if they do not fit."""
     shapes = [r.shape for r in records]
     dtypes = [r.dtype for r in records]
-    described = ", ".join("?" if s is None else format_shape(s) for s in shapes)
     shape = None
-    if the_op.shape_rule is not None and all(s is not None for s in shapes):
+    if the_op.shape_rule is not None and None not in shapes:
         try:
             shape = tuple(the_op.shape_rule(*shapes, **attrs))
         except (ValueError, TypeError, IndexError) as exc:
-            raise ShapeError(f"{where}: input shapes {described} do not fit: {exc}") from None
+            described = ", ".join("?" if s is None else format_shape(s) for s in shapes)
+            raise ShapeError(f"{where()}: input shapes {described} do not fit: {exc}") from None
     try:
         dtype = np.dtype(the_op.dtype_rule(*dtypes, **attrs))
     except (ValueError, TypeError) as exc:
-        raise ShapeError(f"{where}: input dtypes {[str(d) for d in dtypes]} do not fit: {exc}") from None
+        raise ShapeError(f"{where()}: input dtypes {[str(d) for d in dtypes]} do not fit: {exc}") from None
     return shape, dtype
 
 

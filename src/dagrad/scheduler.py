@@ -78,15 +78,21 @@ class _BackStep:
     free_grad: bool = False
 
 
-_ZERO = {}
+_PLACEHOLDERS: dict = {}
 
 
 def _placeholder(shape: tuple, dtype: np.dtype) -> np.ndarray:
-    """A zero-cost stand-in for an input the VJP does not read: right shape and dtype, no memory."""
-    zero = _ZERO.get(dtype)
-    if zero is None:
-        zero = _ZERO[dtype] = np.zeros((), dtype)
-    return np.broadcast_to(zero, shape)
+    """A zero-cost stand-in for an input the VJP does not read: right shape and dtype, no memory.
+
+    Placeholders are read-only, so one per (shape, dtype) is shared by every run.
+    """
+    key = (shape, dtype)
+    stand_in = _PLACEHOLDERS.get(key)
+    if stand_in is None:
+        if len(_PLACEHOLDERS) > 4096:
+            _PLACEHOLDERS.clear()
+        stand_in = _PLACEHOLDERS[key] = np.broadcast_to(np.zeros((), dtype), shape)
+    return stand_in
 
 
 def _sum_to(g: np.ndarray, shape: tuple) -> Optional[np.ndarray]:
@@ -107,15 +113,40 @@ def _sum_to(g: np.ndarray, shape: tuple) -> Optional[np.ndarray]:
     return g.reshape(shape)
 
 
-def _bfs(graph: nx.DiGraph, sources, reverse: bool = False) -> set:
-    """Nodes reachable from ``sources`` (sources included), without recursion."""
+def _reachable(adjacency: dict, sources) -> set:
+    """Nodes reachable from ``sources`` through ``adjacency`` (sources included), without recursion.
+
+    ``adjacency`` is one of networkx's own successor or predecessor dicts; walking
+    them directly is several times faster than the generic traversal views,
+    which matters for graphs of a million nodes.
+    """
     seen = set(sources)
-    if not seen:
-        return seen
-    orientation = "reverse" if reverse else "original"
-    for edge in nx.edge_bfs(graph, list(seen), orientation=orientation):
-        seen.add(edge[0] if reverse else edge[1])
+    frontier = list(seen)
+    while frontier:
+        nxt = []
+        for n in frontier:
+            for m in adjacency[n]:
+                if m not in seen:
+                    seen.add(m)
+                    nxt.append(m)
+        frontier = nxt
     return seen
+
+
+def _topological_order(G: nx.DiGraph, needed: set, records: dict) -> list:
+    """Topological order of ``needed`` with insertion order as the deterministic tie-break.
+
+    Nodes are only ever added after their inputs, so insertion order is already
+    topological unless graph surgery rewired a node to a later one; only then is
+    networkx's lexicographical sort needed.
+    """
+    order = sorted(needed, key=lambda n: records[n].index)
+    index = {n: records[n].index for n in order}
+    pred = G._pred
+    if all(index[p] < index[n] for n in order for p in pred[n]):
+        return order
+    sub = G.subgraph(needed)
+    return list(nx.lexicographical_topological_sort(sub, key=index.__getitem__))
 
 
 class Plan:
@@ -188,7 +219,7 @@ class Plan:
                 values[s] = None
 
         order: list[str] = []
-        btimes = [0.0] * n
+        btimes: dict = {}
         grads: list = [None] * n
         edge_norms: Optional[dict] = {} if self.keep == "all" else None
         if self.loss is not None and self._bsteps:
@@ -196,7 +227,6 @@ class Plan:
             grads[loss_slot] = np.ones(shapes[loss_slot], dtypes[loss_slot])
             self._backward(values, shapes, dtypes, grads, residuals, order, btimes, check, edge_norms)
 
-        names = self.order
         result_values = {name: values[slot] for slot, name in self._kept_values}
         result_grads = {}
         for slot, name in self._kept_grads:
@@ -215,15 +245,10 @@ class Plan:
             order,
             loss=self.loss,
             wrt=self.wrt,
-            forward_times={names[st.slot]: ftimes[st.slot] for st in self._steps},
-            backward_times={name: btimes[self._slot_of(name)] for name in order} if order else {},
+            forward_times={st.name: ftimes[st.slot] for st in self._steps},
+            backward_times=btimes,
             edge_norms=edge_norms or {},
         )
-
-    def _slot_of(self, name: str) -> int:
-        if not hasattr(self, "_slots"):
-            self._slots = {nm: i for i, nm in enumerate(self.order)}
-        return self._slots[name]
 
     def _backward(self, values, shapes, dtypes, grads, residuals, order, btimes, check, edge_norms) -> None:
         perf = time.perf_counter
@@ -248,7 +273,7 @@ class Plan:
                     raise
                 except Exception as exc:
                     raise _failed(bs.name, bs.op, "backward (VJP)", arrays, exc) from exc
-                btimes[bs.slot] = perf() - t0
+                btimes[bs.name] = perf() - t0
                 gs = _as_grad_tuple(gs, bs, len(bs.ins))
                 flowing = {} if record_edges else None
                 for j, i in enumerate(bs.ins):
@@ -408,16 +433,15 @@ def compile(
         if loss not in outputs:
             outputs = (loss, *outputs)
 
-    needed = _bfs(G, outputs, reverse=True)
-    sub = G if len(needed) == G.number_of_nodes() else G.subgraph(needed)
-    index = {n: G.nodes[n]["node"].index for n in needed}
+    records_of = {n: d["node"] for n, d in G._node.items()}
+    needed = _reachable(G._pred, outputs)
     try:
-        order = list(nx.lexicographical_topological_sort(sub, key=index.__getitem__))
+        order = _topological_order(G, needed, records_of)
     except nx.NetworkXUnfeasible:
         graph.check_acyclic()
         raise
     slot = {name: i for i, name in enumerate(order)}
-    node_of = [G.nodes[name]["node"] for name in order]
+    node_of = [records_of[name] for name in order]
 
     plan = Plan(graph)
     plan.order = order
@@ -451,10 +475,9 @@ def compile(
                 rec = graph.node(w)
                 if rec.dtype.kind not in "fc":
                     raise GraphError(f"cannot take gradients with respect to {w!r}: its dtype is {rec.dtype}")
-        reaching = [w for w in wrt_names if w in needed]
-        upstream = _bfs(G, [loss], reverse=True)
-        downstream = _bfs(G.subgraph(upstream), reaching)
-        bset = {n for n in downstream if G.nodes[n]["node"].dtype.kind in "fc"}
+        upstream = _reachable(G._pred, [loss])
+        downstream = _reachable(G._succ, [w for w in wrt_names if w in upstream])
+        bset = {n for n in downstream & upstream if records_of[n].dtype.kind in "fc"}
     plan.wrt = wrt_names
 
     # Backward steps in reverse topological order; when does each value die?

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 from .errors import GraphError
+from .plugins import registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from .graph import Graph, Node
@@ -147,10 +148,9 @@ def apply(op_name: str, *args: Any, name: Optional[str] = None, **attrs: Any) ->
                 f"op {op_name!r}: Tensor {t.name!r} belongs to graph {t.graph.name!r}, "
                 f"but {tensors[0].name!r} belongs to graph {graph.name!r}"
             )
-    like = tensors[0]
-    # Check the op and its attributes before any constant is added, so a failed call adds nothing.
-    from .plugins import registry
-
+    if len(tensors) == len(args):
+        return graph.add(op_name, args, attrs, name=name)
+    # Constants are added first; check the op and its attributes before, so a failed call adds nothing.
     the_op = registry().op(op_name)
     if the_op.arity is not None and len(args) != the_op.arity:
         raise GraphError(f"op {op_name!r} from {the_op.plugin} takes {the_op.arity} input(s), got {len(args)}")
@@ -158,6 +158,7 @@ def apply(op_name: str, *args: Any, name: Optional[str] = None, **attrs: Any) ->
         the_op.bind_attrs(attrs)
     except TypeError as exc:
         raise GraphError(f"op {op_name!r} from {the_op.plugin}: {exc}") from None
+    like = tensors[0]
     inputs = []
     added = []
     try:

@@ -92,7 +92,7 @@ def _broadcast_to_rule(x, *, shape=()):
 
 
 def _broadcast_samples(rng):
-    cases = [((3, 1), (3, 4)), ((4,), (2, 3, 4)), ((), (2, 2)), ((1, 1), (0, 1)), ((2, 3), (2, 3))]
+    cases = [((3, 1), (3, 4)), ((4,), (2, 3, 4)), ((), (2, 2)), ((0, 1), (3, 0, 4)), ((2, 3), (2, 3))]
     return [Sample((away_from_zero(rng, s),), {"shape": t}, f"{s} to {t}") for s, t in cases]
 
 
@@ -280,7 +280,8 @@ def _getitem_samples(rng):
         (x, (slice(None), np.array([[0, 1], [4, 4]]))),
         (cube, (Ellipsis, None, 1)),
         (x, (np.array([True, False, True, False]),)),
-        (x, (slice(2, 2),)),                         # size 0
+        (x, (slice(2, 2),)),                         # size-0 result
+        (away_from_zero(rng, (0, 3)), (slice(None), 1)),  # size-0 input
         (away_from_zero(rng, ()), ()),
     ]
     return [Sample((a,), {"index": encode_index(i)}, f"shape {a.shape}, index {i!r}") for a, i in cases]

@@ -28,17 +28,17 @@ Maker = Callable[[np.random.Generator, tuple], np.ndarray]
 
 
 def uniform(rng: np.random.Generator, shape: tuple, low: float = -1.0, high: float = 1.0) -> np.ndarray:
-    return rng.uniform(low, high, size=shape)
+    return np.asarray(rng.uniform(low, high, size=shape))
 
 
 def away_from_zero(rng: np.random.Generator, shape: tuple) -> np.ndarray:
     """Values in ±[0.2, 1.5]: no kinks (relu, abs) or ties land inside a finite-difference step."""
-    return rng.uniform(0.2, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+    return np.asarray(rng.uniform(0.2, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape))
 
 
 def positive(rng: np.random.Generator, shape: tuple) -> np.ndarray:
     """Values in [0.5, 2]: inside the domain of log, sqrt and fractional powers."""
-    return rng.uniform(0.5, 2.0, size=shape)
+    return np.asarray(rng.uniform(0.5, 2.0, size=shape))
 
 
 UNARY_SHAPES = [(3, 4), (), (1,), (0, 3), (2, 1, 3)]

@@ -1,0 +1,103 @@
+"""Every op, built-in or from a bundled plugin, matches finite differences in float64 on its samples,
+and its samples cover the shapes that break gradient code."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dagrad as dg
+from dagrad.gradcheck import check_samples
+
+BUNDLED_PLUGINS = {"builtins", "activations"}
+OPS = sorted(name for name, op in dg.registry().ops.items() if op.plugin in BUNDLED_PLUGINS)
+
+
+def test_the_bundled_plugins_provide_every_op_the_engine_promises():
+    promised = {
+        "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid",
+        "relu", "maximum", "minimum", "where", "clip", "matmul", "sum", "mean", "max", "min", "reshape",
+        "transpose", "broadcast_to", "expand_dims", "squeeze", "concatenate", "stack", "getitem", "softmax",
+        "log_softmax", "logsumexp", "softmax_cross_entropy", "mse", "einsum",
+        "gelu", "silu", "softplus", "elu", "leaky_relu",
+    }
+    assert promised <= set(OPS)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_op_matches_finite_differences_on_every_sample(name):
+    results = check_samples(dg.registry().op(name))
+    assert results, f"op {name!r} has no samples"
+    failures = [f"{sample.label}: {report}" for sample, report in results if not report]
+    assert not failures, "\n".join(failures)
+
+
+def _shapes(sample):
+    return [np.shape(a) for a in sample.args]
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_samples_include_size_zero_and_size_one_dimensions(name):
+    samples = dg.registry().op(name).samples(np.random.default_rng(0))
+    dims = [d for s in samples for shape in _shapes(s) for d in shape]
+    assert 1 in dims or any(shape == () for s in samples for shape in _shapes(s)), name
+    # Reductions over nothing are undefined for max/min; every other op must handle an empty array.
+    if name not in {"max", "min"}:
+        assert 0 in dims, f"op {name!r} has no sample with a size-0 dimension"
+
+
+@pytest.mark.parametrize("name", [n for n in OPS if dg.registry().op(n).arity != 1])
+def test_samples_of_multi_input_ops_broadcast_or_repeat_an_input(name):
+    samples = dg.registry().op(name).samples(np.random.default_rng(0))
+    repeated = any(len({id(a) for a in s.args}) < len(s.args) for s in samples)
+    differing = any(len(set(_shapes(s))) > 1 for s in samples)
+    assert repeated or differing
+    if name not in {"softmax_cross_entropy", "binary_cross_entropy_with_logits", "take", "where"}:
+        assert repeated, f"op {name!r} has no sample using the same input twice"
+
+
+def _float32(args):
+    """The same arguments in float32, keeping repeated arguments the same object."""
+    cast = {}
+    for a in args:
+        if id(a) not in cast:
+            array = np.asarray(a)
+            cast[id(a)] = array.astype(np.float32) if array.dtype.kind == "f" else array
+    return tuple(cast[id(a)] for a in args)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_float32_inputs_give_float32_values_and_gradients(name):
+    op = dg.registry().op(name)
+    for sample in op.samples(np.random.default_rng(0)):
+        args = _float32(sample.args)
+        g = dg.Graph()
+        nodes, tensors = {}, []
+        for i, a in enumerate(args):
+            if id(a) not in nodes:
+                nodes[id(a)] = g.param(f"in{i}", a) if a.dtype.kind == "f" else g.const(a, name=f"in{i}")
+            tensors.append(nodes[id(a)])
+        if name == "astype":
+            continue  # its job is to change the dtype
+        out = g.add(name, tensors, sample.attrs)
+        loss = out.sum()
+        res = g.backward(loss)
+        all_float = all(a.dtype.kind == "f" for a in args)
+        expected = np.float32 if all_float else out.dtype  # integer inputs may promote, as in numpy
+        assert res.value(out).dtype == expected, f"{sample.label}: value is {res.value(out).dtype}"
+        assert out.dtype == expected, f"{sample.label}: static dtype is {out.dtype}"
+        for t in set(tensors):
+            if res.has_grad(t):
+                assert res.grad(t).dtype == np.float32, f"{sample.label}: gradient of {t.name} is {res.grad(t).dtype}"
+                assert res.grad(t).shape == res.value(t).shape
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_shape_rule_agrees_with_the_forward(name):
+    op = dg.registry().op(name)
+    for sample in op.samples(np.random.default_rng(0)):
+        g = dg.Graph()
+        tensors = [g.const(np.asarray(a)) for a in sample.args]
+        out = g.add(name, tensors, sample.attrs)
+        value = g.forward(out).value(out)
+        assert out.shape == value.shape, f"{sample.label}: rule says {out.shape}, forward gave {value.shape}"
