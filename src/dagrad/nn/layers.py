@@ -201,7 +201,7 @@ def dropout(x: Tensor, rate: float, training: Tensor, *, seed: Optional[int] = N
     node_name = name or "dropout"
     if seed is None:
         seed = zlib.crc32(f"{x.name}->{node_name}".encode())
-    return apply("dropout", x, training, rate=float(rate), seed=int(seed), name=name)
+    return apply("dropout", x, training, rate=float(rate), stream=int(seed), name=name)
 
 
 _dropout_layer = dropout  # mlp's keyword ``dropout`` shadows the function inside mlp

@@ -25,7 +25,7 @@ __all__ = ["dropout", "OPS", "dagrad_ops", "PLUGIN"]
 PLUGIN = "dagrad.nn"
 
 
-def _dropout_shape(x, training, *, rate=0.5, seed=0):
+def _dropout_shape(x, training, *, rate=0.5, stream=0):
     if len(training) != 0:
         raise ValueError(f"training must be a scalar (0 = evaluate, nonzero = the step's noise key), not {format_shape(training)}")
     if not 0.0 <= rate < 1.0:
@@ -35,35 +35,36 @@ def _dropout_shape(x, training, *, rate=0.5, seed=0):
 
 def _dropout_samples(rng):
     return [
-        Sample((away_from_zero(rng, (4, 5)), np.asarray(7)), {"rate": 0.5, "seed": 1}, "training, step 7"),
-        Sample((away_from_zero(rng, (3,)), np.asarray(0)), {"rate": 0.3, "seed": 2}, "evaluation: identity"),
-        Sample((away_from_zero(rng, (0, 2)), np.asarray(1)), {"rate": 0.5, "seed": 0}, "empty batch"),
+        Sample((away_from_zero(rng, (4, 5)), np.asarray(7)), {"rate": 0.5, "stream": 1}, "training, step 7"),
+        Sample((away_from_zero(rng, (3,)), np.asarray(0)), {"rate": 0.3, "stream": 2}, "evaluation: identity"),
+        Sample((away_from_zero(rng, (0, 2)), np.asarray(1)), {"rate": 0.5, "stream": 0}, "empty batch"),
     ]
 
 
-def keep_mask(shape: tuple, key: float, rate: float, seed: int, dtype) -> np.ndarray:
+def keep_mask(shape: tuple, key: float, rate: float, stream: int, dtype) -> np.ndarray:
     """The scaled keep mask (``0`` or ``1 / (1 - rate)``) that ``dropout`` uses for noise ``key``."""
     bits = int(np.asarray(key, dtype=np.float64).view(np.uint64))
-    uniform = np.random.default_rng([int(seed) & 0xFFFFFFFF, bits]).random(shape, dtype=np.float32)
+    uniform = np.random.default_rng([int(stream) & 0xFFFFFFFF, bits]).random(shape, dtype=np.float32)
     return (uniform >= rate).astype(dtype) * np.asarray(1.0 / (1.0 - rate), dtype=dtype)
 
 
 @op(shape=_dropout_shape, dtype=first_dtype, saves=(), residuals=True, samples=_dropout_samples)
-def dropout(x, training, *, rate=0.5, seed=0):
+def dropout(x, training, *, rate=0.5, stream=0):
     """Zero each entry with probability ``rate`` and scale the rest by ``1 / (1 - rate)``, when training.
 
     ``training`` is a scalar input: 0 evaluates (the output is ``x``); any other
-    value is the key of this step's random mask, combined with the node's ``seed``.
+    value is the key of this step's random mask, combined with the node's own ``stream``
+    (a seed, so that two dropout nodes draw different masks at the same step).
     """
     key = training.item() if training.size == 1 else 0
     if not key or rate == 0.0:
         return x, None
-    mask = keep_mask(x.shape, key, rate, seed, x.dtype)
+    mask = keep_mask(x.shape, key, rate, stream, x.dtype)
     return x * mask, mask
 
 
 @dropout.vjp
-def _(g, x, training, out, res, rate=0.5, seed=0):
+def _(g, x, training, out, res, rate=0.5, stream=0):
     return (g if res is None else g * res), None
 
 
