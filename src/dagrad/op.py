@@ -117,6 +117,7 @@ class Op:
         self.plugin: Optional[str] = None
         self.doc = inspect.getdoc(forward) or ""
         self._vjp: Optional[Callable[..., Any]] = None
+        self._vjp_takes_needs = False
         self.arity, self.attr_defaults = _signature_of(forward)
 
     @property
@@ -129,15 +130,25 @@ class Op:
         return self._vjp is not None
 
     def vjp(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """Decorator that sets ``fn(g, *arrays, out, **attrs) -> tuple`` as the VJP."""
+        """Decorator that sets ``fn(g, *arrays, out, **attrs) -> tuple`` as the VJP.
+
+        A VJP that declares a ``needs`` parameter receives a tuple of booleans,
+        one per input, saying which gradients the backward pass will use, so it
+        can skip expensive ones (as PyTorch's ``ctx.needs_input_grad``); it may
+        return ``None`` for the others.
+        """
         self._vjp = fn
+        self._vjp_takes_needs = "needs" in inspect.signature(fn).parameters
         return fn
 
-    def call_vjp(self, g, arrays, out, res, attrs):
+    def call_vjp(self, g, arrays, out, res, attrs, needs=None):
         """Run the VJP with the calling convention of this op."""
+        extra = dict(attrs)
         if self.residuals:
-            return self._vjp(g, *arrays, out=out, res=res, **attrs)
-        return self._vjp(g, *arrays, out=out, **attrs)
+            extra["res"] = res
+        if self._vjp_takes_needs:
+            extra["needs"] = needs if needs is not None else (True,) * len(arrays)
+        return self._vjp(g, *arrays, out=out, **extra)
 
     def bind_attrs(self, attrs: dict) -> dict:
         """Complete ``attrs`` with defaults; a ``TypeError`` names unknown ones."""

@@ -268,7 +268,7 @@ class Plan:
                 out = values[bs.slot] if bs.saves_out else None
                 t0 = perf()
                 try:
-                    gs = bs.op.call_vjp(g, arrays, out, residuals.pop(bs.slot, None), bs.attrs)
+                    gs = bs.op.call_vjp(g, arrays, out, residuals.pop(bs.slot, None), bs.attrs, bs.flows)
                 except DagradError:
                     raise
                 except Exception as exc:

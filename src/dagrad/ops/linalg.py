@@ -33,20 +33,23 @@ def matmul(a, b):
 
 
 @matmul.vjp
-def _(g, a, b, out):
+def _(g, a, b, out, needs=(True, True)):
+    need_a, need_b = needs
     if a.ndim == 1 and b.ndim == 1:
         return g * b, g * a
     if a.ndim == 1:
-        g2 = np.expand_dims(g, -2)                                  # (..., 1, n)
-        ga = np.matmul(g2, np.swapaxes(b, -1, -2))[..., 0, :]       # (..., k)
-        gb = np.matmul(a[:, None], g2)                              # (..., k, n)
+        g2 = np.expand_dims(g, -2)                                                     # (..., 1, n)
+        ga = np.matmul(g2, np.swapaxes(b, -1, -2))[..., 0, :] if need_a else None      # (..., k)
+        gb = np.matmul(a[:, None], g2) if need_b else None                             # (..., k, n)
         return ga, gb
     if b.ndim == 1:
-        g2 = np.expand_dims(g, -1)                                  # (..., m, 1)
-        ga = np.matmul(g2, b[None, :])                              # (..., m, k)
-        gb = np.matmul(np.swapaxes(a, -1, -2), g2)[..., 0]          # (..., k)
+        g2 = np.expand_dims(g, -1)                                                     # (..., m, 1)
+        ga = np.matmul(g2, b[None, :]) if need_a else None                             # (..., m, k)
+        gb = np.matmul(np.swapaxes(a, -1, -2), g2)[..., 0] if need_b else None         # (..., k)
         return ga, gb
-    return np.matmul(g, np.swapaxes(b, -1, -2)), np.matmul(np.swapaxes(a, -1, -2), g)
+    ga = np.matmul(g, np.swapaxes(b, -1, -2)) if need_a else None
+    gb = np.matmul(np.swapaxes(a, -1, -2), g) if need_b else None
+    return ga, gb
 
 
 # -------------------------------------------------------------- einsum ---
@@ -129,10 +132,13 @@ def einsum(*xs, subscripts=""):
 
 
 @einsum.vjp
-def _(g, *xs, out, subscripts=""):
+def _(g, *xs, out, subscripts="", needs=None):
     terms, rhs = _parse(subscripts, [x.ndim for x in xs])
     grads = []
     for i, (term, x) in enumerate(zip(terms, xs)):
+        if needs is not None and not needs[i]:
+            grads.append(None)
+            continue
         others = [(t, y) for j, (t, y) in enumerate(zip(terms, xs)) if j != i]
         present = set(rhs).union(*[set(t) for t, _ in others])
         # An index only this operand has was summed away: compute without it, then broadcast back.
