@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import heapq
-import math
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
@@ -157,20 +156,32 @@ def plan_layout(
 
 
 def _segments(boxes: list, max_nodes: int) -> tuple[list, dict]:
-    """Merge consecutive boxes of the same cluster into segments so about ``max_nodes`` remain."""
-    per = math.ceil(len(boxes) / max_nodes)
+    """Merge runs of consecutive boxes in the most crowded clusters until about ``max_nodes`` remain.
+
+    The cluster with the most boxes is thinned first, and only as much as needed,
+    so a few crowded scopes do not blur the rest of the diagram.
+    """
     groups: dict[str, list] = {}
     for b in boxes:
         groups.setdefault(b.cluster, []).append(b)
-    merged: list[Box] = []
-    for cluster, group in groups.items():
-        for start in range(0, len(group), per):
-            run = group[start : start + per]
+    total = len(boxes)
+    for cluster in sorted(groups, key=lambda c: -len(groups[c])):
+        if total <= max_nodes:
+            break
+        group = groups[cluster]
+        target = max(1, len(group) - (total - max_nodes))
+        cuts = [len(group) * k // target for k in range(target + 1)]  # `target` runs of near-equal length
+        merged = []
+        for start, stop in zip(cuts, cuts[1:]):
+            run = group[start:stop]
             if len(run) == 1:
                 merged.append(run[0])
                 continue
             title = run[0].title if run[0].title == run[-1].title else f"{run[0].title} \u2026 {run[-1].title}"
             members = [m for b in run for m in b.members]
-            merged.append(Box("segment", title, members, cluster, parts=len(run)))
-    box_of = {m: i for i, b in enumerate(merged) for m in b.members}
-    return merged, box_of
+            merged.append(Box("segment", title, members, cluster, parts=sum(b.parts for b in run)))
+        total += len(merged) - len(group)
+        groups[cluster] = merged
+    result = [b for group in groups.values() for b in group]
+    box_of = {m: i for i, b in enumerate(result) for m in b.members}
+    return result, box_of
