@@ -367,9 +367,10 @@ def _renderer() -> Callable[..., Any]:
 class _Progress:
     """A tqdm bar when wanted, and the epoch log lines (through the bar, so they do not break it)."""
 
-    def __init__(self, total: int, enabled: Optional[bool], log: Optional[bool]):
+    def __init__(self, total: int, enabled: Optional[bool], log: Union[None, bool, Callable[[str], Any]]):
         stream = sys.stderr
         self.enabled = stream.isatty() if enabled is None else bool(enabled)
+        self.log_fn = log if callable(log) else None
         self.log = self.enabled if log is None else bool(log)
         self.bar = None
         if self.enabled:
@@ -389,7 +390,13 @@ class _Progress:
     def write(self, line: str) -> None:
         if not self.log:
             return
-        if self.bar is not None:
+        if self.log_fn is not None:
+            if self.bar is not None:
+                with self.bar.external_write_mode():
+                    self.log_fn(line)
+            else:
+                self.log_fn(line)
+        elif self.bar is not None:
             self.bar.write(line)
         else:
             print(line, flush=True)
@@ -424,7 +431,7 @@ def fit(
     history_every: int = 1,
     callbacks: Sequence[Callback] = (),
     progress: Optional[bool] = None,
-    log: Optional[bool] = None,
+    log: Union[None, bool, Callable[[str], Any]] = None,
     check: Optional[bool] = None,
 ) -> History:
     """Train ``graph`` by minimising ``loss`` over ``data`` in mini-batches.
@@ -456,7 +463,8 @@ def fit(
         ``EarlyStopping``, ``RenderEvery`` or any ``Callback``.
     progress, log
         Show a tqdm bar (default: when stderr is a terminal); print one line
-        per epoch (default: when the bar is shown).
+        per epoch (default: when the bar is shown), or pass each line to
+        ``log`` if it is a function.
     check
         Check every value and gradient for NaN/Inf (``AnomalyError``).
 

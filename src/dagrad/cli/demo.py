@@ -81,7 +81,7 @@ def main(
     history = dg.fit(
         g, loss, {x: data["X_train"], y: data["y_train"]}, dg.optim.Adam(g, lr=lr), epochs, batch_size,
         validation={x: data["X_test"], y: data["y_test"]}, metrics=accuracy, seed=seed,
-        callbacks=[diagrams], progress=progress, log=True,
+        callbacks=[diagrams], progress=progress, log=print_fn,
     )
     test = dg.train.evaluate(g, {x: data["X_test"], y: data["y_test"]}, loss=loss, metrics=accuracy)
     trained = time.perf_counter() - started

@@ -1,0 +1,72 @@
+"""The examples and the main job run, small, and learn."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+import dagrad as dg
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+needs_sklearn = pytest.mark.skipif(importlib.util.find_spec("sklearn") is None, reason="scikit-learn is not installed")
+
+
+def example(name: str):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_regression_example_beats_predicting_the_mean():
+    report = example("regression").main(n=128, epochs=30, hidden=16, progress=False)
+    assert report["test_mse"] < report["baseline_mse"] / 5
+
+
+@needs_dot
+def test_two_moons_example_learns_and_draws_its_neurons(tmp_path):
+    report = example("two_moons").main(n=200, epochs=60, out=str(tmp_path), progress=False)
+    assert report["accuracy"] > 0.8
+    svg = Path(report["diagram"]).read_text()
+    assert "h1/w1" in svg and "out/v3" in svg
+
+
+@needs_sklearn
+def test_digits_example_learns_saves_and_reloads(tmp_path):
+    report = example("digits_mlp").main(epochs=3, hidden=32, out=str(tmp_path), progress=False)
+    assert report["accuracy"] > 0.7          # chance is 0.1
+    assert report["reloaded_accuracy"] == report["accuracy"]
+
+
+@needs_sklearn
+@needs_dot
+def test_the_demo_learns_with_few_epochs_and_names_its_files(tmp_path, capsys):
+    from dagrad.cli import main
+
+    assert main(["demo", "--epochs", "3", "--hidden", "32", "--out", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    accuracy = float(out.split("held-out accuracy ")[1].split("%")[0]) / 100
+    assert accuracy > 0.7                    # chance is 0.1
+    for name in ("digits.dagrad", "digits-step00001.svg", "digits-step00129.svg", "gradient-norms.txt", "history.json"):
+        assert (tmp_path / name).is_file(), name
+        assert str(tmp_path / name) in out
+    table = (tmp_path / "gradient-norms.txt").read_text()
+    assert "mean |grad| step 1" in table and "max |grad| step 129" in table
+    assert [line.split()[0] for line in table.splitlines()[2:]] == ["fc1", "fc2"]
+    assert "same accuracy" in out
+
+
+@needs_sklearn
+def test_demo_main_reports_what_it_measured(tmp_path):
+    from dagrad.cli.demo import main
+
+    lines = []
+    report = main(out=str(tmp_path), epochs=3, hidden=[32], print_fn=lines.append, progress=False)
+    assert report["test_accuracy"] > 0.5
+    assert report["reloaded_accuracy"] == report["test_accuracy"]
+    assert report["history"].steps[-1] == 3 * 43
+    assert sum(line.startswith("epoch ") for line in lines) == 3
