@@ -141,14 +141,16 @@ class Op:
         self._vjp_takes_needs = "needs" in inspect.signature(fn).parameters
         return fn
 
-    def call_vjp(self, g, arrays, out, res, attrs, needs=None):
-        """Run the VJP with the calling convention of this op."""
-        extra = dict(attrs)
-        if self.residuals:
-            extra["res"] = res
+    def vjp_kwargs(self, attrs: dict, needs: tuple) -> dict:
+        """Keyword arguments of every VJP call of one node: its attrs, and ``needs`` if asked for.
+
+        The scheduler computes these once per node when compiling; ``res=`` is
+        added per call for ops with residuals.
+        """
+        kwargs = dict(attrs)
         if self._vjp_takes_needs:
-            extra["needs"] = needs if needs is not None else (True,) * len(arrays)
-        return self._vjp(g, *arrays, out=out, **extra)
+            kwargs["needs"] = tuple(needs)
+        return kwargs
 
     def bind_attrs(self, attrs: dict) -> dict:
         """Complete ``attrs`` with defaults; a ``TypeError`` names unknown ones."""

@@ -71,7 +71,8 @@ class _BackStep:
     op: Any                       # None for a source node
     ins: tuple = ()
     flows: tuple = ()             # per input: does a gradient flow back to it?
-    attrs: Optional[dict] = None
+    targets: tuple = ()           # (position, slot) of each input a gradient flows back to
+    kwargs: Optional[dict] = None # attrs (and needs=) of every VJP call
     saves_inputs: bool = False
     saves_out: bool = False
     free_values: tuple = ()
@@ -254,68 +255,60 @@ class Plan:
         perf = time.perf_counter
         owned = [False] * len(grads)
         names = self.order
-        record_edges = edge_norms is not None
         for bs in self._bsteps:
             g = grads[bs.slot]
             if g is None:
                 continue
             order.append(bs.name)
-            if bs.op is not None:
-                if bs.saves_inputs:
-                    arrays = [values[i] for i in bs.ins]
-                else:
-                    arrays = [_placeholder(shapes[i], dtypes[i]) for i in bs.ins]
-                out = values[bs.slot] if bs.saves_out else None
-                t0 = perf()
-                try:
-                    gs = bs.op.call_vjp(g, arrays, out, residuals.pop(bs.slot, None), bs.attrs, bs.flows)
-                except DagradError:
-                    raise
-                except Exception as exc:
-                    raise _failed(bs.name, bs.op, "backward (VJP)", arrays, exc) from exc
-                btimes[bs.name] = perf() - t0
+            if bs.op is None:
+                continue
+            if bs.saves_inputs:
+                arrays = [values[i] for i in bs.ins]
+            else:
+                arrays = [_placeholder(shapes[i], dtypes[i]) for i in bs.ins]
+            out = values[bs.slot] if bs.saves_out else None
+            kwargs = bs.kwargs
+            if bs.op.residuals:
+                kwargs = {**kwargs, "res": residuals.pop(bs.slot, None)}
+            t0 = perf()
+            try:
+                gs = bs.op._vjp(g, *arrays, out=out, **kwargs)
+            except DagradError:
+                raise
+            except Exception as exc:
+                raise _failed(bs.name, bs.op, "backward (VJP)", arrays, exc) from exc
+            btimes[bs.name] = perf() - t0
+            if type(gs) is not tuple or len(gs) != len(bs.ins):
                 gs = _as_grad_tuple(gs, bs, len(bs.ins))
-                flowing = {} if record_edges else None
-                for j, i in enumerate(bs.ins):
-                    gi = gs[j]
-                    if gi is None or not bs.flows[j]:
-                        continue
-                    if type(gi) is not np.ndarray:
-                        gi = np.asarray(gi)
-                    if gi.shape != shapes[i]:
-                        summed = _sum_to(gi, shapes[i])
-                        if summed is None:
-                            raise GradientError(
-                                f"node {bs.name!r}: the VJP of op {bs.op.name!r} from plugin {bs.op.plugin!r} "
-                                f"returned a gradient of shape {gi.shape} for input {j} ({self.order[i]!r}), "
-                                f"whose value has shape {shapes[i]} (and it does not broadcast to it)"
-                            )
-                        gi = summed
-                    if gi.dtype != dtypes[i]:
-                        # Numpy promotion in the forward (float32 input, float64 output) legitimately
-                        # gives a wider gradient; the engine casts it back. Without promotion it is a bug.
-                        if dtypes[bs.slot] == dtypes[i] or gi.dtype.kind != dtypes[i].kind:
-                            raise GradientError(
-                                f"node {bs.name!r}: the VJP of op {bs.op.name!r} from plugin {bs.op.plugin!r} "
-                                f"returned a {gi.dtype} gradient for input {j} ({self.order[i]!r}), "
-                                f"whose value is {dtypes[i]}"
-                            )
-                        gi = gi.astype(dtypes[i])
-                    if check:
-                        _check_finite(gi, bs.name, bs.op, "backward", arrays, into=self.order[i])
-                    if flowing is not None:
-                        flowing[i] = gi if i not in flowing else flowing[i] + gi
-                    acc = grads[i]
-                    if acc is None:
-                        grads[i] = gi
-                    elif owned[i]:
-                        acc += gi
-                    else:
-                        grads[i] = acc + gi
-                        owned[i] = True
-                if flowing:
-                    for i, flow in flowing.items():
-                        edge_norms[(names[i], bs.name)] = float(np.linalg.norm(flow))
+            flowing = {} if edge_norms is not None else None
+            for j, i in bs.targets:
+                gi = gs[j]
+                if gi is None:
+                    continue
+                if type(gi) is not np.ndarray:
+                    gi = np.asarray(gi)
+                if gi.shape != shapes[i]:
+                    summed = _sum_to(gi, shapes[i])
+                    if summed is None:
+                        _bad_shape(self, bs, j, i, gi, shapes)
+                    gi = summed
+                if gi.dtype != dtypes[i]:
+                    gi = _cast_back(self, bs, j, i, gi, dtypes)
+                if check:
+                    _check_finite(gi, bs.name, bs.op, "backward", arrays, into=names[i])
+                if flowing is not None:
+                    flowing[i] = gi if i not in flowing else flowing[i] + gi
+                acc = grads[i]
+                if acc is None:
+                    grads[i] = gi
+                elif owned[i]:
+                    acc += gi
+                else:
+                    grads[i] = acc + gi
+                    owned[i] = True
+            if flowing:
+                for i, flow in flowing.items():
+                    edge_norms[(names[i], bs.name)] = float(np.linalg.norm(flow))
             for s in bs.free_values:
                 values[s] = None
             if bs.free_grad:
@@ -372,6 +365,24 @@ def _as_grad_tuple(gs: Any, bs: _BackStep, arity: int) -> tuple:
             f"one gradient (or None) per input, {arity} in all; it returned {got}"
         )
     return gs
+
+
+def _bad_shape(plan: Plan, bs: _BackStep, j: int, i: int, gi: np.ndarray, shapes: list):
+    raise GradientError(
+        f"node {bs.name!r}: the VJP of op {bs.op.name!r} from plugin {bs.op.plugin!r} "
+        f"returned a gradient of shape {gi.shape} for input {j} ({plan.order[i]!r}), "
+        f"whose value has shape {shapes[i]} (and it does not broadcast to it)"
+    )
+
+
+def _cast_back(plan: Plan, bs: _BackStep, j: int, i: int, gi: np.ndarray, dtypes: list) -> np.ndarray:
+    """Cast a gradient widened by numpy promotion back to its input's dtype; any other mismatch is a bug."""
+    if dtypes[bs.slot] == dtypes[i] or gi.dtype.kind != dtypes[i].kind:
+        raise GradientError(
+            f"node {bs.name!r}: the VJP of op {bs.op.name!r} from plugin {bs.op.plugin!r} "
+            f"returned a {gi.dtype} gradient for input {j} ({plan.order[i]!r}), whose value is {dtypes[i]}"
+        )
+    return gi.astype(dtypes[i])
 
 
 def _describe(arrays) -> str:
@@ -501,7 +512,8 @@ def compile(
                     bs.op = the_op
                     bs.ins = tuple(slot[i] for i in rec.inputs)
                     bs.flows = flows
-                    bs.attrs = rec.attrs
+                    bs.targets = tuple((j, i) for j, (i, f) in enumerate(zip(bs.ins, flows)) if f)
+                    bs.kwargs = the_op.vjp_kwargs(rec.attrs, flows)
                     bs.saves_inputs = "inputs" in the_op.saves
                     bs.saves_out = "out" in the_op.saves
                     pos = len(bsteps)

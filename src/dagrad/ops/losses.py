@@ -5,6 +5,8 @@ Each takes ``reduction="mean" | "sum" | "none"``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..op import Sample, first_dtype, op
@@ -16,9 +18,9 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 def _reduce(losses: np.ndarray, reduction: str) -> np.ndarray:
     if reduction == "sum":
-        return np.sum(losses)
+        return losses.sum()
     if reduction == "mean":
-        return np.mean(losses) if losses.size else np.zeros((), losses.dtype)
+        return losses.sum() / losses.size if losses.size else np.zeros((), losses.dtype)
     return losses
 
 
@@ -28,10 +30,10 @@ def _reduced_rule(shape, reduction):
     return () if reduction != "none" else tuple(shape)
 
 
-def _scale(g: np.ndarray, shape: tuple, reduction: str) -> np.ndarray:
-    """The upstream gradient of each element before reduction."""
+def _scale(g: np.ndarray, count: int, reduction: str) -> np.ndarray:
+    """The upstream gradient of each of ``count`` elements before reduction."""
     if reduction == "mean":
-        return np.asarray(g / max(int(np.prod(shape)), 1))
+        return np.asarray(g / max(count, 1))
     return np.asarray(g)
 
 
@@ -66,28 +68,30 @@ def _sce_samples(rng):
 def softmax_cross_entropy(logits, labels, *, reduction="mean"):
     """Cross-entropy of integer ``labels`` under ``softmax(logits)`` along the last axis, fused and stable.
 
-    The forward keeps the softmax as a residual, so the VJP is one subtraction.
+    The forward hands the softmax to the VJP as a residual, so the backward pass
+    is one subtraction and one scaling.
     """
     classes = logits.shape[-1]
-    if labels.size and (labels.min() < 0 or labels.max() >= classes):
-        bad = labels[(labels < 0) | (labels >= classes)].ravel()[0]
+    flat = logits.reshape(-1, classes)
+    picks = labels.reshape(-1)
+    if picks.size and (picks.min() < 0 or picks.max() >= classes):
+        bad = picks[(picks < 0) | (picks >= classes)][0]
         raise ValueError(f"label {bad} is out of range for {classes} classes")
-    shifted = logits - np.max(logits, axis=-1, keepdims=True) if logits.size else logits
-    exp = np.exp(shifted)
-    total = np.sum(exp, axis=-1, keepdims=True)
-    picked = np.take_along_axis(shifted, labels[..., None], axis=-1)[..., 0]
-    losses = np.log(total[..., 0]) - picked
-    exp /= total
-    return _reduce(losses, reduction), (exp, labels)
+    rows = np.arange(picks.size)
+    shifted = flat - flat.max(axis=1, keepdims=True) if flat.size else flat
+    probs = np.exp(shifted)
+    total = probs.sum(axis=1, keepdims=True)
+    losses = (np.log(total[:, 0]) - shifted[rows, picks]).reshape(labels.shape)
+    probs /= total
+    return _reduce(losses, reduction), (probs, rows, picks)
 
 
 @softmax_cross_entropy.vjp
 def _(g, logits, labels, out, res, reduction="mean"):
-    probs, labels = res  # the softmax belongs to this VJP alone, so it is updated in place
-    picked = np.take_along_axis(probs, labels[..., None], axis=-1)
-    np.put_along_axis(probs, labels[..., None], picked - 1, axis=-1)
-    probs *= _scale(g, labels.shape, reduction)[..., None]
-    return probs, None
+    probs, rows, picks = res  # the softmax belongs to this VJP alone, so it is updated in place
+    probs[rows, picks] -= 1
+    probs *= _scale(g, picks.size, reduction).reshape(-1, 1)
+    return probs.reshape(logits.shape), None
 
 
 # ---------------------------------------------- binary cross-entropy ---
@@ -116,7 +120,7 @@ def _(g, logits, targets, out, reduction="mean"):
     e = np.exp(-np.abs(logits))
     probs = np.where(logits >= 0, 1 / (1 + e), e / (1 + e))
     shape = np.broadcast_shapes(logits.shape, targets.shape)
-    up = _scale(g, shape, reduction)
+    up = _scale(g, math.prod(shape), reduction)
     return up * (probs - targets), -up * logits
 
 
@@ -142,7 +146,7 @@ def mse(prediction, target, *, reduction="mean"):
 @mse.vjp
 def _(g, prediction, target, out, reduction="mean"):
     diff = prediction - target
-    up = 2 * _scale(g, diff.shape, reduction) * diff
+    up = 2 * _scale(g, diff.size, reduction) * diff
     return up, -up
 
 
