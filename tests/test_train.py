@@ -192,3 +192,17 @@ def test_wrt_trains_only_the_listed_parameters():
     frozen = g.value("fc1/W").copy()
     dg.fit(g, loss, DATA, dg.optim.SGD(g, lr=0.1), epochs=1, wrt=["fc2/W", "fc2/b"], progress=False)
     assert np.array_equal(g.value("fc1/W"), frozen)
+
+
+def test_drop_last_skips_the_smaller_final_batch():
+    g, _, loss = classifier()
+    seen = []
+
+    class Sizes(Callback):
+        def on_step_end(self, state, result):
+            seen.append(state.step)
+
+    hist = dg.fit(g, loss, DATA, dg.optim.SGD(g), epochs=2, batch_size=50, drop_last=True, callbacks=[Sizes()],
+                  progress=False)
+    assert seen == [1, 2, 3, 4]              # 120 examples: two batches of 50 per epoch, 20 left out
+    assert hist.steps[-1] == 4

@@ -128,8 +128,9 @@ def _prepare(graph: "Graph", data: Mapping, what: str) -> tuple[dict, int]:
     return arrays, next(iter(sizes.values()))
 
 
-def _batches(n: int, batch_size: int, order: np.ndarray):
-    for start in range(0, n, batch_size):
+def _batches(n: int, batch_size: int, order: np.ndarray, drop_last: bool = False):
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
         yield order[start:start + batch_size]
 
 
@@ -426,6 +427,7 @@ def fit(
     metrics: Union[None, Metric, Iterable[Metric], Mapping[str, Metric]] = None,
     shuffle: bool = True,
     seed: int = 0,
+    drop_last: bool = False,
     wrt: Optional[Sequence[NodeRef]] = None,
     training: Optional[NodeRef] = "training",
     history_every: int = 1,
@@ -452,6 +454,9 @@ def fit(
         ``Metric`` objects (e.g. ``accuracy(logits, "y")``), shown in the progress bar and logs.
     shuffle, seed
         Reorder the examples every epoch, reproducibly.
+    drop_last
+        Skip the last, smaller batch of each epoch (its gradients are noisier,
+        which shows in per-step gradient norms and diagrams).
     wrt
         Parameters to train (default: every trainable param).
     training
@@ -485,7 +490,7 @@ def fit(
     outputs = [loss_name] + [o for m in metric_list for o in m.outputs if o != loss_name]
     fast = graph.compile(outputs, loss=loss_name, wrt=wrt, keep="wrt")
     wrt_names = fast.wrt
-    steps_per_epoch = math.ceil(n / batch_size) if n else 0
+    steps_per_epoch = n // batch_size if drop_last else math.ceil(n / batch_size)
     history = History(every=history_every)
     state = TrainState(graph, loss_name, optimizer, history, epochs, steps_per_epoch)
     rng = np.random.default_rng(seed)
@@ -499,8 +504,9 @@ def fit(
             bar.epoch(epoch, epochs)
             epoch_start = time.perf_counter()
             totals = {"loss": 0.0, **{m.name: 0.0 for m in metric_list}}
+            seen = 0
             order = rng.permutation(n) if shuffle else np.arange(n)
-            for idx in _batches(n, batch_size, order):
+            for idx in _batches(n, batch_size, order, drop_last):
                 state.step += 1
                 feeds = {name: a[idx] for name, a in arrays.items()}
                 if flag is not None:
@@ -514,18 +520,16 @@ def fit(
                                    {w: result.grads.get(w) for w in wrt_names})
                 optimizer.step(result)
                 size = len(idx)
+                seen += size
                 totals["loss"] += batch_loss * size
-                running = {"loss": batch_loss}
                 for m in metric_list:
-                    value = m(result.values, feeds)
-                    totals[m.name] += value * size
-                    running[m.name] = value
-                bar.step(running)
+                    totals[m.name] += m(result.values, feeds) * size
+                bar.step({k: v / seen for k, v in totals.items()})  # this epoch's running means
                 for cb in callbacks:
                     cb.on_step_end(state, result)
                 if state.stop:
                     break
-            logs = {"epoch": epoch, **{k: v / max(n, 1) for k, v in totals.items()}}
+            logs = {"epoch": epoch, **{k: v / max(seen, 1) for k, v in totals.items()}}
             if val is not None:
                 scores = evaluate(graph, val, loss=loss_name, metrics=metric_list, training=flag)
                 logs.update({f"val_{k}": v for k, v in scores.items()})

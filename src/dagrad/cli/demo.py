@@ -80,7 +80,7 @@ def main(
     diagrams = dg.train.RenderEvery(None, out_dir, prefix="digits-step", keep_results=True)
     history = dg.fit(
         g, loss, {x: data["X_train"], y: data["y_train"]}, dg.optim.Adam(g, lr=lr), epochs, batch_size,
-        validation={x: data["X_test"], y: data["y_test"]}, metrics=accuracy, seed=seed,
+        validation={x: data["X_test"], y: data["y_test"]}, metrics=accuracy, seed=seed, drop_last=True,
         callbacks=[diagrams], progress=progress, log=print_fn,
     )
     test = dg.train.evaluate(g, {x: data["X_test"], y: data["y_test"]}, loss=loss, metrics=accuracy)
