@@ -18,7 +18,7 @@ def fresh_registry():
 
 
 @pytest.fixture
-def fake_distribution(tmp_path, monkeypatch, fresh_registry):
+def fake_distribution(tmp_path, monkeypatch):
     """Install-like: ``make(dist, version, {entry_name: module_name}, {module_name: source})``.
 
     Writes a ``*.dist-info`` folder with an ``entry_points.txt`` for the group
@@ -39,4 +39,6 @@ def fake_distribution(tmp_path, monkeypatch, fresh_registry):
             (site / f"{module}.py").write_text(textwrap.dedent(source))
         return site
 
-    return make
+    yield make
+    monkeypatch.undo()  # sys.path and environment first, so the reload sees only real distributions
+    dg.load_plugins()

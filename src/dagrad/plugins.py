@@ -130,11 +130,15 @@ class Registry:
                 continue
             try:
                 self.register(module, name, distribution=dist_name, version=version)
-            except PluginError as exc:
+            except PluginError:
                 if self.strict:
                     raise
-                # register() has recorded the plugin's status already.
-                del exc
+                # register() has recorded the plugin's status. An op two installed plugins
+                # both define is ambiguous: using it raises the conflict instead of silently
+                # picking whichever plugin happened to load first.
+                for op_name in self.conflicts:
+                    if self.ops.pop(op_name, None) is not None:
+                        self.generation += 1
 
     def _broken(self, info: PluginInfo, message: str, exc: BaseException) -> None:
         info.status = "broken"
