@@ -45,19 +45,28 @@ class Sample:
     label: str = ""
 
 
+def _numeric(dtypes) -> None:
+    for d in dtypes:
+        if np.dtype(d).kind not in "biufc":
+            raise TypeError(f"{np.dtype(d)} is not a numeric dtype")
+
+
 def result_dtype(*dtypes: np.dtype, **attrs) -> np.dtype:
-    """Default dtype rule: numpy's promotion of the input dtypes."""
+    """Default dtype rule: numpy's promotion of the input dtypes, which must be numeric."""
+    _numeric(dtypes)
     return np.result_type(*dtypes) if dtypes else np.dtype("float64")
 
 
 def float_dtype(*dtypes: np.dtype, **attrs) -> np.dtype:
     """Dtype rule of a transcendental op: promoted, and float64 for integer inputs."""
+    _numeric(dtypes)
     dtype = np.result_type(*dtypes)
     return dtype if dtype.kind in "fc" else np.dtype("float64")
 
 
 def first_dtype(dtype: np.dtype, *rest: np.dtype, **attrs) -> np.dtype:
     """Dtype rule of an op whose output has its first input's dtype."""
+    _numeric((dtype,))
     return np.dtype(dtype)
 
 
