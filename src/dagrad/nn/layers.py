@@ -23,7 +23,7 @@ from ..tensor import Tensor, apply
 from . import init as _init
 from .ops import PLUGIN, dropout as _dropout_op
 
-__all__ = ["dense", "mlp", "dropout", "layer_norm", "embedding", "activate"]
+__all__ = ["dense", "mlp", "dropout", "layer_norm", "embedding", "activate", "ensure_ops"]
 
 Activation = Union[None, str, Callable[[Tensor], Tensor]]
 
@@ -208,11 +208,22 @@ _dropout_layer = dropout  # mlp's keyword ``dropout`` shadows the function insid
 
 
 def _ensure_registered() -> None:
-    """Register the ``dropout`` op as plugin ``dagrad.nn`` unless a loaded plugin provides it."""
-    from ..plugins import register_ops, registry
+    """Register ``dagrad.nn.ops`` as plugin ``dagrad.nn`` unless a loaded plugin provides ``dropout``.
 
-    if "dropout" not in registry().ops:
-        register_ops(_dropout_op, plugin=PLUGIN)
+    Registration is lazy (on the first dropout layer) so that importing dagrad
+    does not load every plugin; a model file with a dropout node therefore
+    loads only after ``dagrad.nn.ensure_ops()`` in a fresh process.
+    """
+    from .. import __version__
+    from ..plugins import registry
+    from . import ops
+
+    reg = registry()
+    if "dropout" not in reg.ops:
+        reg.register(ops, PLUGIN, distribution="dagrad", version=__version__)
+
+
+ensure_ops = _ensure_registered
 
 
 def layer_norm(x: Tensor, *, eps: float = 1e-5, name: str = "layer_norm") -> Tensor:
