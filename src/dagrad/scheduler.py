@@ -18,6 +18,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import AnomalyError, DagradError, FeedError, GradientError, GraphError, OpError
+from .graph import SOURCE_KINDS
 from .result import Result
 from .shapes import fits, format_shape
 
@@ -461,10 +462,12 @@ def compile(
     plan.keep = keep
     plan._feedable = {n.name: n.name for n in graph.nodes() if n.op == "input"}
 
+    # Resolve every op and every input slot once; the passes below share them.
     reg = registry()
-    ops = {}
-    for rec in node_of:
-        if rec.kind != "op":
+    ops: list = [None] * len(order)
+    ins_of: list = [()] * len(order)
+    for s, rec in enumerate(node_of):
+        if rec.op in SOURCE_KINDS:
             continue
         the_op = reg.op(rec.op)
         if the_op.arity is not None and len(rec.inputs) != the_op.arity:
@@ -472,14 +475,15 @@ def compile(
                 f"node {rec.name!r} (op {rec.op!r} from {the_op.plugin}) takes {the_op.arity} input(s), "
                 f"has {len(rec.inputs)}"
             )
-        ops[rec.name] = the_op
+        ops[s] = the_op
+        ins_of[s] = tuple([slot[i] for i in rec.inputs])
 
     # Backward set: nodes on a path from wrt to the loss, with floating-point values.
-    bset: set = set()
+    in_bset = [False] * len(order)
     wrt_names: tuple = ()
     if loss is not None:
         if wrt is None:
-            wrt_names = tuple(n.name for n in node_of if n.op == "param" and n.trainable)
+            wrt_names = tuple([n.name for n in node_of if n.op == "param" and n.trainable])
         else:
             wrt_names = tuple(wrt)
             for w in wrt_names:
@@ -488,42 +492,45 @@ def compile(
                     raise GraphError(f"cannot take gradients with respect to {w!r}: its dtype is {rec.dtype}")
         upstream = _reachable(G._pred, [loss])
         downstream = _reachable(G._succ, [w for w in wrt_names if w in upstream])
-        bset = {n for n in downstream & upstream if records_of[n].dtype.kind in "fc"}
+        for n in downstream & upstream:
+            if records_of[n].dtype.kind in "fc":
+                in_bset[slot[n]] = True
     plan.wrt = wrt_names
 
     # Backward steps in reverse topological order; when does each value die?
     last_back_use: dict[int, int] = {}
     bsteps: list[_BackStep] = []
-    if loss in bset:
-        for rec in reversed(node_of):
-            if rec.name not in bset:
+    if loss is not None and in_bset[slot[loss]]:
+        for s in range(len(order) - 1, -1, -1):
+            if not in_bset[s]:
                 continue
-            s = slot[rec.name]
-            bs = _BackStep(s, rec.name, None)
-            the_op = ops.get(rec.name)
+            bs = _BackStep(s, order[s], None)
+            the_op = ops[s]
             if the_op is not None:
-                flows = tuple(i in bset for i in rec.inputs)
-                if any(flows):
+                ins = ins_of[s]
+                flows = tuple([in_bset[i] for i in ins])
+                if True in flows:
                     if not the_op.differentiable:
                         raise GraphError(
-                            f"node {rec.name!r}: op {rec.op!r} from {the_op.plugin} has no VJP, "
+                            f"node {order[s]!r}: op {the_op.name!r} from {the_op.plugin} has no VJP, "
                             f"but a gradient must flow through it to reach {', '.join(wrt_names)}"
                         )
                     bs.op = the_op
-                    bs.ins = tuple(slot[i] for i in rec.inputs)
+                    bs.ins = ins
                     bs.flows = flows
-                    bs.targets = tuple((j, i) for j, (i, f) in enumerate(zip(bs.ins, flows)) if f)
-                    bs.kwargs = the_op.vjp_kwargs(rec.attrs, flows)
+                    bs.targets = tuple([(j, i) for j, i in enumerate(ins) if in_bset[i]])
+                    bs.kwargs = the_op.vjp_kwargs(node_of[s].attrs, flows)
                     bs.saves_inputs = "inputs" in the_op.saves
                     bs.saves_out = "out" in the_op.saves
                     pos = len(bsteps)
                     if bs.saves_inputs:
-                        for i in bs.ins:
+                        for i in ins:
                             last_back_use[i] = pos
                     if bs.saves_out:
                         last_back_use[s] = pos
             bsteps.append(bs)
     plan._bsteps = bsteps
+    bset = {order[s] for s in range(len(order)) if in_bset[s]}
 
     keep_all = keep == "all"
     kept_value = [keep_all or name in outputs for name in order]
@@ -532,19 +539,17 @@ def compile(
     # Forward steps, freeing each value after its last forward use unless kept or needed backward.
     last_fwd_use: dict[int, int] = {}
     steps: list[_Step] = []
-    for rec in node_of:
-        s = slot[rec.name]
+    for s, rec in enumerate(node_of):
         if rec.op == "input":
             plan._inputs.append((s, rec.name, rec.shape, rec.dtype))
-        elif rec.kind != "op":
+        elif ops[s] is None:
             plan._stored.append((s, rec.name))
         else:
-            the_op = ops[rec.name]
-            ins = tuple(slot[i] for i in rec.inputs)
-            step = _Step(s, rec.name, the_op, ins, rec.attrs)
+            ins = ins_of[s]
+            pos = len(steps)
             for i in ins:
-                last_fwd_use[i] = len(steps)
-            steps.append(step)
+                last_fwd_use[i] = pos
+            steps.append(_Step(s, rec.name, ops[s], ins, rec.attrs))
     vjp_slots = {b.slot for b in bsteps if b.op is not None}
     free_after: dict[int, list] = {}
     for s, pos in last_fwd_use.items():

@@ -1,0 +1,102 @@
+"""Compiled plans: cached while the graph is unchanged, free of networkx and recursion at run time,
+and able to run a chain of a million nodes."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+
+import networkx as nx
+import numpy as np
+import pytest
+
+import dagrad as dg
+
+
+def small_graph():
+    g = dg.Graph()
+    x = g.input("x", shape=(None, 2))
+    W = g.param("W", np.ones((2, 2)))
+    loss = dg.mean(dg.tanh(x @ W))
+    return g, x, W, loss
+
+
+def test_a_plan_is_reused_while_the_graph_is_unchanged():
+    g, x, W, loss = small_graph()
+    plan = g.compile([loss], loss=loss)
+    assert g.compile([loss], loss=loss) is plan
+    g.backward(loss, feeds={"x": np.ones((1, 2))})
+    assert g.compile([loss], loss=loss) is plan  # backward() used the cached plan too
+
+
+def test_changing_the_graph_recompiles():
+    g, x, W, loss = small_graph()
+    plan = g.compile([loss], loss=loss)
+    dg.exp(loss)
+    assert g.compile([loss], loss=loss) is not plan
+
+
+def test_updating_param_values_needs_no_recompile_and_is_seen_by_the_next_run():
+    g, x, W, loss = small_graph()
+    plan = g.compile([loss], loss=loss)
+    first = plan.run({"x": np.ones((1, 2))}).value(loss)
+    g.params["W"] *= 0  # in place, as optimizers do
+    assert plan.run({"x": np.ones((1, 2))}).value(loss) == 0 != first
+    g.set_value("W", np.full((2, 2), 2.0))
+    assert g.compile([loss], loss=loss) is plan
+    assert plan.run({"x": np.ones((1, 2))}).value(loss) == pytest.approx(np.tanh(4.0))
+
+
+def test_different_requests_get_different_plans():
+    g, x, W, loss = small_graph()
+    assert g.compile([loss], loss=loss, keep="wrt") is not g.compile([loss], loss=loss)
+    assert g.compile([loss]) is not g.compile([loss], loss=loss)
+
+
+def test_running_a_plan_uses_no_networkx(monkeypatch):
+    g, x, W, loss = small_graph()
+    plan = g.compile([loss], loss=loss)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("networkx was called while running a plan")
+
+    for name, member in inspect.getmembers(nx, callable):
+        if not name.startswith("_") and not inspect.isclass(member):
+            monkeypatch.setattr(nx, name, forbidden)
+    for cls in (nx.DiGraph, nx.Graph):
+        for attr in ("successors", "predecessors", "nodes", "edges", "subgraph", "__iter__", "__getitem__"):
+            monkeypatch.setattr(cls, attr, forbidden, raising=False)
+    res = plan.run({"x": np.ones((3, 2))})
+    assert res.grad("W").shape == (2, 2)
+
+
+def test_compiling_and_running_never_recurse():
+    g = dg.Graph()
+    x = g.param("x", [0.3])
+    h = x
+    for _ in range(20_000):
+        h = dg.sin(h)
+    loss = h.sum()
+    limit = sys.getrecursionlimit()
+    depth = len(inspect.stack(0))
+    sys.setrecursionlimit(depth + 60)  # far fewer frames than nodes
+    try:
+        res = g.backward(loss)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert res.grad(x).shape == (1,)
+    assert len(res.order) == 20_002  # x, 20,000 sines and the sum
+
+
+def test_a_chain_of_a_million_nodes_compiles_runs_forward_and_backward():
+    g = dg.Graph("chain")
+    x = g.param("x", np.array([0.5, -0.25]))
+    h = x
+    for _ in range(1_000_000):
+        h = -h
+    loss = h.sum()
+    plan = g.compile([loss], loss=loss, keep="wrt")
+    res = plan.run()
+    assert len(plan.order) == 1_000_002
+    np.testing.assert_array_equal(res.grad(x), [1.0, 1.0])  # an even number of negations
+    assert res.value(loss) == pytest.approx(0.25)
