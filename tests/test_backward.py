@@ -236,3 +236,13 @@ def test_edge_norms_give_the_gradient_flowing_back_along_each_edge():
     # Both uses of x come through one edge; together they carry 2x.
     assert res.edge_norms[("x", y.name)] == pytest.approx(10.0)
     assert res.edge_norms[(y.name, "sum")] == pytest.approx(np.sqrt(2))
+
+
+def test_a_scalar_node_accumulates_three_contributions():
+    # Found by hypothesis: numpy returns a scalar for a 0-d sum, which must not break in-place accumulation.
+    g = dg.Graph()
+    p = g.param("p", 0.5)
+    loss = (p + p).sum() + p.sum() * 0.1
+    res = g.backward(loss)
+    assert float(res.grad(p)) == pytest.approx(2.1)
+    assert isinstance(res.grad(p), np.ndarray)

@@ -305,7 +305,9 @@ class Plan:
                 elif owned[i]:
                     acc += gi
                 else:
-                    grads[i] = acc + gi
+                    # A fresh array we own and may add into in place; numpy returns a scalar for 0-d sums.
+                    total = acc + gi
+                    grads[i] = total if type(total) is np.ndarray else np.asarray(total)
                     owned[i] = True
             if flowing:
                 for i, flow in flowing.items():
