@@ -31,3 +31,11 @@ def test_page_examples_run(page, tmp_path, monkeypatch):
             exec(compile(code, f"{page.name} block {i}", "exec"), namespace)
         except Exception as exc:  # pragma: no cover - the failure message is the point
             pytest.fail(f"{page.name}, block {i} raised {type(exc).__name__}: {exc}\n---\n{code}")
+
+
+def test_the_ops_page_lists_every_built_in_op():
+    import dagrad as dg
+
+    text = (ROOT / "docs" / "ops.md").read_text()
+    missing = [name for name in dg.registry().plugins["builtins"].ops if f"`{name}`" not in text]
+    assert not missing, f"docs/ops.md does not mention {missing}"

@@ -104,7 +104,7 @@ def _compare(name: str, analytic: np.ndarray, numeric: np.ndarray, atol: float, 
         ratio = np.abs(analytic - numeric) / (atol + rtol * np.abs(numeric))
         ratio = np.where(np.isnan(ratio), np.inf, ratio)
         flat = int(np.argmax(ratio))
-        check.worst_index = np.unravel_index(flat, analytic.shape) if analytic.ndim else ()
+        check.worst_index = tuple(int(i) for i in np.unravel_index(flat, analytic.shape)) if analytic.ndim else ()
         check.worst_ratio = float(ratio.reshape(-1)[flat])
     return check
 
