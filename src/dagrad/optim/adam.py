@@ -68,17 +68,23 @@ class Adam(Optimizer):
             state["t"] = 0
             state["m"] = np.zeros_like(param)
             state["v"] = np.zeros_like(param)
+            state["scratch"] = np.empty_like(param)  # reused every step: no temporaries in the update
         state["t"] = t = state["t"] + 1
-        m, v = state["m"], state["v"]
+        m, v, tmp = state["m"], state["v"], state["scratch"]
         b1, b2 = self.beta1, self.beta2
+        np.multiply(grad, 1.0 - b1, out=tmp)
         m *= b1
-        m += (1.0 - b1) * grad
+        m += tmp
+        np.multiply(grad, grad, out=tmp)
+        tmp *= 1.0 - b2
         v *= b2
-        v += (1.0 - b2) * (grad * grad)
-        denom = np.sqrt(v)
-        denom /= math.sqrt(1.0 - b2**t)
-        denom += self.eps
-        param -= (lr / (1.0 - b1**t)) * m / denom
+        v += tmp
+        np.sqrt(v, out=tmp)
+        tmp /= math.sqrt(1.0 - b2**t)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr / (1.0 - b1**t)
+        param -= tmp
 
 
 class AdamW(Adam):
