@@ -57,7 +57,7 @@ def test_the_demo_learns_with_few_epochs_and_names_its_files(tmp_path, capsys):
     table = (tmp_path / "gradient-norms.txt").read_text()
     assert "mean |grad| step 1" in table and "max |grad| step 126" in table
     assert [line.split()[0] for line in table.splitlines()[2:]] == ["fc1", "fc2"]
-    assert "same accuracy" in out
+    assert "loaded back: the same accuracy" in out
 
 
 @needs_sklearn
