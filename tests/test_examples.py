@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-import dagrad as dg
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")

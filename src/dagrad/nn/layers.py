@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import GraphError
 from ..tensor import Tensor, apply
 from . import init as _init
-from .ops import PLUGIN, dropout as _dropout_op
+from .ops import PLUGIN
 
 __all__ = ["dense", "mlp", "dropout", "layer_norm", "embedding", "activate", "ensure_ops"]
 
