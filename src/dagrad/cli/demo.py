@@ -31,17 +31,26 @@ def add(sub) -> None:
     p.add_argument("--out", default="out", help="directory for the model, diagrams and tables (default: ./out)")
     p.add_argument("--epochs", type=int, default=30, help="passes over the training set (default: 30)")
     p.add_argument("--batch-size", type=int, default=32, help="examples per step (default: 32)")
-    p.add_argument("--hidden", default="128,64", help="hidden layer sizes, comma-separated (default: 128,64)")
+    p.add_argument("--hidden", type=_sizes, default=[128, 64], help="hidden layer sizes, comma-separated (default: 128,64)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 0.001)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, the initial weights and the shuffling")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it is also off when not on a terminal)")
     p.set_defaults(func=run)
 
 
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive layer sizes separated by commas, like 128,64; got {text!r}")
+    return sizes
+
+
 def run(args: argparse.Namespace) -> int:
-    hidden = [int(s) for s in str(args.hidden).split(",") if s.strip()]
     report = main(
-        out=args.out, epochs=args.epochs, batch_size=args.batch_size, hidden=hidden, lr=args.lr, seed=args.seed,
+        out=args.out, epochs=args.epochs, batch_size=args.batch_size, hidden=args.hidden, lr=args.lr, seed=args.seed,
         progress=False if args.no_progress else None,
     )
     return 0 if report["test_accuracy"] > 0.5 else 1
