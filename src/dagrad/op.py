@@ -161,6 +161,13 @@ class Op:
             kwargs["needs"] = tuple(needs)
         return kwargs
 
+    def call_vjp(self, g, arrays, out, res=None, attrs=None, needs=None):
+        """Call the VJP as the scheduler does (for tools that exercise an op outside a graph)."""
+        kwargs = self.vjp_kwargs(attrs or {}, needs if needs is not None else (True,) * len(arrays))
+        if self.residuals:
+            kwargs["res"] = res
+        return self._vjp(g, *arrays, out=out, **kwargs)
+
     def bind_attrs(self, attrs: dict) -> dict:
         """Complete ``attrs`` with defaults; a ``TypeError`` names unknown ones."""
         unknown = set(attrs) - set(self.attr_defaults)
