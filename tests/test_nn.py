@@ -305,7 +305,6 @@ def test_unknown_reduction_is_refused():
 def test_a_model_with_dropout_round_trips_through_a_model_file(tmp_path):
     g, y = dropout_graph()
     dg.save(g, tmp_path / "drop.dagrad")
-    dg.nn.ensure_ops()
     loaded = dg.load(tmp_path / "drop.dagrad")
     feeds = {"x": np.ones((2, 200)), "training": 4}
     assert np.array_equal(loaded.forward(y.name, feeds).value(y.name), g.forward(y, feeds).value(y))

@@ -135,15 +135,18 @@ def gradcheck(
     atol: float = 1e-6,
     rtol: float = 1e-5,
     seed: int = 0,
-    **attrs: Any,
+    attrs: Optional[dict] = None,
+    **more_attrs: Any,
 ) -> GradcheckReport:
     """Compare analytic gradients with central finite differences, in float64.
 
     Parameters
     ----------
     target
-        An ``Op`` (or op name) applied to ``args`` with attributes ``attrs``; or
-        a ``Graph`` together with ``loss``, ``feeds`` and ``wrt`` (default: all params).
+        An ``Op`` (or op name) applied to ``args`` with attributes ``attrs`` (a
+        dict, or keywords; the dict also passes attributes whose names clash with
+        this function's own, such as ``seed``); or a ``Graph`` together with
+        ``loss``, ``feeds`` and ``wrt`` (default: all params).
     eps, atol, rtol
         Step of the central difference, and the tolerance
         ``|analytic - numeric| <= atol + rtol * |numeric|``.
@@ -168,7 +171,7 @@ def gradcheck(
     from .plugins import registry
 
     the_op = registry().op(target) if isinstance(target, str) else target
-    return _check_op(the_op, args, attrs, eps, atol, rtol, seed)
+    return _check_op(the_op, args, {**(attrs or {}), **more_attrs}, eps, atol, rtol, seed)
 
 
 def _check_op(the_op: Op, args, attrs, eps, atol, rtol, seed) -> GradcheckReport:
@@ -241,4 +244,4 @@ def check_samples(the_op: Op, seed: int = 0) -> list:
         samples = elementwise_samples(the_op.arity)(rng)
     else:
         samples = []
-    return [(s, gradcheck(the_op, *s.args, seed=seed, **s.attrs)) for s in samples]
+    return [(s, gradcheck(the_op, *s.args, seed=seed, attrs=s.attrs)) for s in samples]

@@ -145,8 +145,8 @@ def apply(op_name: str, *args: Any, name: Optional[str] = None, **attrs: Any) ->
     for t in tensors[1:]:
         if t.graph is not graph:
             raise GraphError(
-                f"op {op_name!r}: Tensor {t.name!r} belongs to graph {t.graph.name!r}, "
-                f"but {tensors[0].name!r} belongs to graph {graph.name!r}"
+                f"op {op_name!r}: Tensor {t.name!r} belongs to another graph ({t.graph!r}) "
+                f"than {tensors[0].name!r} ({graph!r}); build one expression in one graph"
             )
     if len(tensors) == len(args):
         return graph.add(op_name, args, attrs, name=name)

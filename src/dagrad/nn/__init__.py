@@ -15,10 +15,10 @@
 from __future__ import annotations
 
 from . import init, losses
-from .layers import activate, dense, dropout, embedding, ensure_ops, layer_norm, mlp
+from .layers import activate, dense, dropout, embedding, layer_norm, mlp
 from .losses import binary_cross_entropy, cross_entropy, mse
 
 __all__ = [
-    "init", "losses", "activate", "ensure_ops", "dense", "mlp", "dropout", "layer_norm", "embedding",
+    "init", "losses", "activate", "dense", "mlp", "dropout", "layer_norm", "embedding",
     "cross_entropy", "binary_cross_entropy", "mse",
 ]

@@ -21,9 +21,8 @@ import numpy as np
 from ..errors import GraphError
 from ..tensor import Tensor, apply
 from . import init as _init
-from .ops import PLUGIN
 
-__all__ = ["dense", "mlp", "dropout", "layer_norm", "embedding", "activate", "ensure_ops"]
+__all__ = ["dense", "mlp", "dropout", "layer_norm", "embedding", "activate"]
 
 Activation = Union[None, str, Callable[[Tensor], Tensor]]
 
@@ -197,7 +196,6 @@ def dropout(x: Tensor, rate: float, training: Tensor, *, seed: Optional[int] = N
         )
     if not 0.0 <= float(rate) < 1.0:
         raise GraphError(f"dropout: rate must be in [0, 1), not {rate!r}")
-    _ensure_registered()
     node_name = name or "dropout"
     if seed is None:
         seed = zlib.crc32(f"{x.name}->{node_name}".encode())
@@ -205,25 +203,6 @@ def dropout(x: Tensor, rate: float, training: Tensor, *, seed: Optional[int] = N
 
 
 _dropout_layer = dropout  # mlp's keyword ``dropout`` shadows the function inside mlp
-
-
-def _ensure_registered() -> None:
-    """Register ``dagrad.nn.ops`` as plugin ``dagrad.nn`` unless a loaded plugin provides ``dropout``.
-
-    Registration is lazy (on the first dropout layer) so that importing dagrad
-    does not load every plugin; a model file with a dropout node therefore
-    loads only after ``dagrad.nn.ensure_ops()`` in a fresh process.
-    """
-    from .. import __version__
-    from ..plugins import registry
-    from . import ops
-
-    reg = registry()
-    if "dropout" not in reg.ops:
-        reg.register(ops, PLUGIN, distribution="dagrad", version=__version__)
-
-
-ensure_ops = _ensure_registered
 
 
 def layer_norm(x: Tensor, *, eps: float = 1e-5, name: str = "layer_norm") -> Tensor:

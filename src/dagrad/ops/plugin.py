@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
-from . import elementwise, layout, linalg, losses, reductions
+from . import elementwise, layout, linalg, losses, random, reductions
 
-BUILTIN_OPS = [*elementwise.OPS, *reductions.OPS, *layout.OPS, *linalg.OPS, *losses.OPS]
+BUILTIN_OPS = [*elementwise.OPS, *reductions.OPS, *layout.OPS, *linalg.OPS, *losses.OPS, *random.OPS]
 
 
 @hookimpl

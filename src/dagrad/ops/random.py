@@ -1,4 +1,4 @@
-"""The one op the layers need that cannot be composed from the built-ins: ``dropout``.
+"""Random ops: ``dropout``, the one op the layers need that cannot be composed from the others.
 
 Dropout needs fresh randomness at every training step, yet an op must be a
 pure function of its inputs and attributes (finite-difference checks rerun a
@@ -6,23 +6,17 @@ step and must see the same mask). So the randomness comes from a *fed* input:
 ``training`` is 0 for evaluation, and during training a nonzero number that
 picks the mask; the fit loop feeds the step number, so every step draws a new
 mask and a rerun of the same step draws the same one.
-
-This module is a plugin like any other (``dagrad_ops`` hook); ``dagrad.nn``
-registers it on first use when no loaded plugin provides ``dropout``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..hookspecs import hookimpl
 from ..op import Sample, first_dtype, op
-from ..ops.samples import away_from_zero
 from ..shapes import format_shape
+from .samples import away_from_zero
 
-__all__ = ["dropout", "OPS", "dagrad_ops", "PLUGIN"]
-
-PLUGIN = "dagrad.nn"
+__all__ = ["dropout", "keep_mask", "OPS"]
 
 
 def _dropout_shape(x, training, *, rate=0.5, stream=0):
@@ -69,8 +63,3 @@ def _(g, x, training, out, res, rate=0.5, stream=0):
 
 
 OPS = [dropout]
-
-
-@hookimpl
-def dagrad_ops():
-    return list(OPS)

@@ -415,7 +415,7 @@ def _check_gradients(the_op, case, args64, out, seed, eps, atol, rtol) -> None:
     from ..gradcheck import gradcheck
 
     try:
-        report = gradcheck(the_op, *case.args, eps=eps, atol=atol, rtol=rtol, seed=seed, **case.attrs)
+        report = gradcheck(the_op, *case.args, eps=eps, atol=atol, rtol=rtol, seed=seed, attrs=case.attrs)
     except DagradError as exc:
         raise _Problem(f"running the op in a float64 graph failed: {exc}") from None
     if report.ok:
