@@ -1,7 +1,8 @@
 """``conv2d``: 2-D cross-correlation over NCHW images with stride, padding, dilation and groups.
 
-The forward is one ``einsum`` over a strided window view (im2col without the
-copy); the VJP is two more: the weight gradient contracts the output gradient
+The forward is im2col: a strided window view of the padded image, laid out as
+one matrix per group, times the kernel as a matrix (a batched BLAS matmul).
+The VJP is two more matmuls: the weight gradient contracts the output gradient
 with the same windows, the input gradient spreads it back through the weights
 and folds the windows into an image.
 """
@@ -37,9 +38,22 @@ def _conv_rule(x, w, *, stride=1, padding=0, dilation=1, groups=1):
     return (n, o, out_size(h, kh, sh, ph, dh, "height"), out_size(wd, kw, sw, pw, dw, "width"))
 
 
-def _grouped(cols: np.ndarray, groups: int) -> np.ndarray:
+def _im2col(x: np.ndarray, kernel, stride, padding, dilation, groups: int):
+    """The padded image and its windows as matrices ``(G, N*OH*OW, C/G*KH*KW)``, one per group."""
+    xp = pad(x, padding)
+    cols = windows(xp, kernel, stride, dilation)                       # (N, C, OH, OW, KH, KW) view
     n, c, oh, ow, kh, kw = cols.shape
-    return cols.reshape(n, groups, c // groups, oh, ow, kh, kw)
+    cols = cols.reshape(n, groups, c // groups, oh, ow, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
+    return xp, cols.reshape(groups, n * oh * ow, (c // groups) * kh * kw), (n, oh, ow)
+
+
+def _per_group(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a[i] @ b[i]`` for each group: 2-D matmuls reach BLAS even for transposed views, 3-D ones do not."""
+    return np.stack([ai @ bi for ai, bi in zip(a, b)]) if len(a) != 1 else (a[0] @ b[0])[None]
+
+
+def _geometry(stride, padding, dilation):
+    return pair(stride, "stride"), pair(padding, "padding"), pair(dilation, "dilation")
 
 
 def _samples(rng):
@@ -68,25 +82,23 @@ def conv2d(x, w, *, stride=1, padding=0, dilation=1, groups=1):
     convolutions (``groups = C`` is a depthwise convolution). Add a bias of
     shape ``(O, 1, 1)`` with ``+``.
     """
-    (sh, sw), (ph, pw), (dh, dw) = pair(stride, "stride"), pair(padding, "padding"), pair(dilation, "dilation")
+    s, p, d = _geometry(stride, padding, dilation)
     o, cg, kh, kw = w.shape
-    cols = _grouped(windows(pad(x, (ph, pw)), (kh, kw), (sh, sw), (dh, dw)), groups)
-    wg = w.reshape(groups, o // groups, cg, kh, kw)
-    out = np.einsum("ngchwij,gocij->ngohw", cols, wg, optimize=True)
-    n, _, _, oh, ow = out.shape
-    return out.reshape(n, o, oh, ow)
+    _, cols, (n, oh, ow) = _im2col(x, (kh, kw), s, p, d, groups)
+    wm = w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)       # (G, K, O/G)
+    out = _per_group(cols, wm)                                                  # (G, N*OH*OW, O/G)
+    return out.reshape(groups, n, oh, ow, o // groups).transpose(1, 0, 4, 2, 3).reshape(n, o, oh, ow)
 
 
 @conv2d.vjp
 def _(g, x, w, out, stride=1, padding=0, dilation=1, groups=1):
-    (sh, sw), (ph, pw), (dh, dw) = pair(stride, "stride"), pair(padding, "padding"), pair(dilation, "dilation")
+    s, p, d = _geometry(stride, padding, dilation)
     o, cg, kh, kw = w.shape
-    n, _, oh, ow = g.shape
-    xp = pad(x, (ph, pw))
-    cols = _grouped(windows(xp, (kh, kw), (sh, sw), (dh, dw)), groups)
-    gg = g.reshape(n, groups, o // groups, oh, ow)
-    wg = w.reshape(groups, o // groups, cg, kh, kw)
-    gw = np.einsum("ngohw,ngchwij->gocij", gg, cols, optimize=True).reshape(w.shape)
-    gcols = np.einsum("ngohw,gocij->ngchwij", gg, wg, optimize=True)
-    gx = fold(gcols.reshape(n, groups * cg, oh, ow, kh, kw), xp.shape, (ph, pw), (sh, sw), (dh, dw))
+    xp, cols, (n, oh, ow) = _im2col(x, (kh, kw), s, p, d, groups)
+    gm = g.reshape(n, groups, o // groups, oh, ow).transpose(1, 0, 3, 4, 2).reshape(groups, n * oh * ow, o // groups)
+    gw = _per_group(cols.transpose(0, 2, 1), gm)                               # (G, K, O/G)
+    gw = gw.transpose(0, 2, 1).reshape(w.shape)
+    gcols = _per_group(gm, w.reshape(groups, o // groups, cg * kh * kw))       # (G, N*OH*OW, K)
+    gcols = gcols.reshape(groups, n, oh, ow, cg, kh, kw).transpose(1, 0, 4, 2, 3, 5, 6)
+    gx = fold(gcols.reshape(n, groups * cg, oh, ow, kh, kw), xp.shape, p, s, d)
     return gx, gw

@@ -3,7 +3,8 @@
 Every op in this pack is written on top of two functions: :func:`windows`
 turns a (padded) image into a view of shape ``(N, C, OH, OW, KH, KW)`` without
 copying, and :func:`fold` adds window-shaped gradients back into an image. The
-only Python loop is over the ``KH * KW`` kernel taps, never over pixels.
+only Python loops are over the ``KH * KW`` kernel taps (and, in conv2d, the
+groups), never over pixels.
 """
 
 from __future__ import annotations
