@@ -178,3 +178,12 @@ def test_a_rewired_graph_is_ordered_by_dependencies_not_insertion():
     res = g.backward(early.sum())
     np.testing.assert_allclose(res.value(early), np.exp(2 * np.sin(0.5)))
     assert dg.gradcheck(g, loss=early.sum())
+
+
+def test_indexing_a_feed_sized_axis_infers_shapes_without_materialising_anything():
+    g = dg.Graph()
+    x = g.input("x", shape=(None, 5))
+    assert x[:, np.array([[0, 1], [4, 4]])].shape == (None, 2, 2)
+    assert x[1:].shape == (None, 5)
+    assert x[np.array([0, 2000])].shape == (2, 5)
+    assert x[None, ..., 2].shape == (1, None)

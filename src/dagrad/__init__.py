@@ -25,8 +25,8 @@ from .graph import Graph, Node
 from .hookspecs import hookimpl
 from .io import load, save
 from .op import Op, Sample, op
-from .ops import (abs, add, astype, cos, div, exp, log, maximum, minimum, mul, neg, pow, relu, sigmoid, sin,
-                  sqrt, sub, tanh, where)
+from .ops.elementwise import (abs, add, astype, cos, div, exp, log, maximum, minimum, mul, neg, pow, relu,
+                              sigmoid, sin, sqrt, sub, tanh, where)
 from .plugins import load_plugins, register, register_ops, registry
 from .render import render
 from .result import Result

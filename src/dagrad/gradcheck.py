@@ -18,7 +18,7 @@ from .errors import GraphError
 from .graph import Graph
 from .op import Op
 
-__all__ = ["gradcheck", "check_samples", "GradcheckReport", "InputCheck", "as_float64"]
+__all__ = ["gradcheck", "GradcheckReport", "InputCheck", "as_float64"]
 
 
 @dataclass
@@ -228,20 +228,3 @@ def _check_graph(graph: Graph, loss, feeds: dict, wrt, eps, atol, rtol, converte
         checks.append(_compare(name, np.asarray(analytic.grad(name), np.float64), numeric, atol, rtol))
     return GradcheckReport(f"graph {graph.name!r}", checks, atol, rtol)
 
-
-def check_samples(the_op: Op, seed: int = 0) -> list:
-    """``gradcheck`` of ``the_op`` on each of its samples: a list of ``(Sample, GradcheckReport)``.
-
-    An op without samples is checked on a default of float64 arrays when it is
-    elementwise-shaped (one or two inputs, no attributes); otherwise the list is empty.
-    """
-    rng = np.random.default_rng(seed)
-    if the_op.samples is not None:
-        samples = the_op.samples(rng)
-    elif the_op.arity in (1, 2) and not the_op.attr_defaults:
-        from .ops.samples import elementwise_samples
-
-        samples = elementwise_samples(the_op.arity)(rng)
-    else:
-        samples = []
-    return [(s, gradcheck(the_op, *s.args, seed=seed, attrs=s.attrs)) for s in samples]

@@ -243,6 +243,10 @@ class Registry:
             raise self.conflicts[name]
         close = difflib.get_close_matches(name, self.ops, n=3)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        unloaded = [f"{p.name} ({p.status})" for p in self.plugins.values() if p.status in ("disabled", "broken")]
+        if unloaded:
+            hint += (f"; not loaded: {', '.join(unloaded)} (see `dagrad plugins`, "
+                     "DAGRAD_PLUGINS and DAGRAD_DISABLE_PLUGINS)")
         raise GraphError(f"unknown op {name!r}: no loaded plugin provides it{hint}")
 
     def plugin_of(self, op_name: str) -> Optional[PluginInfo]:
@@ -296,15 +300,16 @@ def register_ops(*ops: Op, plugin: str) -> PluginInfo:
     --------
     >>> import numpy as np, dagrad as dg
     >>> @dg.op(shape=dg.shapes.same_as_first, saves=("inputs",))
-    ... def cube(x):
+    ... def doc_cube(x):
     ...     "x cubed."
     ...     return x ** 3
-    >>> @cube.vjp
+    >>> @doc_cube.vjp
     ... def _(g, x, out):
     ...     return (3 * g * x ** 2,)
-    >>> _ = dg.register_ops(cube, plugin="doc-cube")
-    >>> dg.ops.cube
-    <Op cube from doc-cube>
+    >>> _ = dg.register_ops(doc_cube, plugin="doc-cube")
+    >>> dg.ops.doc_cube
+    <Op doc_cube from doc-cube>
+    >>> _ = dg.load_plugins()                    # forget it again
     """
 
     class _LooseOps:

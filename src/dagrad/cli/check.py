@@ -1,4 +1,4 @@
-"""``dagrad check [OP|PLUGIN ...]``: finite-difference check of ops on their sample inputs."""
+"""``dagrad check [OP|PLUGIN ...]``: check ops completely (finite differences, shape and dtype rules, VJP arity)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ def add(sub) -> None:
 
 def run(args) -> int:
     from ..errors import GraphError
-    from ..gradcheck import check_samples
     from ..plugins import registry
+    from ..testing import OpCheckFailure, check_op
 
     reg = registry()
     chosen = []
@@ -29,18 +29,14 @@ def run(args) -> int:
     failed = []
     for name in chosen:
         op = reg.op(name)
-        results = check_samples(op, seed=args.seed)
-        if not results:
-            print(f"SKIP  {name} ({op.plugin}): no sample inputs")
-            continue
-        bad = [(s, r) for s, r in results if not r]
-        if bad:
+        try:
+            report = check_op(op, seed=args.seed)
+        except OpCheckFailure as failure:
             failed.append(name)
             print(f"FAIL  {name} ({op.plugin})")
-            for s, r in bad:
-                print(f"      {s.label or 'sample'}: {r}")
-        else:
-            print(f"ok    {name} ({op.plugin}): {len(results)} samples")
+            print("      " + str(failure).replace("\n", "\n      "))
+            continue
+        print(f"ok    {report}")
     if failed:
         print(f"{len(failed)} op(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Every registered op by name: the built-ins below, and any plugin's op through ``dagrad.ops.NAME``.
+"""Every registered op by name, built-in or from a plugin: ``dagrad.ops.NAME``.
 
 >>> import dagrad as dg
 >>> dg.ops.tanh
@@ -8,21 +8,9 @@
 from __future__ import annotations
 
 from . import plugin, samples  # submodules, bound before __getattr__ could be asked for them
-from .elementwise import (abs, add, astype, clip, cos, div, exp, log, maximum, minimum, mul, neg, pow,
-                          relu, sigmoid, sin, sqrt, sub, tanh, where)
-from .layout import broadcast_to, concatenate, expand_dims, getitem, reshape, squeeze, stack, take, transpose
-from .linalg import einsum, matmul
-from .losses import binary_cross_entropy_with_logits, mse, softmax_cross_entropy
-from .reductions import log_softmax, logsumexp, max, mean, min, softmax, sum
 
-__all__ = [
-    "abs", "add", "astype", "clip", "cos", "div", "exp", "log", "maximum", "minimum", "mul", "neg", "pow",
-    "relu", "sigmoid", "sin", "sqrt", "sub", "tanh", "where",
-    "broadcast_to", "concatenate", "expand_dims", "getitem", "reshape", "squeeze", "stack", "take", "transpose",
-    "einsum", "matmul",
-    "binary_cross_entropy_with_logits", "mse", "softmax_cross_entropy",
-    "log_softmax", "logsumexp", "max", "mean", "min", "softmax", "sum",
-]
+# Op names are deliberately not module attributes: every ``dagrad.ops.NAME`` goes through
+# the registry, so a plugin that overrides a built-in on purpose is what you get.
 
 
 def __getattr__(name: str):
@@ -41,4 +29,4 @@ def __getattr__(name: str):
 def __dir__():
     from ..plugins import registry
 
-    return sorted(set(__all__) | set(registry().ops))
+    return sorted(registry().ops)

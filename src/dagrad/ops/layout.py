@@ -251,17 +251,31 @@ def _(g, *xs, out, axis=0):
 
 # ------------------------------------------------------------ indexing ---
 
-_UNKNOWN = 1 << 40  # stands in for a size known only at feed time
-
-
 def _getitem_rule(x, *, index=()):
-    """Shape of ``x[index]`` found by indexing a zero-memory stand-in of that shape."""
-    probe = np.broadcast_to(np.zeros((), bool), tuple(_UNKNOWN if d is None else d for d in x))
-    try:
-        shape = probe[decode_index(index)].shape
-    except IndexError as exc:
-        raise ValueError(str(exc)) from None
-    return tuple(None if d > _UNKNOWN // 2 else d for d in shape)
+    """Shape of ``x[index]``, found by indexing zero-memory stand-ins of that shape.
+
+    A size known only at feed time is stood in for twice, by two different
+    sizes; an output size that differs between the two probes is unknown too.
+    """
+    decoded = decode_index(index)
+    largest = max([abs(int(i)) for i in _index_ints(decoded)], default=0)
+    probes = []
+    for stand_in in (max(1009, largest + 2), max(1009, largest + 2) + 7):
+        probe = np.broadcast_to(np.zeros((), bool), tuple(stand_in if d is None else d for d in x))
+        try:
+            probes.append(probe[decoded].shape)
+        except IndexError as exc:
+            raise ValueError(str(exc)) from None
+    return tuple(a if a == b else None for a, b in zip(*probes))
+
+
+def _index_ints(decoded: tuple):
+    for item in decoded:
+        if isinstance(item, int):
+            yield item
+        elif isinstance(item, np.ndarray) and item.dtype.kind in "iu" and item.size:
+            yield item.max()
+            yield item.min()
 
 
 def _has_arrays(index):
