@@ -100,21 +100,25 @@ def _placeholder(shape: tuple, dtype: np.dtype) -> np.ndarray:
 
 
 def _sum_to(g: np.ndarray, shape: tuple) -> Optional[np.ndarray]:
-    """Sum a broadcast gradient back to ``shape``; None if it cannot have come from it."""
+    """Sum a broadcast gradient back to ``shape``; None if it cannot have come from it.
+
+    ``np.add.reduce`` is called directly: ``ndarray.sum`` goes through a Python
+    wrapper, which is most of the cost for the small arrays of a bias gradient.
+    """
     lead = g.ndim - len(shape)
     if lead < 0:
         return None
-    axes = list(range(lead))
+    inner = []
     for i, d in enumerate(shape):
         gd = g.shape[lead + i]
         if d == gd:
             continue
         if d != 1:
             return None
-        axes.append(lead + i)
-    if axes:
-        g = g.sum(axis=tuple(axes), keepdims=True)
-    return g.reshape(shape)
+        inner.append(lead + i)
+    if not inner:
+        return np.add.reduce(g, axis=tuple(range(lead))) if lead else g
+    return np.add.reduce(g, axis=tuple(range(lead)) + tuple(inner), keepdims=True).reshape(shape)
 
 
 def _reachable(adjacency: dict, sources) -> set:
@@ -345,6 +349,8 @@ class Plan:
 
 
 def _coerce_feed(name: str, value: Any, shape, dtype: np.dtype) -> np.ndarray:
+    if type(value) is np.ndarray and value.dtype == dtype and (shape is None or fits(value.shape, shape)):
+        return value  # the common case, checked without conversions
     try:
         array = np.asarray(value)
     except Exception as exc:  # noqa: BLE001 - anything numpy cannot take is a bad feed
