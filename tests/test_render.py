@@ -337,3 +337,16 @@ def test_forward_only_result_has_no_gradient_rows():
     res = g.forward([loss], feeds)
     source = dg.render(res).source
     assert "grad:" not in source and "legend" not in source and "value: () float64" in source
+
+
+def test_grad_range_fixes_the_colour_scale_so_two_diagrams_compare():
+    g = dg.Graph("scale")
+    w = g.param("w", np.array([1.0, 2.0]))
+    loss = dg.sum(w * w)
+    res = g.backward(loss)
+    own = dg.render(res).source
+    shared = dg.render(res, grad_range=(1e-3, 1e3)).source
+    assert own != shared  # the same norms get other colours on a wider scale
+    assert "0.001" in shared and "1000" in shared  # the legend shows the fixed ends
+    with pytest.raises(dg.RenderError, match="grad_range"):
+        dg.render(res, grad_range=(0, 1))

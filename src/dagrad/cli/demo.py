@@ -98,11 +98,15 @@ def main(
     trained = time.perf_counter() - started
 
     files, labels, notes = [], {}, []
+    # One colour scale for both diagrams, so the shrinking gradients show as paler boxes.
+    norms = [float(np.linalg.norm(gr)) for r in snapshots.results.values() for gr in r.grads.values()]
+    norms = [n for n in norms if n > 0 and np.isfinite(n)]
+    grad_range = (min(norms), max(norms)) if norms else None
     for step, result in sorted(snapshots.results.items()):
         path = out_dir / f"digits-step{step:05d}.svg"
         which = "first" if step == 1 else "last"
         try:
-            dg.render(result, path)
+            dg.render(result, path, grad_range=grad_range)
         except dg.RenderError as exc:  # no Graphviz: the rest of the demo still stands
             notes.append(f"diagram of step {step} not drawn: {exc}")
             continue

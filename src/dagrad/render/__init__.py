@@ -36,6 +36,7 @@ def render(
     expand: Optional[Iterable[str]] = None,
     show: Sequence[str] = ("value", "grad"),
     edge_labels: bool = False,
+    grad_range: Optional[tuple] = None,
     timeout: Optional[float] = DEFAULT_TIMEOUT,
 ) -> graphviz.Digraph:
     """Draw a Result's gradient flow (or a Graph's structure) with Graphviz.
@@ -71,6 +72,10 @@ def render(
         Which rows each node shows.
     edge_labels : bool
         Label each edge with the norm of the gradient that flowed back along it.
+    grad_range : (float, float), optional
+        The gradient norms at the two ends of the colour scale, instead of the
+        smallest and largest in this diagram: give two diagrams the same range
+        (say, the first and last training step) and their colours compare.
     timeout : float or None
         Seconds ``dot`` may run before it is stopped.
 
@@ -98,7 +103,7 @@ def render(
     True
     """
     digraph = build(result_or_graph, rankdir=rankdir, max_nodes=max_nodes, collapse=collapse, expand=expand,
-                    show=show, edge_labels=edge_labels)
+                    show=show, edge_labels=edge_labels, grad_range=grad_range)
     if path is None:
         if format is not None:
             digraph.format = format_for("", format)

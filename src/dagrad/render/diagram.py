@@ -103,8 +103,13 @@ def build(
     expand: Optional[Iterable[str]] = None,
     show: Sequence[str] = ("value", "grad"),
     edge_labels: bool = False,
+    grad_range: Optional[tuple] = None,
 ) -> graphviz.Digraph:
     """The diagram as a ``graphviz.Digraph`` (see ``dagrad.render.render`` for the parameters)."""
+    if grad_range is not None:
+        low, high = grad_range
+        if not (0 < low <= high and math.isfinite(high)):
+            raise RenderError(f"grad_range must be two positive norms, low <= high; got {grad_range!r}")
     if rankdir not in RANKDIRS:
         raise RenderError(f"rankdir must be one of {', '.join(RANKDIRS)}, not {rankdir!r}")
     if isinstance(show, str):
@@ -126,7 +131,8 @@ def build(
         node_attr={"fontname": FONT, "fontsize": "10", "margin": "0.05,0.03"},
         edge_attr={"fontname": FONT, "fontsize": "9", "arrowsize": "0.7"},
     )
-    scale = _LogScale(b.norm for b in per_box if b.with_grad and not b.bad and b.norm > 0)
+    scale = _LogScale(grad_range if grad_range is not None
+                      else (b.norm for b in per_box if b.with_grad and not b.bad and b.norm > 0))
     subs = {s: graphviz.Digraph(name=f"cluster_{k}") for k, s in enumerate(layout.clusters)}
     for s, sub in subs.items():
         norm = math.sqrt(scope_sq.get(s, 0.0))
