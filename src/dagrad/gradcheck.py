@@ -18,7 +18,7 @@ from .errors import GraphError
 from .graph import Graph
 from .op import Op
 
-__all__ = ["gradcheck", "GradcheckReport", "InputCheck", "as_float64"]
+__all__ = ["gradcheck", "GradcheckReport", "InputCheck", "as_float64", "projected_graph"]
 
 
 @dataclass
@@ -174,30 +174,49 @@ def gradcheck(
     return _check_op(the_op, args, {**(attrs or {}), **more_attrs}, eps, atol, rtol, seed)
 
 
-def _check_op(the_op: Op, args, attrs, eps, atol, rtol, seed) -> GradcheckReport:
-    g = Graph(f"gradcheck:{the_op.name}")
-    nodes: dict[int, Any] = {}
-    tensors = []
-    checked = []
-    for i, arg in enumerate(args):
-        if id(arg) in nodes:
-            tensors.append(nodes[id(arg)])
-            continue
-        array = np.asarray(arg)
-        if array.dtype.kind == "f":
-            t = g.param(f"input{i}", array.astype(np.float64))
-            checked.append(t.name)
-        else:
-            t = g.const(array, name=f"input{i}")
-        nodes[id(arg)] = t
-        tensors.append(t)
-    if not checked:
-        return GradcheckReport(the_op.name, [], atol, rtol)
+def projected_graph(
+    the_op: Op,
+    args: Sequence[Any],
+    attrs: dict,
+    *,
+    dtype: Any = np.float64,
+    keys: Optional[Sequence[Any]] = None,
+    seed: int = 0,
+) -> tuple:
+    """A graph applying ``the_op`` to ``args``, ending in ``loss = sum(out * R)`` for a fixed random ``R``.
+
+    Floating-point arguments become params cast to ``dtype`` (so gradients are
+    taken with respect to them), others constants. Arguments with the same key
+    (by default, the same object) are one node, as in ``x * x``. The projection
+    ``R`` makes the loss exercise every entry of the VJP, not only its sum.
+
+    Returns ``(graph, out, loss, param_names)``.
+    """
+    g = Graph(f"check:{the_op.name}")
+    keys = [id(a) for a in args] if keys is None else list(keys)
+    nodes: dict = {}
+    tensors, params = [], []
+    for i, (key, arg) in enumerate(zip(keys, args)):
+        if key not in nodes:
+            array = np.asarray(arg)
+            if array.dtype.kind == "f":
+                nodes[key] = g.param(f"input{i}", array.astype(dtype))
+                params.append(nodes[key].name)
+            else:
+                nodes[key] = g.const(array, name=f"input{i}")
+        tensors.append(nodes[key])
     out = g.add(the_op.name, tensors, attrs, name="out")
     shape = g.forward(out).value(out).shape
-    projection = np.random.default_rng(seed).standard_normal(shape)
+    projection = np.random.default_rng(seed).standard_normal(shape).astype(out.dtype if out.dtype.kind == "f" else dtype)
     loss = (out * g.const(projection, name="projection")).sum()
-    report = _check_graph(g, loss, {}, checked, eps, atol, rtol, converted=True)
+    return g, out, loss, params
+
+
+def _check_op(the_op: Op, args, attrs, eps, atol, rtol, seed) -> GradcheckReport:
+    if not any(np.asarray(a).dtype.kind == "f" for a in args):
+        return GradcheckReport(the_op.name, [], atol, rtol)
+    g, out, loss, params = projected_graph(the_op, args, attrs, seed=seed)
+    report = _check_graph(g, loss, {}, params, eps, atol, rtol, converted=True)
     report.target = f"op {the_op.name!r} from {the_op.plugin}"
     return report
 

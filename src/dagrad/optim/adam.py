@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -38,6 +38,7 @@ class Adam(Optimizer):
     """
 
     decoupled = False
+    default_weight_decay = 0.0
 
     def __init__(
         self,
@@ -45,11 +46,13 @@ class Adam(Optimizer):
         lr: Union[float, Schedule] = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: Optional[float] = None,
         *,
         clip_norm: float | None = None,
     ):
         super().__init__(params, lr, clip_norm=clip_norm)
+        if weight_decay is None:
+            weight_decay = self.default_weight_decay
         kind = type(self).__name__
         self.beta1 = _param_float(betas[0], "betas[0]", kind)
         self.beta2 = _param_float(betas[1], "betas[1]", kind)
@@ -95,15 +98,4 @@ class AdamW(Adam):
     """
 
     decoupled = True
-
-    def __init__(
-        self,
-        params: Params,
-        lr: Union[float, Schedule] = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.01,
-        *,
-        clip_norm: float | None = None,
-    ):
-        super().__init__(params, lr, betas, eps, weight_decay, clip_norm=clip_norm)
+    default_weight_decay = 0.01

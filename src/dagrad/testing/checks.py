@@ -17,6 +17,7 @@ from typing import Callable, Iterator, Optional, Sequence, Union
 import numpy as np
 
 from ..errors import DagradError
+from ..gradcheck import projected_graph
 from ..op import Op, Sample
 from ..shapes import fits, format_shape
 from .diagnose import format_index, format_value, likely_cause
@@ -464,32 +465,16 @@ def _index_of(check_name: str) -> int:
 
 def _check_float32(the_op: Op, case: _Case, args: tuple, attrs: dict, seed: int) -> None:
     """Run the op on float32 inputs through a tiny graph: values and gradients must stay float32."""
-    from ..graph import Graph
-
     if not any(a.dtype.kind == "f" for a in args) or "dtype" in the_op.attr_defaults:
         return
-    g = Graph(f"check:{the_op.name}:float32")
-    nodes, tensors, params = {}, [], []
-    for i, (raw, a) in enumerate(zip(case.args, args)):
-        if id(raw) in nodes:
-            tensors.append(nodes[id(raw)])
-            continue
-        if a.dtype.kind == "f":
-            t = g.param(f"input{i}", a.astype(np.float32))
-            params.append(t.name)
-        else:
-            t = g.const(a, name=f"input{i}")
-        nodes[id(raw)] = t
-        tensors.append(t)
     try:
-        out = g.add(the_op.name, tensors, case.attrs, name="out")
+        g, out, loss, params = projected_graph(the_op, args, case.attrs, dtype=np.float32,
+                                               keys=[id(raw) for raw in case.args], seed=seed)
         if out.dtype != np.float32 and all(a.dtype.kind == "f" for a in args):
             raise _Problem(
                 f"float32 inputs give a {out.dtype} output (by the dtype rule): an op should preserve float32; "
                 f"use dagrad.op.float_dtype or first_dtype as the dtype rule"
             )
-        projection = np.random.default_rng(seed).standard_normal(g.node(out).shape or ()).astype(np.float32)
-        loss = (out * g.const(projection, name="projection")).sum()
         result = g.backward(loss, wrt=params, keep="all")
     except _Problem:
         raise
