@@ -173,7 +173,7 @@ class Plan:
         self._bsteps: list[_BackStep] = []
         self._kept_values: list = []      # (slot, name)
         self._kept_grads: list = []       # (slot, name)
-        self._feedable: dict[str, str] = {}
+        self._feedable: tuple = ()        # names of every input of the graph, fed or not
 
     def __repr__(self) -> str:
         kind = f"backward from {self.loss!r}" if self.loss else "forward"
@@ -492,7 +492,7 @@ def _compile(graph: "Graph", outputs: tuple, *, loss: Optional[str], wrt: Option
     plan.outputs = outputs
     plan.loss = loss
     plan.keep = keep
-    plan._feedable = {n.name: n.name for n in graph.nodes() if n.op == "input"}
+    plan._feedable = tuple(graph.inputs)
 
     # Resolve every op and every input slot once; the passes below share them.
     reg = registry()
