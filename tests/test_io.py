@@ -362,3 +362,13 @@ def test_rewired_graph_whose_insertion_order_is_not_topological_loads(tmp_path):
     assert h.node("tanh").inputs == ("exp",) and h.node("x").shape is None
     value = np.array([0.5, -1.0])
     assert np.array_equal(h.forward([early.name], {"x": value}).value("tanh"), np.tanh(np.exp(value)))
+
+
+def test_a_saved_model_is_readable_like_any_file_the_user_writes(tmp_path):
+    g = dg.Graph()
+    g.param("w", [1.0])
+    path = tmp_path / "shared.dagrad"
+    dg.save(g, path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's owner-only 0600

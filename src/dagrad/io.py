@@ -41,7 +41,6 @@ from __future__ import annotations
 import io as _io
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from typing import Any, Union
@@ -51,6 +50,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DagradError, FormatError
+from .files import atomic_write
 from .graph import Graph, Node
 
 __all__ = ["save", "load", "FORMAT_NAME", "FORMAT_VERSION"]
@@ -82,22 +82,8 @@ def save(graph: Graph, path: PathLike) -> None:
         Where to write, conventionally ending in ``.dagrad``.
     """
     document, arrays = _describe(graph)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_archive(f, document, arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # Whatever stopped the save (an error, KeyboardInterrupt), the target is untouched.
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_write(path) as f:
+        _write_archive(f, document, arrays)
 
 
 def _describe(graph: Graph) -> tuple[dict, dict]:

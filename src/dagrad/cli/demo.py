@@ -186,13 +186,8 @@ def gradient_table(results: dict, graph) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write through a temporary file and a rename, so an interrupted run leaves no half-written file."""
-    import os
+    """Write whole or not at all, so an interrupted run leaves no half-written file."""
+    from ..files import atomic_write
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        f.write(text.encode("utf-8"))

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
 from ..errors import RenderError
+from ..files import atomic_write
 
 __all__ = ["FORMATS", "dot_binary", "format_for", "run_dot", "write"]
 
@@ -80,22 +80,9 @@ def run_dot(source: str, fmt: str, timeout: Optional[float], *, nodes: Optional[
 def write(data: bytes, path: Union[str, os.PathLike]) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same directory, then rename it."""
     target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+        with atomic_write(target) as f:
+            f.write(data)
     except OSError as exc:
         raise RenderError(f"cannot write the diagram to {str(target)!r}: {exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600 would make a picture nobody else can read
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise RenderError(f"cannot write the diagram to {str(target)!r}: {exc}") from exc
-        raise
     return target
