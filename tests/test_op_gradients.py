@@ -10,7 +10,7 @@ import pytest
 import dagrad as dg
 from dagrad.testing import check_op
 
-BUNDLED_PLUGINS = {"builtins", "activations"}
+BUNDLED_PLUGINS = {"builtins", "activations", "conv"}
 OPS = sorted(name for name, op in dg.registry().ops.items() if op.plugin in BUNDLED_PLUGINS)
 
 

@@ -60,7 +60,9 @@ def _samples(rng):
     def case(xs, ws, label, **attrs):
         return dg.Sample((rng.standard_normal(xs), rng.standard_normal(ws)), attrs, label)
 
+    same = rng.standard_normal((2, 2, 3, 3))
     return [
+        dg.Sample((same, same), {"padding": 1}, "the same array as image and kernel"),
         case((2, 3, 5, 5), (4, 3, 3, 3), "3x3 kernel"),
         case((1, 2, 6, 5), (3, 2, 3, 3), "stride 2, padding 1", stride=2, padding=1),
         case((1, 2, 7, 7), (2, 2, 3, 3), "dilation 2, padding (1, 2)", dilation=2, padding=(1, 2)),
