@@ -159,7 +159,12 @@ class Graph:
     @property
     def params(self) -> dict[str, np.ndarray]:
         """Trainable parameters by name; the arrays are the live values (optimizers update them in place)."""
-        return {n.name: self._values[n.name] for n in self.nodes() if n.op == "param" and n.trainable}
+        # Optimizers read this every step: walk the stored values, not every node in sorted order.
+        records = self._g._node
+        return {
+            name: value for name, value in self._values.items()
+            if (rec := records[name]["node"]).op == "param" and rec.trainable
+        }
 
     def value(self, ref: NodeRef) -> np.ndarray:
         """The stored value of a param or const."""
@@ -203,6 +208,17 @@ class Graph:
         finally:
             self._scopes.pop()
             self._prefix = "".join(s + "/" for s in self._scopes)
+
+    def unused_scope(self, base: str) -> str:
+        """``base``, or ``base_1``, ``base_2``...: the first scope name (under the current scope) no node uses yet.
+
+        Layer builders call it so that a second ``dense(..., name="fc")`` gets ``fc_1/...``.
+        """
+        candidate, i = base, 0
+        while any(n.startswith(f"{self._prefix}{candidate}/") for n in self._g):
+            i += 1
+            candidate = f"{base}_{i}"
+        return candidate
 
     def _new_name(self, name: Optional[str], base: str) -> str:
         if name is not None:

@@ -30,20 +30,6 @@ Activation = Union[None, str, Callable[[Tensor], Tensor]]
 # ------------------------------------------------------------- helpers ---
 
 
-def _fresh_scope(x: Tensor, base: str) -> str:
-    """``base``, or ``base_1``, ``base_2``... : the first scope name no node of the graph uses yet."""
-    g = x.graph
-    names = [n.name for n in g.nodes()]
-    candidate, i = base, 0
-    while True:
-        with g.scope(candidate) as prefix:
-            pass
-        if not any(n.startswith(prefix) for n in names):
-            return candidate
-        i += 1
-        candidate = f"{base}_{i}"
-
-
 def _rng_for(rng: Any, scope_prefix: str) -> np.random.Generator:
     if rng is not None:
         return _init.as_generator(rng)
@@ -114,7 +100,7 @@ def dense(
     (['fc1/W', 'fc1/b'], 'fc1/relu', (None, 3), dtype('float32'))
     """
     fan_in = _last_dim(x, name)
-    scope = _fresh_scope(x, name)
+    scope = x.graph.unused_scope(name)
     g = x.graph
     dtype = _float_dtype(x)
     default = _init.he_uniform if activation == "relu" else _init.glorot_uniform
@@ -224,7 +210,7 @@ def layer_norm(x: Tensor, *, eps: float = 1e-5, name: str = "layer_norm") -> Ten
     features = _last_dim(x, name)
     g = x.graph
     dtype = _float_dtype(x)
-    with g.scope(_fresh_scope(x, name)):
+    with g.scope(x.graph.unused_scope(name)):
         gamma = g.param("gamma", _init.ones((features,), dtype=dtype))
         beta = g.param("beta", _init.zeros((features,), dtype=dtype))
         centred = x - apply("mean", x, axis=-1, keepdims=True, name="mean")
@@ -261,7 +247,7 @@ def embedding(
         raise GraphError(f"embedding {name!r}: indices {indices.name!r} must be integers, not {indices.dtype}")
     g = indices.graph
     initializer = _init.get(init, _std_normal)
-    with g.scope(_fresh_scope(indices, name)) as prefix:
+    with g.scope(indices.graph.unused_scope(name)) as prefix:
         table = g.param("table", initializer((int(vocabulary), int(features)), _rng_for(rng, prefix), dtype))
         return apply("take", table, indices, axis=0, name="lookup")
 
