@@ -187,3 +187,14 @@ def test_indexing_a_feed_sized_axis_infers_shapes_without_materialising_anything
     assert x[1:].shape == (None, 5)
     assert x[np.array([0, 2000])].shape == (2, 5)
     assert x[None, ..., 2].shape == (1, None)
+
+
+def test_topological_order_puts_every_node_after_its_inputs_even_after_rewiring():
+    g = dg.Graph()
+    x = g.param("x", [0.5])
+    early = dg.exp(x)
+    late = dg.sin(x)
+    g.rewire(early, 0, late)
+    names = [n.name for n in g.topological_order()]
+    assert names.index(late.name) < names.index(early.name)
+    assert names == ["x", late.name, early.name]

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence, Union
 
-import networkx as nx
 import numpy as np
 
 from .errors import GraphError
@@ -75,10 +74,8 @@ class GradcheckReport:
 def as_float64(graph: Graph) -> Graph:
     """A copy of ``graph`` with every floating-point input, param, const and cast in float64."""
     out = Graph(graph.name + "/float64")
-    G = graph._g
-    order = nx.lexicographical_topological_sort(G, key=lambda n: G.nodes[n]["node"].index)
-    for name in order:
-        rec = G.nodes[name]["node"]
+    for rec in graph.topological_order():
+        name = rec.name
         if rec.op == "input":
             dtype = np.float64 if rec.dtype.kind == "f" else rec.dtype
             out.input(name, rec.shape, dtype)

@@ -371,6 +371,19 @@ class Graph:
             rec.shape, rec.dtype = shape, dtype
         self._changed()
 
+    def topological_order(self) -> list[Node]:
+        """Every node record, each after all of its inputs; ties keep insertion order.
+
+        Raises ``CycleError`` listing the nodes of a cycle, if there is one.
+        """
+        records = {n: d["node"] for n, d in self._g._node.items()}
+        try:
+            names = topological_order(self._g, records.keys(), records)
+        except nx.NetworkXUnfeasible:
+            self.check_acyclic()
+            raise
+        return [records[n] for n in names]
+
     def check_acyclic(self) -> None:
         """Raise ``CycleError`` listing the nodes of a cycle, if the graph has one."""
         try:
@@ -460,6 +473,23 @@ def _infer(the_op, records, attrs: dict, where: Callable[[], str]) -> tuple:
     except (ValueError, TypeError) as exc:
         raise ShapeError(f"{where()}: input dtypes {[str(d) for d in dtypes]} do not fit: {exc}") from None
     return shape, dtype
+
+
+def topological_order(G: nx.DiGraph, needed, records: dict) -> list:
+    """Topological order of the names ``needed`` (which must include every ancestor of
+    each of them) with insertion order as the deterministic tie-break.
+
+    Nodes are only ever added after their inputs, so insertion order is already
+    topological unless graph surgery rewired a node to a later one; only then is
+    networkx's lexicographical sort needed.
+    """
+    order = sorted(needed, key=lambda n: records[n].index)
+    index = {n: records[n].index for n in order}
+    pred = G._pred
+    if all(index[p] < index[n] for n in order for p in pred[n]):
+        return order
+    sub = G.subgraph(needed)
+    return list(nx.lexicographical_topological_sort(sub, key=index.__getitem__))
 
 
 def _name_of(ref: Any) -> str:

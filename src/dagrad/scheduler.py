@@ -20,7 +20,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import AnomalyError, DagradError, FeedError, GradientError, GraphError, OpError
-from .graph import SOURCE_KINDS
+from .graph import SOURCE_KINDS, topological_order
 from .result import Result
 from .shapes import fits, format_shape
 
@@ -139,22 +139,6 @@ def _reachable(adjacency: dict, sources) -> set:
                     nxt.append(m)
         frontier = nxt
     return seen
-
-
-def _topological_order(G: nx.DiGraph, needed: set, records: dict) -> list:
-    """Topological order of ``needed`` with insertion order as the deterministic tie-break.
-
-    Nodes are only ever added after their inputs, so insertion order is already
-    topological unless graph surgery rewired a node to a later one; only then is
-    networkx's lexicographical sort needed.
-    """
-    order = sorted(needed, key=lambda n: records[n].index)
-    index = {n: records[n].index for n in order}
-    pred = G._pred
-    if all(index[p] < index[n] for n in order for p in pred[n]):
-        return order
-    sub = G.subgraph(needed)
-    return list(nx.lexicographical_topological_sort(sub, key=index.__getitem__))
 
 
 class Plan:
@@ -480,7 +464,7 @@ def _compile(graph: "Graph", outputs: tuple, *, loss: Optional[str], wrt: Option
     records_of = {n: d["node"] for n, d in G._node.items()}
     needed = _reachable(G._pred, outputs)
     try:
-        order = _topological_order(G, needed, records_of)
+        order = topological_order(G, needed, records_of)
     except nx.NetworkXUnfeasible:
         graph.check_acyclic()
         raise

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
 
 import graphviz
-import networkx as nx
 import numpy as np
 
 from ..errors import RenderError
@@ -88,12 +87,6 @@ class _Source:
         return self.result.step(node.name) if self.result is not None else None
 
 
-def _forward_order(graph: Graph) -> list[Node]:
-    g = graph.nx
-    names = nx.lexicographical_topological_sort(g, key=lambda n: g.nodes[n]["node"].index)
-    return [g.nodes[n]["node"] for n in names]
-
-
 def build(
     obj: Any,
     *,
@@ -118,7 +111,7 @@ def build(
     if unknown:
         raise RenderError(f"show= takes items of {SHOW}; got unknown {unknown}")
     source = _Source(obj)
-    order = _forward_order(source.graph)
+    order = source.graph.topological_order()
     layout = plan_layout(order, max_nodes, collapse, expand)
     per_node, per_box, scope_sq = _numbers(source, order, layout)
 
