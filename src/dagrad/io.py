@@ -356,13 +356,6 @@ def _read_arrays(path: str, params_bytes: bytes, records: list[dict]) -> dict:
     return arrays
 
 
-def _as_tuples(value: Any) -> Any:
-    """JSON gives lists; graph attrs are tuples (recursively)."""
-    if isinstance(value, list):
-        return tuple(_as_tuples(v) for v in value)
-    return value
-
-
 def _rebuild(path: str, document: dict, records: list[dict], order: list[dict], arrays: dict) -> Graph:
     name = document.get("graph")
     graph = Graph(name if isinstance(name, str) else "graph")
@@ -377,8 +370,8 @@ def _rebuild(path: str, document: dict, records: list[dict], order: list[dict], 
             elif op == "const":
                 graph.const(arrays[node_name], name=node_name, dtype=dtype)
             else:
-                attrs = {k: _as_tuples(v) for k, v in rec.get("attrs", {}).items()}
-                graph.add(op, rec["inputs"], attrs, name=node_name)
+                # JSON gives lists; Graph.add stores attrs in their canonical tuple form.
+                graph.add(op, rec["inputs"], rec.get("attrs", {}), name=node_name)
         except DagradError as exc:
             raise FormatError(f"model file {path!r}: node {node_name!r} (op {op!r}) cannot be rebuilt: {exc}") from exc
         _check_node(path, graph.node(node_name), rec, dtype)
