@@ -12,9 +12,8 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from . import ops, shapes
+from ._version import __version__
 from .errors import (AnomalyError, CycleError, DagradError, FeedError, FormatError, GradientError, GraphError,
                      OpError, PluginError, RenderError, ShapeError)
 from .functions import (binary_cross_entropy_with_logits, broadcast_to, clip, concatenate, einsum, expand_dims,

@@ -20,45 +20,16 @@ import numpy as np
 from .errors import CycleError, GraphError, ShapeError
 from .plugins import registry
 from .shapes import Shape, format_shape
+from .node import SOURCE_KINDS, Node, topological_order
 from .tensor import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
     from .result import Result
     from .scheduler import Plan
 
-__all__ = ["Graph", "Node", "SOURCE_KINDS"]
+__all__ = ["Graph", "Node", "SOURCE_KINDS"]  # Node and SOURCE_KINDS are re-exported from .node
 
-SOURCE_KINDS = ("input", "param", "const")
 NodeRef = Union[str, "Tensor"]
-
-
-@dataclass(slots=True, eq=False)
-class Node:
-    """One node record: what the node computes and from which inputs, in order.
-
-    ``op`` is ``"input"``, ``"param"`` or ``"const"`` for a source node, or the
-    name of a registered op. ``shape`` may contain ``None`` (a size known only
-    when fed); it is ``None`` altogether when an op has no shape rule.
-    """
-
-    name: str
-    op: str
-    inputs: tuple
-    attrs: dict
-    shape: Optional[Shape]
-    dtype: np.dtype
-    index: int
-    trainable: bool = False
-
-    @property
-    def kind(self) -> str:
-        """``"input"``, ``"param"``, ``"const"`` or ``"op"``."""
-        return self.op if self.op in SOURCE_KINDS else "op"
-
-    @property
-    def scope(self) -> str:
-        """The name scope the node lives in (``"fc1"`` for ``"fc1/W"``), or ``""``."""
-        return self.name.rpartition("/")[0]
 
 
 def _canonical_attr(value: Any, where: str) -> Any:
@@ -109,7 +80,7 @@ class Graph:
         self._scopes: list[str] = []
         self._prefix = ""  # "fc1/inner/" inside nested scopes
         self._counters: dict[str, int] = {}
-        self._next_index = 0
+        self._next_serial = 0
         self._plans: dict[tuple, "Plan"] = {}
         self.version = 0
 
@@ -145,7 +116,7 @@ class Graph:
 
     def nodes(self) -> list[Node]:
         """Every node record, in the order the nodes were added."""
-        return sorted((d["node"] for _, d in self._g.nodes(data=True)), key=lambda n: n.index)
+        return sorted((d["node"] for _, d in self._g.nodes(data=True)), key=lambda n: n.serial)
 
     def consumers(self, ref: NodeRef) -> list[str]:
         """Names of the nodes that take this node as an input."""
@@ -293,8 +264,8 @@ class Graph:
         return self._add_node(full, op, input_names, bound, shape, dtype)
 
     def _add_node(self, name, op, inputs, attrs, shape, dtype, *, value=None, trainable=False) -> "Tensor":
-        record = Node(name, op, tuple(inputs), attrs, shape, np.dtype(dtype), self._next_index, trainable)
-        self._next_index += 1
+        record = Node(name, op, tuple(inputs), attrs, shape, np.dtype(dtype), self._next_serial, trainable)
+        self._next_serial += 1
         self._g.add_node(name, node=record)
         for src in set(inputs):
             self._g.add_edge(src, name)
@@ -473,23 +444,6 @@ def _infer(the_op, records, attrs: dict, where: Callable[[], str]) -> tuple:
     except (ValueError, TypeError) as exc:
         raise ShapeError(f"{where()}: input dtypes {[str(d) for d in dtypes]} do not fit: {exc}") from None
     return shape, dtype
-
-
-def topological_order(G: nx.DiGraph, needed, records: dict) -> list:
-    """Topological order of the names ``needed`` (which must include every ancestor of
-    each of them) with insertion order as the deterministic tie-break.
-
-    Nodes are only ever added after their inputs, so insertion order is already
-    topological unless graph surgery rewired a node to a later one; only then is
-    networkx's lexicographical sort needed.
-    """
-    order = sorted(needed, key=lambda n: records[n].index)
-    index = {n: records[n].index for n in order}
-    pred = G._pred
-    if all(index[p] < index[n] for n in order for p in pred[n]):
-        return order
-    sub = G.subgraph(needed)
-    return list(nx.lexicographical_topological_sort(sub, key=index.__getitem__))
 
 
 def _name_of(ref: Any) -> str:

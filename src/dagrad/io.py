@@ -48,7 +48,7 @@ from typing import Any, Union
 import networkx as nx
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .errors import DagradError, FormatError
 from .files import atomic_write
 from .graph import Graph, Node

@@ -98,7 +98,7 @@ class Registry:
         self.only = set(only) if only is not None else _env_list("DAGRAD_PLUGINS")
         self.exclude = set(exclude) if exclude is not None else (_env_list("DAGRAD_DISABLE_PLUGINS") or set())
 
-        from . import __version__
+        from ._version import __version__
         from .ops import plugin as builtin_plugin
 
         self.register(builtin_plugin, BUILTINS, distribution="dagrad", version=__version__)

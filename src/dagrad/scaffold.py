@@ -95,7 +95,7 @@ def new_plugin(name: str, directory: Optional[Union[str, os.PathLike]] = None) -
     ['.gitignore', 'README.md', 'pyproject.toml', 'src/dagrad_myops/__init__.py',
      'src/dagrad_myops/plugin.py', 'tests/test_dagrad_myops.py']
     """
-    from . import __version__
+    from ._version import __version__
 
     names = names_for(name)
     target = Path(directory) if directory is not None else Path.cwd() / names.distribution

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 from .errors import GraphError
+from .index import encode_index
 from .plugins import registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from .graph import Graph, Node
 
-__all__ = ["Tensor", "apply", "encode_index", "decode_index"]
+__all__ = ["Tensor", "apply"]
 
 
 class Tensor:
@@ -86,6 +87,12 @@ class Tensor:
     # ------------------------------------------------------------ layout --
 
     def __getitem__(self, index) -> "Tensor":
+        for item in index if isinstance(index, tuple) else (index,):
+            if isinstance(item, Tensor):
+                raise GraphError(
+                    f"indexing {self.name!r} with Tensor {item.name!r}: indices must be static; "
+                    "use dagrad.take(x, indices) for indices computed or fed at run time"
+                )
         return apply("getitem", self, index=encode_index(index, self.name))
 
     @property
@@ -173,55 +180,3 @@ def apply(op_name: str, *args: Any, name: Optional[str] = None, **attrs: Any) ->
     except Exception:
         graph._remove_unused(added)
         raise
-
-
-# --------------------------------------------------------------- indices --
-
-_SENTINEL_MIN = 1 << 40
-
-
-def encode_index(index: Any, where: str = "tensor") -> tuple:
-    """Turn a numpy index into JSON-shaped attrs (ints, slices, None, Ellipsis, int/bool arrays)."""
-    if not isinstance(index, tuple):
-        index = (index,)
-    out = []
-    for item in index:
-        if isinstance(item, Tensor):
-            raise GraphError(
-                f"indexing {where!r} with Tensor {item.name!r}: indices must be static; "
-                "use dagrad.take(x, indices) for indices computed or fed at run time"
-            )
-        if item is None:
-            out.append(("newaxis",))
-        elif item is Ellipsis:
-            out.append(("ellipsis",))
-        elif isinstance(item, slice):
-            out.append(("slice", item.start, item.stop, item.step))
-        elif isinstance(item, (bool, np.bool_)):
-            raise GraphError(f"indexing {where!r} with a bare boolean is not supported")
-        elif isinstance(item, (int, np.integer)):
-            out.append(("int", int(item)))
-        else:
-            array = np.asarray(item)
-            if array.dtype.kind not in "iub":
-                raise GraphError(f"indexing {where!r}: index arrays must hold integers or booleans, not {array.dtype}")
-            out.append(("array", array.dtype.kind == "b", array.tolist()))
-    return tuple(out)
-
-
-def decode_index(encoded: tuple) -> tuple:
-    """The numpy index that ``encode_index`` encoded."""
-    out = []
-    for item in encoded:
-        kind = item[0]
-        if kind == "newaxis":
-            out.append(None)
-        elif kind == "ellipsis":
-            out.append(Ellipsis)
-        elif kind == "slice":
-            out.append(slice(item[1], item[2], item[3]))
-        elif kind == "int":
-            out.append(item[1])
-        else:
-            out.append(np.asarray(item[2], dtype=bool if item[1] else np.intp))
-    return tuple(out)

@@ -19,7 +19,7 @@ COMMANDS = ["ops", "plugins", "check", "demo", "render", "new_plugin"]
 
 
 def parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from .._version import __version__
 
     p = argparse.ArgumentParser(prog="dagrad", description="Reverse-mode autodiff over an explicit DAG of plugin ops.")
     p.add_argument("--version", action="version", version=f"dagrad {__version__}")

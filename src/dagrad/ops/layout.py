@@ -13,7 +13,7 @@ import numpy as np
 
 from ..op import Sample, first_dtype, op
 from ..shapes import broadcast_shapes, format_shape, normalize_axes
-from ..tensor import decode_index
+from ..index import decode_index, encode_index
 from .samples import away_from_zero
 
 # ------------------------------------------------------------- reshape ---
@@ -283,8 +283,6 @@ def _has_arrays(index):
 
 
 def _getitem_samples(rng):
-    from ..tensor import encode_index
-
     x = away_from_zero(rng, (4, 5))
     cube = away_from_zero(rng, (2, 3, 4))
     cases = [

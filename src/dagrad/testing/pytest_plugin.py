@@ -49,7 +49,7 @@ def dagrad_op(request):
 
 def pytest_report_header(config) -> str:
     try:
-        from .. import __version__
+        from .._version import __version__
         from ..plugins import registry
 
         infos = registry().plugins.values()

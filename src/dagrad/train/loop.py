@@ -1,4 +1,4 @@
-"""The fit loop: batches, optimizer steps, a progress bar, validation, a gradient history and callbacks.
+"""The fit loop: batches, optimizer steps, a progress bar and validation; ``evaluate`` and ``predict``.
 
 ``fit`` runs the graph's compiled training plan (``keep="wrt"``: only the
 parameter gradients and the values asked for are kept, the fast path) at
@@ -25,81 +25,23 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from .errors import DagradError, FeedError, GraphError
-from .tensor import Tensor
+from ..errors import DagradError, FeedError, GraphError
+from ..tensor import Tensor
+from .callbacks import Callback
+from .history import History, TrainState
+from .metrics import Metric, _metric_list, _name
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .graph import Graph
-    from .optim import Optimizer
-    from .result import Result
+    from ..graph import Graph
+    from ..optim import Optimizer
 
-__all__ = [
-    "fit", "evaluate", "predict", "History", "TrainState", "Metric", "accuracy",
-    "Callback", "EarlyStopping", "RenderEvery",
-]
+__all__ = ["fit", "evaluate", "predict"]
 
 NodeRef = Union[str, Tensor]
-
-
-def _name(ref: NodeRef) -> str:
-    return getattr(ref, "name", ref)
-
-
-# --------------------------------------------------------------- metrics ---
-
-
-class Metric:
-    """A number computed from a batch: ``fn(values, feeds) -> float``, averaged over examples.
-
-    ``outputs`` are the nodes whose values ``fn`` reads from ``values`` (the fit
-    loop keeps them even on its fast path); ``feeds`` holds the batch's inputs.
-    """
-
-    def __init__(self, name: str, outputs: Sequence[NodeRef], fn: Callable[[dict, dict], float]):
-        self.name = name
-        self.outputs = tuple(_name(o) for o in outputs)
-        self.fn = fn
-
-    def __call__(self, values: Mapping[str, np.ndarray], feeds: Mapping[str, np.ndarray]) -> float:
-        return float(self.fn(values, feeds))
-
-    def __repr__(self) -> str:
-        return f"<Metric {self.name} of {', '.join(self.outputs)}>"
-
-
-def accuracy(logits: NodeRef, labels: NodeRef, name: str = "accuracy") -> Metric:
-    """Fraction of examples whose predicted class equals the label in input ``labels``.
-
-    The class is the argmax of ``logits`` over the last axis; with one logit per
-    example (shape ``(batch,)`` or ``(batch, 1)``), it is ``logit > 0``.
-    """
-    out, target = _name(logits), _name(labels)
-
-    def fn(values, feeds):
-        z, y = values[out], np.asarray(feeds[target])
-        if z.ndim == y.ndim or z.shape[-1] == 1:
-            predicted = (z.reshape(y.shape) > 0).astype(y.dtype)
-        else:
-            predicted = np.argmax(z, axis=-1)
-        return float(np.mean(predicted == y)) if y.size else 0.0
-
-    return Metric(name, [out], fn)
-
-
-def _metric_list(metrics: Union[None, Metric, Iterable[Metric], Mapping[str, Metric]]) -> list[Metric]:
-    if metrics is None:
-        return []
-    if isinstance(metrics, Metric):
-        return [metrics]
-    if isinstance(metrics, Mapping):
-        return [Metric(key, m.outputs, m.fn) for key, m in metrics.items()]
-    return list(metrics)
 
 
 # ------------------------------------------------------------------ data ---
@@ -144,222 +86,6 @@ def _training_input(graph: "Graph", training: Optional[NodeRef]) -> Optional[str
     if graph.node(name).op != "input":
         raise GraphError(f"training={name!r} must name an input, but it is a {graph.node(name).kind}")
     return name
-
-
-# ------------------------------------------------------------- history ---
-
-
-@dataclass
-class History:
-    """What ``fit`` recorded.
-
-    Attributes
-    ----------
-    steps, epoch_of_step, loss, lr : list
-        One entry per recorded step (step 1 and every ``every``-th step, plus
-        every step drawn by a callback): the 1-based step, its epoch, the batch
-        loss and the learning rate used.
-    grad_norms : dict[str, list[float]]
-        For each parameter, the L2 norm of its gradient at each recorded step
-        (0.0 when the parameter got no gradient).
-    epochs : list[dict]
-        One dict per finished epoch: ``epoch``, ``loss``, each metric, the
-        ``val_`` versions with validation data, and ``seconds``.
-    """
-
-    every: int = 1
-    steps: list = field(default_factory=list)
-    epoch_of_step: list = field(default_factory=list)
-    loss: list = field(default_factory=list)
-    lr: list = field(default_factory=list)
-    grad_norms: dict = field(default_factory=dict)
-    epochs: list = field(default_factory=list)
-    stopped_early: bool = False
-    seconds: float = 0.0
-
-    def record(self, step: int, epoch: int, loss: float, lr: float, grads: Mapping[str, Optional[np.ndarray]]) -> None:
-        self.steps.append(step)
-        self.epoch_of_step.append(epoch)
-        self.loss.append(loss)
-        self.lr.append(lr)
-        for name, g in grads.items():
-            norm = 0.0 if g is None else float(np.sqrt(np.dot(g.reshape(-1), g.reshape(-1))))
-            self.grad_norms.setdefault(name, []).append(norm)
-
-    def __getitem__(self, key: str) -> list:
-        """Per-epoch values of ``key``: ``history["val_accuracy"]``."""
-        if not self.epochs or key not in self.epochs[-1]:
-            known = ", ".join(self.epochs[-1]) if self.epochs else "none yet"
-            raise KeyError(f"no per-epoch value {key!r} (known: {known})")
-        return [e.get(key) for e in self.epochs]
-
-    def grad_norms_at(self, step: int) -> dict[str, float]:
-        """Every parameter's gradient norm at a recorded ``step``."""
-        try:
-            i = self.steps.index(step)
-        except ValueError:
-            raise KeyError(f"step {step} was not recorded (recorded every {self.every} steps)") from None
-        return {name: norms[i] for name, norms in self.grad_norms.items()}
-
-    def as_dict(self) -> dict:
-        """Plain lists and dicts, ready for ``json.dump``."""
-        return {
-            "every": self.every, "steps": self.steps, "epoch_of_step": self.epoch_of_step, "loss": self.loss,
-            "lr": self.lr, "grad_norms": self.grad_norms, "epochs": self.epochs,
-            "stopped_early": self.stopped_early, "seconds": self.seconds,
-        }
-
-
-# ------------------------------------------------------------ callbacks ---
-
-
-@dataclass
-class TrainState:
-    """What callbacks see of a running ``fit``; set ``stop = True`` to end it after this step or epoch."""
-
-    graph: "Graph"
-    loss: str
-    optimizer: "Optimizer"
-    history: History
-    epochs: int
-    steps_per_epoch: int
-    epoch: int = 0
-    step: int = 0
-    stop: bool = False
-
-    @property
-    def total_steps(self) -> int:
-        return self.epochs * self.steps_per_epoch
-
-
-class Callback:
-    """Hooks into ``fit``; override any of them. Every method has a no-op default."""
-
-    def wants_full_result(self, state: TrainState, step: int) -> bool:
-        """True to run ``step`` with ``keep="all"`` (every value and gradient, for diagrams)."""
-        return False
-
-    def on_fit_start(self, state: TrainState) -> None:
-        """Before the first step."""
-
-    def on_step_end(self, state: TrainState, result: "Result") -> None:
-        """After the optimizer step; ``result`` holds the step's values and gradients."""
-
-    def on_epoch_end(self, state: TrainState, logs: dict) -> None:
-        """After each epoch's validation; ``logs`` is the epoch's entry in ``History.epochs``."""
-
-    def on_fit_end(self, state: TrainState) -> None:
-        """After the last step, also when stopped early."""
-
-
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
-
-    ``mode`` is ``"min"`` or ``"max"``; ``"auto"`` picks ``"max"`` for names
-    containing ``acc`` and ``"min"`` otherwise. With ``restore_best`` the
-    parameters are put back (in place) to their values at the best epoch.
-    """
-
-    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "auto",
-                 restore_best: bool = True):
-        if mode == "auto":
-            mode = "max" if "acc" in monitor else "min"
-        if mode not in ("min", "max"):
-            raise DagradError(f"EarlyStopping: mode must be 'min', 'max' or 'auto', not {mode!r}")
-        self.monitor, self.patience, self.min_delta, self.mode = monitor, int(patience), float(min_delta), mode
-        self.restore_best = restore_best
-        self.best: Optional[float] = None
-        self.best_epoch: Optional[int] = None
-        self.stopped_epoch: Optional[int] = None
-        self._wait = 0
-        self._snapshot: dict[str, np.ndarray] = {}
-
-    def on_fit_start(self, state: TrainState) -> None:
-        self.best = self.best_epoch = self.stopped_epoch = None
-        self._wait = 0
-        self._snapshot = {}
-
-    def _improved(self, value: float) -> bool:
-        if self.best is None:
-            return True
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
-
-    def on_epoch_end(self, state: TrainState, logs: dict) -> None:
-        if self.monitor not in logs:
-            raise DagradError(
-                f"EarlyStopping: no {self.monitor!r} after epoch {logs.get('epoch')} "
-                f"(have {', '.join(k for k in logs if k not in ('epoch', 'seconds'))}); "
-                "monitoring val_... needs validation= data"
-            )
-        value = float(logs[self.monitor])
-        if self._improved(value):
-            self.best, self.best_epoch, self._wait = value, logs["epoch"], 0
-            if self.restore_best:
-                self._snapshot = {name: p.copy() for name, p in state.graph.params.items()}
-            return
-        self._wait += 1
-        if self._wait >= self.patience:
-            self.stopped_epoch = logs["epoch"]
-            state.stop = True
-
-    def on_fit_end(self, state: TrainState) -> None:
-        if self.restore_best and self._snapshot and self.stopped_epoch is not None:
-            live = state.graph.params
-            for name, saved in self._snapshot.items():
-                if name in live:
-                    np.copyto(live[name], saved)
-
-
-class RenderEvery(Callback):
-    """Draw a gradient-flow diagram (through ``dagrad.render``) every ``every`` steps.
-
-    Files go to ``directory/{prefix}{step:05d}.{format}``; ``first`` and
-    ``last`` also draw step 1 and the final planned step; ``every=None`` draws
-    only those. The paths written are in ``paths`` (and the results in
-    ``results``, by step, with ``keep_results=True``). Extra keywords go to
-    ``dagrad.render``.
-    """
-
-    def __init__(self, every: Optional[int] = 100, directory: Union[str, Path] = "diagrams", *, prefix: str = "step",
-                 format: str = "svg", first: bool = True, last: bool = True, keep_results: bool = False,
-                 **render_options: Any):
-        if every is not None and every < 1:
-            raise DagradError(f"RenderEvery: every must be a positive number of steps or None, not {every!r}")
-        self.every, self.directory, self.prefix, self.format = every, Path(directory), prefix, format
-        self.first, self.last, self.keep_results = first, last, keep_results
-        self.render_options = render_options
-        self.paths: list[Path] = []
-        self.results: dict[int, "Result"] = {}
-
-    def wants_full_result(self, state: TrainState, step: int) -> bool:
-        return ((self.every is not None and step % self.every == 0) or (self.first and step == 1)
-                or (self.last and step == state.total_steps))
-
-    def on_fit_start(self, state: TrainState) -> None:
-        self._render = _renderer()
-        self.directory.mkdir(parents=True, exist_ok=True)
-
-    def on_step_end(self, state: TrainState, result: "Result") -> None:
-        if not self.wants_full_result(state, state.step):
-            return
-        path = self.directory / f"{self.prefix}{state.step:05d}.{self.format}"
-        self._render(result, path, **self.render_options)
-        self.paths.append(path)
-        if self.keep_results:
-            self.results[state.step] = result
-
-
-def _renderer() -> Callable[..., Any]:
-    """``dagrad.render``, imported when first needed (it needs Graphviz)."""
-    try:
-        from .render import render
-    except ImportError as exc:
-        from .errors import RenderError
-
-        raise RenderError(f"diagrams need dagrad.render, which failed to import: {exc}") from exc
-    return render
 
 
 # -------------------------------------------------------------- running ---

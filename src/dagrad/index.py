@@ -1,0 +1,57 @@
+"""Static indices as attributes: ``x[1:, None, [0, 2]]`` encoded as JSON-shaped tuples, and decoded back.
+
+A ``getitem`` node stores its index as an attribute, and attributes must be
+JSON-serialisable; this module is the one place that knows the encoding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import GraphError
+
+__all__ = ["encode_index", "decode_index"]
+
+
+def encode_index(index: Any, where: str = "tensor") -> tuple:
+    """Turn a numpy index into JSON-shaped attrs (ints, slices, None, Ellipsis, int/bool arrays)."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    for item in index:
+        if item is None:
+            out.append(("newaxis",))
+        elif item is Ellipsis:
+            out.append(("ellipsis",))
+        elif isinstance(item, slice):
+            out.append(("slice", item.start, item.stop, item.step))
+        elif isinstance(item, (bool, np.bool_)):
+            raise GraphError(f"indexing {where!r} with a bare boolean is not supported")
+        elif isinstance(item, (int, np.integer)):
+            out.append(("int", int(item)))
+        else:
+            array = np.asarray(item)
+            if array.dtype.kind not in "iub":
+                raise GraphError(f"indexing {where!r}: index arrays must hold integers or booleans, not {array.dtype}")
+            out.append(("array", array.dtype.kind == "b", array.tolist()))
+    return tuple(out)
+
+
+def decode_index(encoded: tuple) -> tuple:
+    """The numpy index that ``encode_index`` encoded."""
+    out = []
+    for item in encoded:
+        kind = item[0]
+        if kind == "newaxis":
+            out.append(None)
+        elif kind == "ellipsis":
+            out.append(Ellipsis)
+        elif kind == "slice":
+            out.append(slice(item[1], item[2], item[3]))
+        elif kind == "int":
+            out.append(item[1])
+        else:
+            out.append(np.asarray(item[2], dtype=bool if item[1] else np.intp))
+    return tuple(out)

@@ -1,0 +1,75 @@
+"""``Node``: the record of one graph node, and the deterministic topological order of a set of them.
+
+This is the intermediate representation's bottom layer: the graph (which
+builds and edits nodes) and the scheduler (which compiles them into a plan)
+both read it, and it knows nothing of either.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+import networkx as nx
+import numpy as np
+
+from .shapes import Shape
+
+__all__ = ["Node", "SOURCE_KINDS", "topological_order"]
+
+SOURCE_KINDS = ("input", "param", "const")
+
+
+@dataclass(slots=True, eq=False)
+class Node:
+    """One node record: what the node computes and from which inputs, in order.
+
+    ``op`` is ``"input"``, ``"param"`` or ``"const"`` for a source node, or the
+    name of a registered op. ``shape`` may contain ``None`` (a size known only
+    when fed); it is ``None`` altogether when an op has no shape rule.
+    ``serial`` numbers a graph's nodes in the order they were added: the
+    deterministic tie-break of every ordering.
+    """
+
+    name: str
+    op: str
+    inputs: tuple
+    attrs: dict
+    shape: Optional[Shape]
+    dtype: np.dtype
+    serial: int
+    trainable: bool = False
+
+    @property
+    def index(self) -> int:
+        """Deprecated alias of ``serial`` (the name read as an input position)."""
+        warnings.warn("Node.index is deprecated; use Node.serial", DeprecationWarning, stacklevel=2)
+        return self.serial
+
+    @property
+    def kind(self) -> str:
+        """``"input"``, ``"param"``, ``"const"`` or ``"op"``."""
+        return self.op if self.op in SOURCE_KINDS else "op"
+
+    @property
+    def scope(self) -> str:
+        """The name scope the node lives in (``"fc1"`` for ``"fc1/W"``), or ``""``."""
+        return self.name.rpartition("/")[0]
+
+
+def topological_order(G: nx.DiGraph, needed, records: dict) -> list:
+    """Topological order of the names ``needed`` (which must include every ancestor of
+    each of them) with insertion order as the deterministic tie-break.
+
+    Nodes are only ever added after their inputs, so insertion order is already
+    topological unless graph surgery rewired a node to a later one; only then is
+    networkx's lexicographical sort needed.
+    """
+    order = sorted(needed, key=lambda n: records[n].serial)
+    serial = {n: records[n].serial for n in order}
+    pred = G._pred
+    if all(serial[p] < serial[n] for n in order for p in pred[n]):
+        return order
+    sub = G.subgraph(needed)
+    return list(nx.lexicographical_topological_sort(sub, key=serial.__getitem__))
