@@ -124,7 +124,7 @@ def build_graph(problem: Problem, first_matmul: str = "matmul") -> tuple[dg.Grap
         with g.scope(f"fc{i}"):
             W = g.param("W", problem.params[f"fc{i}/W"])
             b = g.param("b", problem.params[f"fc{i}/b"])
-            h = (h @ W if i > 1 else g.add(first_matmul, [h, W])) + b
+            h = (h @ W if i > 1 else g.apply(first_matmul, [h, W])) + b
             if i < layers:
                 h = dg.relu(h)
     loss = dg.softmax_cross_entropy(h, y)

@@ -85,7 +85,7 @@ def test_order_starts_at_the_loss_and_lists_every_node_after_all_its_consumers()
                 assert position[consumer] < position[name], (consumer, name)
     # Layer L's parameters are finished before layer L-1's: the chain rule runs from the loss back.
     assert position["fc2/W"] < position["fc1/W"] < position["fc0/W"]
-    assert res.step("fc2/W") == position["fc2/W"] + 1
+    assert res.rank("fc2/W") == position["fc2/W"] + 1
 
 
 def test_wrt_limits_the_backward_pass_to_the_path_from_those_nodes_to_the_loss():

@@ -51,7 +51,7 @@ def test_wrong_arity_is_a_graph_error(mlp):
     g, x, *_ = mlp
     before = snapshot(g)
     with pytest.raises(dg.GraphError, match=r"'tanh'.*takes 1 input\(s\), got 2"):
-        g.add("tanh", [x, x])
+        g.apply("tanh", [x, x])
     assert snapshot(g) == before
 
 

@@ -93,7 +93,7 @@ def test_load_plugins_exclude_restricts_from_python(fresh_registry):
     g = dg.Graph()
     x = g.input("x", shape=(None, 1, 4, 4))
     with pytest.raises(dg.GraphError, match="unknown op 'conv2d'"):
-        g.add("conv2d", [x, g.const(np.ones((1, 1, 3, 3)))])
+        g.apply("conv2d", [x, g.const(np.ones((1, 1, 3, 3)))])
 
 
 def test_load_plugins_reads_the_environment_when_not_told(monkeypatch, fresh_registry):
@@ -140,7 +140,7 @@ def test_override_true_replaces_a_built_in_on_purpose(fresh_registry):
     assert dg.registry().op("tanh").summary == "A tanh that says hello."
     assert dg.registry().plugin_of("tanh").name == "mine"
     g = dg.Graph()
-    assert g.add("tanh", [g.const(0.5)]).node.op == "tanh"      # graphs now build with the override
+    assert g.apply("tanh", [g.const(0.5)]).node.op == "tanh"      # graphs now build with the override
 
 
 def test_a_plugin_whose_hook_raises_is_reported_by_name_and_others_still_work(fresh_registry):

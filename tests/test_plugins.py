@@ -129,7 +129,7 @@ def test_unknown_op_names_close_matches():
     g = dg.Graph()
     x = g.param("x", [1.0])
     with pytest.raises(dg.GraphError, match="unknown op 'tahn'.*'tanh'"):
-        g.add("tahn", [x])
+        g.apply("tahn", [x])
     with pytest.raises(AttributeError, match="tahn"):
         dg.ops.tahn
 

@@ -17,14 +17,14 @@ X = np.array([[0.5, -1.2, 2.0], [1.5, 0.7, -0.4]])
 
 
 def unary(forward, vjp, **kw):
-    the_op = dg.op(shape=same_as_first, saves=("inputs",), **kw)(forward)
-    the_op.vjp(vjp)
-    return the_op
+    op = dg.op(shape=same_as_first, saves=("inputs",), **kw)(forward)
+    op.vjp(vjp)
+    return op
 
 
-def failure_of(the_op, **kw) -> str:
+def failure_of(op, **kw) -> str:
     with pytest.raises(OpCheckFailure) as info:
-        check_op(the_op, samples=kw.pop("samples", [dg.Sample((X,), {}, "a 2x3 matrix")]), **kw)
+        check_op(op, samples=kw.pop("samples", [dg.Sample((X,), {}, "a 2x3 matrix")]), **kw)
     return str(info.value)
 
 
@@ -114,9 +114,9 @@ def test_a_gradient_the_engine_cannot_sum_back_is_explained():
 
 
 def test_a_wrong_shape_rule_is_caught_against_the_real_output():
-    the_op = dg.op(shape=lambda x: (x[0],), saves=("inputs",))(cube)
-    the_op.vjp(lambda g, x, out: (3 * g * x ** 2,))
-    message = failure_of(the_op, generated=False)
+    op = dg.op(shape=lambda x: (x[0],), saves=("inputs",))(cube)
+    op.vjp(lambda g, x, out: (3 * g * x ** 2,))
+    message = failure_of(op, generated=False)
     assert "the shape rule says (2,) for inputs (2, 3), but the forward returned (2, 3)" in message
 
 

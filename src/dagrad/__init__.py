@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from . import ops, shapes
+from . import _compat, extend, nn, ops, optim, shapes, train
 from ._version import __version__
 from .errors import (AnomalyError, CycleError, DagradError, FeedError, FormatError, GradientError, GraphError,
                      OpError, PluginError, RenderError, ShapeError)
@@ -20,10 +20,11 @@ from .functions import (binary_cross_entropy_with_logits, broadcast_to, clip, co
                         log_softmax, logsumexp, max, mean, min, mse, reshape, softmax, softmax_cross_entropy,
                         squeeze, stack, sum, take, transpose)
 from .gradcheck import GradcheckReport, gradcheck
-from .graph import Graph, Node
+from .graph import Graph
 from .hookspecs import hookimpl
 from .io import load, save
-from .op import Op, Sample, op
+from .node import Node
+from .opdef import Op, Sample, op
 from .ops.elementwise import (abs, add, astype, cos, div, exp, log, maximum, minimum, mul, neg, pow, relu,
                               sigmoid, sin, sqrt, sub, tanh, where)
 from .plugins import load_plugins, register, register_ops, registry
@@ -31,16 +32,17 @@ from .render import render
 from .result import Result
 from .scheduler import Plan, check_anomalies
 from .tensor import Tensor, apply
-from . import nn, optim, train  # noqa: E402 - after the engine, which they build on
-from .train import fit  # noqa: E402
+from .train import fit
+
+del _compat  # imported for its effect: ``from dagrad.op import ...`` keeps working, deprecated
 
 __all__ = [
-    "__version__", "ops", "shapes", "nn", "optim", "train", "fit",
+    "__version__", "ops", "shapes", "extend", "nn", "optim", "train", "fit",
     "DagradError", "GraphError", "CycleError", "ShapeError", "FeedError", "PluginError", "OpError",
     "GradientError", "AnomalyError", "FormatError", "RenderError",
     "Graph", "Node", "Tensor", "Result", "Plan", "Op", "Sample", "op", "apply", "hookimpl",
     "gradcheck", "GradcheckReport", "check_anomalies",
-    "load_plugins", "register", "register_ops", "registry", "render",
+    "load_plugins", "register", "register_ops", "registry", "render", "save", "load",
     "abs", "add", "astype", "cos", "div", "exp", "log", "maximum", "minimum", "mul", "neg", "pow", "relu",
     "sigmoid", "sin", "sqrt", "sub", "tanh", "where",
     "binary_cross_entropy_with_logits", "broadcast_to", "clip", "concatenate", "einsum", "expand_dims",

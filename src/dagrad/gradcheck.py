@@ -15,7 +15,8 @@ import numpy as np
 
 from .errors import GraphError
 from .graph import Graph
-from .op import Op
+from .opdef import Op
+from .plugins import registry
 
 __all__ = ["gradcheck", "GradcheckReport", "InputCheck", "as_float64", "projected_graph"]
 
@@ -91,7 +92,7 @@ def as_float64(graph: Graph) -> Graph:
             attrs = dict(rec.attrs)
             if isinstance(attrs.get("dtype"), str) and np.dtype(attrs["dtype"]).kind == "f":
                 attrs["dtype"] = "float64"
-            out.add(rec.op, rec.inputs, attrs, name=name)
+            out.apply(rec.op, rec.inputs, attrs, name=name)
     return out
 
 
@@ -165,14 +166,12 @@ def gradcheck(
         if loss is None:
             raise GraphError("gradcheck of a graph needs loss=")
         return _check_graph(target, loss, feeds or {}, wrt, eps, atol, rtol)
-    from .plugins import registry
-
-    the_op = registry().op(target) if isinstance(target, str) else target
-    return _check_op(the_op, args, {**(attrs or {}), **more_attrs}, eps, atol, rtol, seed)
+    op = registry().op(target) if isinstance(target, str) else target
+    return _check_op(op, args, {**(attrs or {}), **more_attrs}, eps, atol, rtol, seed)
 
 
 def projected_graph(
-    the_op: Op,
+    op: Op,
     args: Sequence[Any],
     attrs: dict,
     *,
@@ -180,7 +179,7 @@ def projected_graph(
     keys: Optional[Sequence[Any]] = None,
     seed: int = 0,
 ) -> tuple:
-    """A graph applying ``the_op`` to ``args``, ending in ``loss = sum(out * R)`` for a fixed random ``R``.
+    """A graph applying ``op`` to ``args``, ending in ``loss = sum(out * R)`` for a fixed random ``R``.
 
     Floating-point arguments become params cast to ``dtype`` (so gradients are
     taken with respect to them), others constants. Arguments with the same key
@@ -189,7 +188,7 @@ def projected_graph(
 
     Returns ``(graph, out, loss, param_names)``.
     """
-    g = Graph(f"check:{the_op.name}")
+    g = Graph(f"check:{op.name}")
     keys = [id(a) for a in args] if keys is None else list(keys)
     nodes: dict = {}
     tensors, params = [], []
@@ -202,19 +201,19 @@ def projected_graph(
             else:
                 nodes[key] = g.const(array, name=f"input{i}")
         tensors.append(nodes[key])
-    out = g.add(the_op.name, tensors, attrs, name="out")
+    out = g.apply(op.name, tensors, attrs, name="out")
     shape = g.forward(out).value(out).shape
     projection = np.random.default_rng(seed).standard_normal(shape).astype(out.dtype if out.dtype.kind == "f" else dtype)
     loss = (out * g.const(projection, name="projection")).sum()
     return g, out, loss, params
 
 
-def _check_op(the_op: Op, args, attrs, eps, atol, rtol, seed) -> GradcheckReport:
+def _check_op(op: Op, args, attrs, eps, atol, rtol, seed) -> GradcheckReport:
     if not any(np.asarray(a).dtype.kind == "f" for a in args):
-        return GradcheckReport(the_op.name, [], atol, rtol)
-    g, out, loss, params = projected_graph(the_op, args, attrs, seed=seed)
+        return GradcheckReport(op.name, [], atol, rtol)
+    g, out, loss, params = projected_graph(op, args, attrs, seed=seed)
     report = _check_graph(g, loss, {}, params, eps, atol, rtol, converted=True)
-    report.target = f"op {the_op.name!r} from {the_op.plugin}"
+    report.target = f"op {op.name!r} from {op.plugin}"
     return report
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
 
@@ -18,14 +19,15 @@ import networkx as nx
 import numpy as np
 
 from .errors import CycleError, GraphError, ShapeError
-from .plugins import registry
-from .shapes import Shape, format_shape
 from .node import SOURCE_KINDS, Node, topological_order
+from .plugins import registry
+from .scheduler import compile as compile_plan
+from .shapes import Shape, format_shape
 from .tensor import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
     from .result import Result
-    from .scheduler import Plan
+    from .scheduler import Plan  # noqa: F401 - for annotations
 
 __all__ = ["Graph", "Node", "SOURCE_KINDS"]  # Node and SOURCE_KINDS are re-exported from .node
 
@@ -170,8 +172,9 @@ class Graph:
         >>> W.name
         'fc1/W'
         """
-        if not name or "/" in name:
-            raise GraphError(f"scope name {name!r} must be non-empty and contain no '/'")
+        if not isinstance(name, str) or not name or "/" in name:
+            raise GraphError(f"scope name {name!r} must be a non-empty string without '/'")
+        check_name(name, self.name)
         self._scopes.append(name)
         self._prefix = "".join(s + "/" for s in self._scopes)
         try:
@@ -191,19 +194,22 @@ class Graph:
             candidate = f"{base}_{i}"
         return candidate
 
-    def _new_name(self, name: Optional[str], base: str) -> str:
+    def _new_name(self, name: Optional[str], base: str, taken: frozenset = frozenset()) -> str:
+        """The full name of a new node: ``name`` in the current scope, or a fresh ``base``, ``base_1``, ...
+
+        ``taken`` holds names about to be used by nodes added in the same call.
+        """
         if name is not None:
-            if not isinstance(name, str) or not name:
-                raise GraphError(f"node names must be non-empty strings, not {name!r}")
+            check_name(name, self.name)
             full = self._prefix + name
-            if full in self._g:
+            if full in self._g or full in taken:
                 raise GraphError(f"graph {self.name!r} already has a node named {full!r}; names are unique")
             return full
         stem = self._prefix + base
-        if stem not in self._g:
+        if stem not in self._g and stem not in taken:
             return stem
         i = self._counters.get(stem, 1)
-        while f"{stem}_{i}" in self._g:
+        while f"{stem}_{i}" in self._g or f"{stem}_{i}" in taken:
             i += 1
         self._counters[stem] = i + 1
         return f"{stem}_{i}"
@@ -215,11 +221,14 @@ class Graph:
             shp = None if shape is None else tuple(None if d is None else int(d) for d in shape)
         except (TypeError, ValueError) as exc:
             raise GraphError(f"input {name!r}: bad shape {shape!r} or dtype {dtype!r}: {exc}") from None
+        if shp is not None and any(d is not None and d < 0 for d in shp):
+            raise GraphError(f"input {name!r}: shape {shape!r} has a negative size")
+        _check_numeric(dt, f"input {name!r}")
         return self._add_node(self._new_name(name, "input"), "input", (), {}, shp, dt)
 
     def param(self, name: str, value: Any, *, trainable: bool = True) -> "Tensor":
         """Add a parameter holding a copy of ``value`` (gradients are taken with respect to these)."""
-        array = np.array(value)
+        array = _array_of(value, None, f"param {name!r}")
         if array.dtype.kind not in "fc" and trainable:
             array = array.astype(np.float64)
         full = self._new_name(name, "param")
@@ -227,41 +236,90 @@ class Graph:
 
     def const(self, value: Any, *, name: Optional[str] = None, dtype: Any = None) -> "Tensor":
         """Add a constant (no gradient is taken with respect to it)."""
-        array = np.array(value, dtype=dtype)
+        array = _array_of(value, dtype, "a constant" if name is None else f"constant {name!r}")
         return self._add_node(self._new_name(name, "const"), "const", (), {}, array.shape, array.dtype, value=array)
 
-    def add(self, op: str, inputs: Sequence[NodeRef], attrs: Optional[dict] = None, *, name: Optional[str] = None) -> "Tensor":
-        """Add a node applying the registered op ``op`` to ``inputs`` (in order).
+    def apply(self, op_name: str, inputs: Sequence[Any], attrs: Optional[dict] = None, *,
+              name: Optional[str] = None) -> "Tensor":
+        """Add a node applying the registered op ``op_name`` to ``inputs`` (in order).
 
-        The op, its arity, its attributes and the input shapes are all checked
-        before the graph changes; any failure leaves the graph as it was.
+        An input is a Tensor of this graph, the name of one of its nodes, or a
+        number or array, which becomes a constant: a Python number takes the
+        dtype of the tensor it meets (the first floating-point one), so a
+        float32 graph stays float32. The op, its arity, its attributes, the
+        inputs and their shapes are all checked before the graph changes; any
+        failure leaves the graph as it was.
+
+        Examples
+        --------
+        >>> import dagrad as dg
+        >>> g = dg.Graph()
+        >>> x = g.input("x", shape=(3,), dtype="float32")
+        >>> y = g.apply("mul", [x, 2.0], name="twice")
+        >>> y.name, y.dtype
+        ('twice', dtype('float32'))
         """
-        the_op = registry().op(op)
-        input_names = tuple(_name_of(r) for r in inputs)
-        full = self._new_name(name, op)
+        op = registry().op(op_name)
+        full = self._new_name(name, op_name) if name is not None else None
 
         def where() -> str:
-            return f"node {full!r} (op {op!r} from {the_op.plugin})"
+            return f"node {full or op_name!r} (op {op_name!r} from {op.plugin})"
 
         known = self._g._node  # networkx's node-attribute dict: the fastest lookup on this path
-        records = []
-        for n in input_names:
-            data = known.get(n)
-            if data is None:
-                raise GraphError(f"{where()}: input {n!r} is not a node of graph {self.name!r}")
-            records.append(data["node"])
-        if the_op.arity is not None and len(records) != the_op.arity:
-            raise GraphError(f"{where()}: takes {the_op.arity} input(s), got {len(records)}")
-        if the_op.arity is None and not records:
+        records: list = []
+        constants: list = []  # (position, array) of inputs that become constants
+        like = None
+        for position, ref in enumerate(inputs):
+            if isinstance(ref, Tensor):
+                if ref.graph is not self:
+                    raise GraphError(
+                        f"{where()}: input {position}, Tensor {ref.name!r}, belongs to another graph "
+                        f"({ref.graph.name!r} at {id(ref.graph):#x}) than graph {self.name!r} "
+                        f"(at {id(self):#x}); build one expression in one graph"
+                    )
+                ref = ref.name
+            if isinstance(ref, str):
+                data = known.get(ref)
+                if data is None:
+                    raise GraphError(f"{where()}: input {ref!r} is not a node of graph {self.name!r}")
+                record = data["node"]
+                if like is None or (like.dtype.kind not in "fc" and record.dtype.kind in "fc"):
+                    like = record
+                records.append(record)
+            else:
+                constants.append(position)
+                records.append(ref)
+        if op.arity is not None and len(records) != op.arity:
+            raise GraphError(f"{where()}: takes {op.arity} input(s), got {len(records)}")
+        if op.arity is None and not records:
             raise GraphError(f"{where()}: takes at least one input, got none")
         try:
-            bound = the_op.bind_attrs(attrs or {})
+            bound = op.bind_attrs(attrs or {})
         except TypeError as exc:
             raise GraphError(f"{where()}: {exc}") from None
         if bound:
             bound = {k: _canonical_attr(v, where()) for k, v in bound.items()}
-        shape, dtype = _infer(the_op, records, bound, where)
-        return self._add_node(full, op, input_names, bound, shape, dtype)
+        for position in constants:
+            array = _weak_array(records[position], like, lambda: f"{where()}: input {position}")
+            records[position] = _ShapeProxy(array.shape, array.dtype, array)
+        shape, dtype = _infer(op, records, bound, where)
+        # Everything is checked: commit the constants, then the node.
+        if full is None:
+            full = self._new_name(None, op_name)
+        input_names = []
+        for position, record in enumerate(records):
+            if isinstance(record, _ShapeProxy):
+                const_name = self._new_name(None, "const", frozenset((full,)))
+                self._add_node(const_name, "const", (), {}, record.shape, record.dtype, value=record.value)
+                input_names.append(const_name)
+            else:
+                input_names.append(record.name)
+        return self._add_node(full, op_name, tuple(input_names), bound, shape, dtype)
+
+    def add(self, op: str, inputs: Sequence[Any], attrs: Optional[dict] = None, *, name: Optional[str] = None) -> "Tensor":
+        """Deprecated alias of :meth:`apply` (``Graph.add`` read as addition, beside ``dagrad.add``)."""
+        warnings.warn("Graph.add is deprecated; use Graph.apply", DeprecationWarning, stacklevel=2)
+        return self.apply(op, inputs, attrs, name=name)
 
     def _add_node(self, name, op, inputs, attrs, shape, dtype, *, value=None, trainable=False) -> "Tensor":
         record = Node(name, op, tuple(inputs), attrs, shape, np.dtype(dtype), self._next_serial, trainable)
@@ -273,13 +331,6 @@ class Graph:
             self._values[name] = value
         self._changed()
         return Tensor(self, name)
-
-    def _remove_unused(self, names: Sequence[str]) -> None:
-        """Undo the constants an expression added before its op node was refused."""
-        for n in names:
-            if n in self._g and self._g.out_degree(n) == 0:
-                self._g.remove_node(n)
-                self._values.pop(n, None)
 
     def _changed(self) -> None:
         self.version += 1
@@ -326,8 +377,8 @@ class Graph:
             rec = self._g.nodes[n]["node"]
             ins = updates.get(n, rec.inputs)
             proxies = [_ShapeProxy(*shape_of(i)) for i in ins]
-            the_op = registry().op(rec.op)
-            result = _infer(the_op, proxies, rec.attrs, lambda: f"node {n!r} (op {rec.op!r} from {the_op.plugin})")
+            op = registry().op(rec.op)
+            result = _infer(op, proxies, rec.attrs, lambda: f"node {n!r} (op {rec.op!r} from {op.plugin})")
             if n != record.name and result == (rec.shape, rec.dtype):
                 continue
             pending[n] = result
@@ -375,8 +426,6 @@ class Graph:
         keep: str = "all",
     ) -> "Plan":
         """The cached ``Plan`` for these outputs (and loss/wrt); recompiled after any change."""
-        from .scheduler import compile as compile_plan
-
         outs = tuple(_name_of(o) for o in _as_list(outputs))
         loss_name = None if loss is None else _name_of(loss)
         wrt_names = None if wrt is None else tuple(_name_of(w) for w in _as_list(wrt))
@@ -417,6 +466,8 @@ class Graph:
         return f"<Graph {self.name!r}: {len(self)} nodes>"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
+        # The one sanctioned upward import (with Result's and Graph's twin): a notebook asks the
+        # IR to show itself, and the renderer sits two layers up. Lazy, so the IR never needs it.
         from .render import mimebundle
 
         return mimebundle(self)
@@ -424,23 +475,75 @@ class Graph:
 
 @dataclass(slots=True)
 class _ShapeProxy:
+    """Shape and dtype of a node that does not exist (yet): a constant about to be added, or a re-inferred node."""
+
     shape: Optional[Shape]
     dtype: np.dtype
+    value: Optional[np.ndarray] = None
 
 
-def _infer(the_op, records, attrs: dict, where: Callable[[], str]) -> tuple:
+MAX_NAME_LENGTH = 1024  # generous for scoped names, and far below what zip and JSON tooling choke on
+
+
+def check_name(name: Any, graph: str = "graph") -> None:
+    """Refuse a node name no model file or diagram could hold: ``GraphError`` saying why.
+
+    Names are non-empty printable text (no control characters, no lone
+    surrogates) of at most ``MAX_NAME_LENGTH`` characters.
+    """
+    if not isinstance(name, str) or not name:
+        raise GraphError(f"node names must be non-empty strings, not {name!r}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise GraphError(
+            f"graph {graph!r}: a node name of {len(name)} characters is too long "
+            f"(at most {MAX_NAME_LENGTH}): {name[:40]!r}..."
+        )
+    if not name.isprintable():
+        bad = next(c for c in name if not c.isprintable())
+        raise GraphError(
+            f"graph {graph!r}: node name {name!r} contains the unprintable character {bad!r}; "
+            "names must be printable text"
+        )
+
+
+def _check_numeric(dtype: np.dtype, what: str) -> None:
+    if dtype.kind not in "biufc":
+        raise ShapeError(f"{what}: dtype {dtype} is not numeric; dagrad computes with bool, integer, "
+                         "float and complex arrays only")
+
+
+def _array_of(value: Any, dtype: Any, what: str) -> np.ndarray:
+    """A fresh numeric array holding ``value`` (a copy: the graph owns its values)."""
+    try:
+        array = np.array(value, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise GraphError(f"{what}: {value!r} cannot be made an array: {exc}") from None
+    _check_numeric(array.dtype, what)
+    return array
+
+
+def _weak_array(value: Any, like: Optional[Node], what: Callable[[], str]) -> np.ndarray:
+    """The array of a number or array met in an expression; a Python number adopts ``like``'s dtype."""
+    if like is not None and isinstance(value, (bool, int, float, complex)) and not isinstance(value, np.generic):
+        kind = like.dtype.kind
+        if kind in "fc" or (kind in "iu" and isinstance(value, int)) or (kind == "b" and isinstance(value, bool)):
+            return _array_of(value, like.dtype, what())
+    return _array_of(value, None, what())
+
+
+def _infer(op, records, attrs: dict, where: Callable[[], str]) -> tuple:
     """Output shape and dtype from the op's rules; ``ShapeError`` naming the node if they do not fit."""
     shapes = [r.shape for r in records]
     dtypes = [r.dtype for r in records]
     shape = None
-    if the_op.shape_rule is not None and None not in shapes:
+    if op.shape_rule is not None and None not in shapes:
         try:
-            shape = tuple(the_op.shape_rule(*shapes, **attrs))
+            shape = tuple(op.shape_rule(*shapes, **attrs))
         except (ValueError, TypeError, IndexError) as exc:
             described = ", ".join("?" if s is None else format_shape(s) for s in shapes)
             raise ShapeError(f"{where()}: input shapes {described} do not fit: {exc}") from None
     try:
-        dtype = np.dtype(the_op.dtype_rule(*dtypes, **attrs))
+        dtype = np.dtype(op.dtype_rule(*dtypes, **attrs))
     except (ValueError, TypeError) as exc:
         raise ShapeError(f"{where()}: input dtypes {[str(d) for d in dtypes]} do not fit: {exc}") from None
     return shape, dtype

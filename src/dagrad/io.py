@@ -52,6 +52,7 @@ from ._version import __version__
 from .errors import DagradError, FormatError
 from .files import atomic_write
 from .graph import Graph, Node
+from .plugins import registry
 
 __all__ = ["save", "load", "FORMAT_NAME", "FORMAT_VERSION"]
 
@@ -88,8 +89,6 @@ def save(graph: Graph, path: PathLike) -> None:
 
 def _describe(graph: Graph) -> tuple[dict, dict]:
     """The JSON document and the arrays of a graph."""
-    from .plugins import registry
-
     reg = registry()
     nodes, arrays, plugins = [], {}, {}
     for node in graph.nodes():
@@ -103,15 +102,15 @@ def _describe(graph: Graph) -> tuple[dict, dict]:
             "trainable": bool(node.trainable),
         }
         if node.kind == "op":
-            the_op = reg.op(node.op)
-            info = reg.plugins.get(the_op.plugin)
+            op = reg.op(node.op)
+            info = reg.plugins.get(op.plugin)
             provider = {
-                "plugin": the_op.plugin,
+                "plugin": op.plugin,
                 "distribution": info.distribution if info else None,
                 "version": info.version if info else None,
             }
             record.update(provider)
-            plugins.setdefault(the_op.plugin, {"name": the_op.plugin, **{k: provider[k] for k in ("distribution", "version")}})
+            plugins.setdefault(op.plugin, {"name": op.plugin, **{k: provider[k] for k in ("distribution", "version")}})
         elif node.kind in ("param", "const"):
             arrays[node.name] = graph.value(node.name)
         nodes.append(record)
@@ -267,8 +266,6 @@ def _records(path: str, document: dict) -> list[dict]:
 
 def _check_ops_installed(path: str, records: list[dict]) -> None:
     """Every op must be registered; otherwise name the op, its plugin and what to pip install."""
-    from .plugins import registry
-
     ops = registry().ops
     missing: dict = {}
     for rec in records:
@@ -360,20 +357,20 @@ def _rebuild(path: str, document: dict, records: list[dict], order: list[dict], 
     name = document.get("graph")
     graph = Graph(name if isinstance(name, str) else "graph")
     for rec in order:
-        node_name, op = rec["name"], rec["op"]
+        node_name, op_name = rec["name"], rec["op"]
         dtype = np.dtype(rec["dtype"])
         try:
-            if op == "input":
+            if op_name == "input":
                 graph.input(node_name, shape=rec.get("shape"), dtype=dtype)
-            elif op == "param":
+            elif op_name == "param":
                 graph.param(node_name, arrays[node_name], trainable=rec["trainable"])
-            elif op == "const":
+            elif op_name == "const":
                 graph.const(arrays[node_name], name=node_name, dtype=dtype)
             else:
-                # JSON gives lists; Graph.add stores attrs in their canonical tuple form.
-                graph.add(op, rec["inputs"], rec.get("attrs", {}), name=node_name)
+                # JSON gives lists; Graph.apply stores attrs in their canonical tuple form.
+                graph.apply(op_name, rec["inputs"], rec.get("attrs", {}), name=node_name)
         except DagradError as exc:
-            raise FormatError(f"model file {path!r}: node {node_name!r} (op {op!r}) cannot be rebuilt: {exc}") from exc
+            raise FormatError(f"model file {path!r}: node {node_name!r} (op {op_name!r}) cannot be rebuilt: {exc}") from exc
         _check_node(path, graph.node(node_name), rec, dtype)
     return graph
 

@@ -12,6 +12,7 @@ names) restrict which plugins load.
 from __future__ import annotations
 
 import difflib
+import importlib
 import os
 import traceback
 from dataclasses import dataclass, field
@@ -21,13 +22,17 @@ from typing import Any, Iterable, Optional
 import pluggy
 
 from . import hookspecs
+from ._version import __version__
 from .errors import GraphError, PluginError
-from .op import Op
+from .hookspecs import hookimpl
+from .opdef import Op
 
 __all__ = ["PluginInfo", "Registry", "registry", "load_plugins", "register", "register_ops"]
 
 ENTRY_POINT_GROUP = "dagrad"
 BUILTINS = "builtins"
+DEFAULT_PLUGINS = {BUILTINS: "dagrad.ops.plugin"}
+"""Plugins every registry loads first, by module name (the registry never imports the op library itself)."""
 
 
 @dataclass
@@ -98,10 +103,8 @@ class Registry:
         self.only = set(only) if only is not None else _env_list("DAGRAD_PLUGINS")
         self.exclude = set(exclude) if exclude is not None else (_env_list("DAGRAD_DISABLE_PLUGINS") or set())
 
-        from ._version import __version__
-        from .ops import plugin as builtin_plugin
-
-        self.register(builtin_plugin, BUILTINS, distribution="dagrad", version=__version__)
+        for name, module in DEFAULT_PLUGINS.items():
+            self.register(importlib.import_module(module), name, distribution="dagrad", version=__version__)
         if entry_points:
             self._load_entry_points()
 
@@ -319,5 +322,3 @@ def register_ops(*ops: Op, plugin: str) -> PluginInfo:
 
     return registry().register(_LooseOps(), plugin)
 
-
-hookimpl = hookspecs.hookimpl

@@ -6,6 +6,7 @@ it; nothing in it knows how it was computed.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
@@ -61,7 +62,7 @@ class Result:
         self.forward_times = forward_times or {}
         self.backward_times = backward_times or {}
         self.edge_norms = edge_norms or {}
-        self._steps: Optional[dict] = None
+        self._ranks: Optional[dict] = None
 
     def value(self, ref: Any) -> np.ndarray:
         """The value of a node (name or Tensor)."""
@@ -82,11 +83,16 @@ class Result:
     def has_grad(self, ref: Any) -> bool:
         return _name(ref) in self.grads
 
+    def rank(self, ref: Any) -> Optional[int]:
+        """The node's backward rank ``#k``: its 1-based position in ``order`` (1 is the loss), or None."""
+        if self._ranks is None:
+            self._ranks = {n: i + 1 for i, n in enumerate(self.order)}
+        return self._ranks.get(_name(ref))
+
     def step(self, ref: Any) -> Optional[int]:
-        """1-based position of the node in ``order`` (1 is the loss), or None."""
-        if self._steps is None:
-            self._steps = {n: i + 1 for i, n in enumerate(self.order)}
-        return self._steps.get(_name(ref))
+        """Deprecated alias of :meth:`rank` ("step" now means a training step only)."""
+        warnings.warn("Result.step is deprecated; use Result.rank", DeprecationWarning, stacklevel=2)
+        return self.rank(ref)
 
     def _missing(self, name: str, what: str) -> str:
         self.graph.node(name)  # raises with suggestions if there is no such node
@@ -107,6 +113,8 @@ class Result:
         )
 
     def _repr_mimebundle_(self, include=None, exclude=None):
+        # The one sanctioned upward import (with Result's and Graph's twin): a notebook asks the
+        # IR to show itself, and the renderer sits two layers up. Lazy, so the IR never needs it.
         from .render import mimebundle
 
         return mimebundle(self)

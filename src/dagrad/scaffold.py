@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
+from ._version import __version__
 from .errors import DagradError
 
 __all__ = ["ScaffoldError", "PluginNames", "names_for", "new_plugin"]
@@ -95,8 +96,6 @@ def new_plugin(name: str, directory: Optional[Union[str, os.PathLike]] = None) -
     ['.gitignore', 'README.md', 'pyproject.toml', 'src/dagrad_myops/__init__.py',
      'src/dagrad_myops/plugin.py', 'tests/test_dagrad_myops.py']
     """
-    from ._version import __version__
-
     names = names_for(name)
     target = Path(directory) if directory is not None else Path.cwd() / names.distribution
     if target.exists() and (not target.is_dir() or any(target.iterdir())):

@@ -13,14 +13,23 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 import networkx as nx
 import numpy as np
 
-from .errors import AnomalyError, DagradError, FeedError, GradientError, GraphError, OpError
-from .graph import SOURCE_KINDS, topological_order
+from .errors import (
+    AnomalyError,
+    DagradError,
+    FeedError,
+    GradientError,
+    GraphError,
+    OpError,
+)
+from .node import SOURCE_KINDS, topological_order
+from .plugins import registry
 from .result import Result
 from .shapes import fits, format_shape
 
@@ -146,7 +155,7 @@ class Plan:
 
     def __init__(self, graph: "Graph"):
         self.graph = graph
-        self.order: list[str] = []
+        self.nodes: list[str] = []  # every node the plan computes or reads, in forward (topological) order
         self.outputs: tuple = ()
         self.loss: Optional[str] = None
         self.wrt: tuple = ()
@@ -159,6 +168,12 @@ class Plan:
         self._kept_grads: list = []       # (slot, name)
         self._feedable: tuple = ()        # names of every input of the graph, fed or not
 
+    @property
+    def order(self) -> list[str]:
+        """Deprecated alias of ``nodes`` (``Result.order`` is the *backward* order; this one runs forward)."""
+        warnings.warn("Plan.order is deprecated; use Plan.nodes", DeprecationWarning, stacklevel=2)
+        return self.nodes
+
     def __repr__(self) -> str:
         kind = f"backward from {self.loss!r}" if self.loss else "forward"
         return f"<Plan {kind}: {len(self._steps)} op steps, {len(self._bsteps)} backward steps>"
@@ -168,7 +183,7 @@ class Plan:
     def run(self, feeds: Optional[dict] = None, *, check: Optional[bool] = None) -> Result:
         """Run forward (and backward, if the plan has a loss) and return a ``Result``."""
         check = _Settings.check if check is None else bool(check)
-        n = len(self.order)
+        n = len(self.nodes)
         values: list = [None] * n
         shapes: list = [None] * n
         dtypes: list = [None] * n
@@ -245,7 +260,7 @@ class Plan:
     def _backward(self, values, shapes, dtypes, grads, residuals, order, btimes, check, edge_norms) -> None:
         perf = time.perf_counter
         owned = [False] * len(grads)
-        names = self.order
+        names = self.nodes
         for bs in self._bsteps:
             g = grads[bs.slot]
             if g is None:
@@ -257,13 +272,17 @@ class Plan:
                 arrays = [values[i] for i in bs.ins]
             else:
                 arrays = [_placeholder(shapes[i], dtypes[i]) for i in bs.ins]
-            out = values[bs.slot] if bs.saves_out else None
             kwargs = bs.kwargs
-            if bs.op.residuals:
-                kwargs = {**kwargs, "res": residuals.pop(bs.slot, None)}
+            wants = bs.op.vjp_wants
+            if wants:
+                kwargs = dict(kwargs)
+                if "out" in wants:
+                    kwargs["out"] = values[bs.slot] if bs.saves_out else None
+                if "res" in wants:
+                    kwargs["res"] = residuals.pop(bs.slot, None)
             t0 = perf()
             try:
-                gs = bs.op._vjp(g, *arrays, out=out, **kwargs)
+                gs = bs.op.vjp_rule(g, *arrays, **kwargs)
             except DagradError:
                 raise
             except Exception as exc:
@@ -365,7 +384,7 @@ def _as_grad_tuple(gs: Any, bs: _BackStep, arity: int) -> tuple:
 def _bad_shape(plan: Plan, bs: _BackStep, j: int, i: int, gi: np.ndarray, shapes: list):
     raise GradientError(
         f"node {bs.name!r}: the VJP of op {bs.op.name!r} from plugin {bs.op.plugin!r} "
-        f"returned a gradient of shape {gi.shape} for input {j} ({plan.order[i]!r}), "
+        f"returned a gradient of shape {gi.shape} for input {j} ({plan.nodes[i]!r}), "
         f"whose value has shape {shapes[i]} (and it does not broadcast to it)"
     )
 
@@ -375,7 +394,7 @@ def _cast_back(plan: Plan, bs: _BackStep, j: int, i: int, gi: np.ndarray, dtypes
     if dtypes[bs.slot] == dtypes[i] or gi.dtype.kind != dtypes[i].kind:
         raise GradientError(
             f"node {bs.name!r}: the VJP of op {bs.op.name!r} from plugin {bs.op.plugin!r} "
-            f"returned a {gi.dtype} gradient for input {j} ({plan.order[i]!r}), whose value is {dtypes[i]}"
+            f"returned a {gi.dtype} gradient for input {j} ({plan.nodes[i]!r}), whose value is {dtypes[i]}"
         )
     return gi.astype(dtypes[i])
 
@@ -384,14 +403,14 @@ def _describe(arrays) -> str:
     return ", ".join(f"{a.dtype}{format_shape(a.shape)}" if isinstance(a, np.ndarray) else type(a).__name__ for a in arrays)
 
 
-def _failed(name: str, the_op, phase: str, arrays, exc: Exception) -> OpError:
+def _failed(name: str, op, phase: str, arrays, exc: Exception) -> OpError:
     return OpError(
-        f"node {name!r} (op {the_op.name!r} from plugin {the_op.plugin!r}) raised in its {phase} "
+        f"node {name!r} (op {op.name!r} from plugin {op.plugin!r}) raised in its {phase} "
         f"with inputs {_describe(arrays)}: {type(exc).__name__}: {exc}"
     )
 
 
-def _check_finite(array: np.ndarray, name: str, the_op, phase: str, inputs, into: Optional[str] = None) -> None:
+def _check_finite(array: np.ndarray, name: str, op, phase: str, inputs, into: Optional[str] = None) -> None:
     if array.dtype.kind not in "fc" or np.isfinite(array).all():
         return
     nan = int(np.isnan(array).sum())
@@ -402,7 +421,7 @@ def _check_finite(array: np.ndarray, name: str, the_op, phase: str, inputs, into
     )
     cause = "from finite inputs" if inputs_ok else "(some of its inputs were already non-finite)"
     raise AnomalyError(
-        f"node {name!r} (op {the_op.name!r}) produced {nan} NaN and {inf} Inf "
+        f"node {name!r} (op {op.name!r}) produced {nan} NaN and {inf} Inf "
         f"of {array.size} entries{target} in the {phase} pass, {cause}",
         name,
         phase,
@@ -446,8 +465,6 @@ def compile(
 
 
 def _compile(graph: "Graph", outputs: tuple, *, loss: Optional[str], wrt: Optional[tuple], keep: str) -> Plan:
-    from .plugins import registry
-
     if keep not in ("all", "wrt"):
         raise GraphError(f"keep must be 'all' or 'wrt', not {keep!r}")
     G = graph._g
@@ -472,7 +489,7 @@ def _compile(graph: "Graph", outputs: tuple, *, loss: Optional[str], wrt: Option
     node_of = [records_of[name] for name in order]
 
     plan = Plan(graph)
-    plan.order = order
+    plan.nodes = order
     plan.outputs = outputs
     plan.loss = loss
     plan.keep = keep
@@ -485,13 +502,13 @@ def _compile(graph: "Graph", outputs: tuple, *, loss: Optional[str], wrt: Option
     for s, rec in enumerate(node_of):
         if rec.op in SOURCE_KINDS:
             continue
-        the_op = reg.op(rec.op)
-        if the_op.arity is not None and len(rec.inputs) != the_op.arity:
+        op = reg.op(rec.op)
+        if op.arity is not None and len(rec.inputs) != op.arity:
             raise GraphError(
-                f"node {rec.name!r} (op {rec.op!r} from {the_op.plugin}) takes {the_op.arity} input(s), "
+                f"node {rec.name!r} (op {rec.op!r} from {op.plugin}) takes {op.arity} input(s), "
                 f"has {len(rec.inputs)}"
             )
-        ops[s] = the_op
+        ops[s] = op
         ins_of[s] = tuple([slot[i] for i in rec.inputs])
 
     # Backward set: nodes on a path from wrt to the loss, with floating-point values.
@@ -521,23 +538,23 @@ def _compile(graph: "Graph", outputs: tuple, *, loss: Optional[str], wrt: Option
             if not in_bset[s]:
                 continue
             bs = _BackStep(s, order[s], None)
-            the_op = ops[s]
-            if the_op is not None:
+            op = ops[s]
+            if op is not None:
                 ins = ins_of[s]
                 flows = tuple([in_bset[i] for i in ins])
                 if True in flows:
-                    if not the_op.differentiable:
+                    if not op.differentiable:
                         raise GraphError(
-                            f"node {order[s]!r}: op {the_op.name!r} from {the_op.plugin} has no VJP, "
+                            f"node {order[s]!r}: op {op.name!r} from {op.plugin} has no VJP, "
                             f"but a gradient must flow through it to reach {', '.join(wrt_names)}"
                         )
-                    bs.op = the_op
+                    bs.op = op
                     bs.ins = ins
                     bs.flows = flows
                     bs.targets = tuple([(j, i) for j, i in enumerate(ins) if in_bset[i]])
-                    bs.kwargs = the_op.vjp_kwargs(node_of[s].attrs, flows)
-                    bs.saves_inputs = "inputs" in the_op.saves
-                    bs.saves_out = "out" in the_op.saves
+                    bs.kwargs = op.vjp_kwargs(node_of[s].attrs, flows)
+                    bs.saves_inputs = "inputs" in op.saves
+                    bs.saves_out = "out" in op.saves
                     pos = len(bsteps)
                     if bs.saves_inputs:
                         for i in ins:

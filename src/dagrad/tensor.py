@@ -8,14 +8,13 @@ meets, so a float32 graph stays float32.
 
 from __future__ import annotations
 
-from numbers import Number
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from .errors import GraphError
 from .index import encode_index
-from .plugins import registry
+from .shapes import format_shape
 
 if TYPE_CHECKING:  # pragma: no cover
     from .graph import Graph, Node
@@ -58,8 +57,6 @@ class Tensor:
         return self.node.op
 
     def __repr__(self) -> str:
-        from .shapes import format_shape
-
         shape = "?" if self.shape is None else format_shape(self.shape)
         return f"<Tensor {self.name!r} {self.node.op} {shape} {self.dtype}>"
 
@@ -127,56 +124,21 @@ class Tensor:
         return apply("min", self, axis=axis, keepdims=keepdims)
 
 
-def _constant_for(value: Any, like: Optional[Tensor], graph: "Graph") -> Tensor:
-    """A constant node for a Python number or array met in an expression."""
-    if isinstance(value, Number) and not isinstance(value, np.generic) and like is not None:
-        like_dtype = like.dtype
-        # A Python number is "weak": it adopts the dtype of the Tensor it meets.
-        if like_dtype.kind in "fc" or (like_dtype.kind in "iu" and isinstance(value, (bool, int))):
-            return graph.const(np.asarray(value, dtype=like_dtype))
-    return graph.const(value)
-
-
 def apply(op_name: str, *args: Any, name: Optional[str] = None, **attrs: Any) -> Tensor:
     """Add a node applying op ``op_name`` to ``args``; numbers and arrays become constants.
 
-    ``name`` names the node (within the current scope); other keywords are the op's attributes.
+    The graph is the one the Tensor arguments belong to (``Graph.apply`` does
+    the checking and the adding); ``name`` names the node within the current
+    scope, and other keywords are the op's attributes.
     """
-    tensors = [a for a in args if isinstance(a, Tensor)]
-    if not tensors:
+    graph = None
+    for a in args:
+        if isinstance(a, Tensor):
+            graph = a.graph
+            break
+    if graph is None:
         raise GraphError(
             f"op {op_name!r} needs at least one Tensor argument to know its graph; "
             f"got {', '.join(type(a).__name__ for a in args) or 'no arguments'}"
         )
-    graph = tensors[0].graph
-    for t in tensors[1:]:
-        if t.graph is not graph:
-            raise GraphError(
-                f"op {op_name!r}: Tensor {t.name!r} belongs to another graph ({t.graph!r}) "
-                f"than {tensors[0].name!r} ({graph!r}); build one expression in one graph"
-            )
-    if len(tensors) == len(args):
-        return graph.add(op_name, args, attrs, name=name)
-    # Constants are added first; check the op and its attributes before, so a failed call adds nothing.
-    the_op = registry().op(op_name)
-    if the_op.arity is not None and len(args) != the_op.arity:
-        raise GraphError(f"op {op_name!r} from {the_op.plugin} takes {the_op.arity} input(s), got {len(args)}")
-    try:
-        the_op.bind_attrs(attrs)
-    except TypeError as exc:
-        raise GraphError(f"op {op_name!r} from {the_op.plugin}: {exc}") from None
-    like = tensors[0]
-    inputs = []
-    added = []
-    try:
-        for a in args:
-            if isinstance(a, Tensor):
-                inputs.append(a)
-            else:
-                const = _constant_for(a, like, graph)
-                added.append(const.name)
-                inputs.append(const)
-        return graph.add(op_name, inputs, attrs, name=name)
-    except Exception:
-        graph._remove_unused(added)
-        raise
+    return graph.apply(op_name, args, attrs, name=name)

@@ -68,7 +68,7 @@ def run(op_name, *arrays, **attrs):
     """Value of the op and gradients of sum(op(...)) with respect to each array, through a graph."""
     g = dg.Graph()
     params = [g.param(f"a{i}", a) for i, a in enumerate(arrays)]
-    out = g.add(op_name, params, attrs, name="out")
+    out = g.apply(op_name, params, attrs, name="out")
     res = g.backward(out.sum(), wrt=params)
     return (res.value(out), *[res.grad(p) for p in params])
 

@@ -7,7 +7,11 @@
 
 from __future__ import annotations
 
-from . import plugin, samples  # submodules, bound before __getattr__ could be asked for them
+from ..errors import GraphError
+from ..plugins import registry
+from . import plugin, presets, samples  # submodules, bound before __getattr__ could be asked for them
+
+__all__ = ["plugin", "presets", "samples"]
 
 # Op names are deliberately not module attributes: every ``dagrad.ops.NAME`` goes through
 # the registry, so a plugin that overrides a built-in on purpose is what you get.
@@ -17,9 +21,6 @@ def __getattr__(name: str):
     """Any op a plugin registered, looked up by name (``dagrad.ops.gelu``)."""
     if name.startswith("__"):
         raise AttributeError(name)
-    from ..errors import GraphError
-    from ..plugins import registry
-
     try:
         return registry().op(name)
     except GraphError as exc:
@@ -27,6 +28,4 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    from ..plugins import registry
-
     return sorted(registry().ops)

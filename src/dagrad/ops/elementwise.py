@@ -8,47 +8,48 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..op import Sample, first_dtype, float_dtype, op
-from ..shapes import elementwise, same_as_first
+from ..opdef import Sample, first_dtype, op
+from ..shapes import elementwise
+from .presets import binary_op, float_binary_op, float_unary_op, unary_op
 from .samples import away_from_zero, elementwise_samples, positive
 
 # ---------------------------------------------------------- arithmetic ---
 
 
-@op(shape=elementwise, saves=(), samples=elementwise_samples(2))
+@binary_op(saves=())
 def add(x, y):
     """Elementwise sum ``x + y``."""
     return np.add(x, y)
 
 
 @add.vjp
-def _(g, x, y, out):
+def _(g, x, y):
     return g, g
 
 
-@op(shape=elementwise, saves=(), samples=elementwise_samples(2))
+@binary_op(saves=())
 def sub(x, y):
     """Elementwise difference ``x - y``."""
     return np.subtract(x, y)
 
 
 @sub.vjp
-def _(g, x, y, out):
+def _(g, x, y):
     return g, -g
 
 
-@op(shape=elementwise, saves=("inputs",), samples=elementwise_samples(2))
+@binary_op(saves=("inputs",))
 def mul(x, y):
     """Elementwise product ``x * y``."""
     return np.multiply(x, y)
 
 
 @mul.vjp
-def _(g, x, y, out):
+def _(g, x, y):
     return g * y, g * x
 
 
-@op(shape=elementwise, dtype=float_dtype, samples=elementwise_samples(2))
+@float_binary_op
 def div(x, y):
     """Elementwise quotient ``x / y``."""
     return np.divide(x, y)
@@ -60,14 +61,14 @@ def _(g, x, y, out):
     return gx, -gx * out
 
 
-@op(shape=same_as_first, saves=(), samples=elementwise_samples(1))
+@unary_op(saves=())
 def neg(x):
     """Elementwise negation ``-x``."""
     return np.negative(x)
 
 
 @neg.vjp
-def _(g, x, out):
+def _(g, x):
     return (-g,)
 
 
@@ -77,24 +78,26 @@ def _pow_samples(rng):
     return base + [integer_exponent]
 
 
-@op(shape=elementwise, samples=_pow_samples)
+@binary_op(samples=_pow_samples)
 def pow(x, y):
     """Elementwise power ``x ** y``."""
     return np.power(x, y)
 
 
 @pow.vjp
-def _(g, x, y, out):
-    gx = g * y * np.power(x, y - 1)
+def _(g, x, y, out, needs):
+    need_x, need_y = needs
+    # d/dx x**y = y x**(y-1); where y == 0 it is 0 (PyTorch's convention), not 0 * 0**-1 = NaN at x = 0.
+    gx = g * np.where(y == 0, 0, y * np.power(x, np.where(y == 0, 1, y - 1))) if need_x else None
     # d/dy x**y = x**y log x, defined for x > 0; where x <= 0 the exponent gets no gradient.
-    gy = g * out * np.log(np.where(x > 0, x, 1))
+    gy = g * out * np.log(np.where(x > 0, x, 1)) if need_y else None
     return gx, gy
 
 
 # ------------------------------------------------------ transcendental ---
 
 
-@op(shape=same_as_first, dtype=float_dtype, saves=("out",), samples=elementwise_samples(1))
+@float_unary_op(saves=("out",))
 def exp(x):
     """Elementwise exponential."""
     return np.exp(x)
@@ -105,18 +108,18 @@ def _(g, x, out):
     return (g * out,)
 
 
-@op(shape=same_as_first, dtype=float_dtype, saves=("inputs",), samples=elementwise_samples(1, make=positive))
+@float_unary_op(saves=("inputs",), samples=elementwise_samples(1, make=positive))
 def log(x):
     """Elementwise natural logarithm."""
     return np.log(x)
 
 
 @log.vjp
-def _(g, x, out):
+def _(g, x):
     return (g / x,)
 
 
-@op(shape=same_as_first, dtype=float_dtype, saves=("out",), samples=elementwise_samples(1, make=positive))
+@float_unary_op(saves=("out",), samples=elementwise_samples(1, make=positive))
 def sqrt(x):
     """Elementwise square root."""
     return np.sqrt(x)
@@ -127,43 +130,43 @@ def _(g, x, out):
     return (g / (2 * out),)
 
 
-@op(shape=same_as_first, saves=("inputs",), samples=elementwise_samples(1))
+@unary_op(saves=("inputs",))
 def abs(x):
     """Elementwise absolute value (gradient 0 at 0)."""
     return np.abs(x)
 
 
 @abs.vjp
-def _(g, x, out):
+def _(g, x):
     return (g * np.sign(x),)
 
 
-@op(shape=same_as_first, dtype=float_dtype, saves=("inputs",), samples=elementwise_samples(1))
+@float_unary_op(saves=("inputs",))
 def sin(x):
     """Elementwise sine."""
     return np.sin(x)
 
 
 @sin.vjp
-def _(g, x, out):
+def _(g, x):
     return (g * np.cos(x),)
 
 
-@op(shape=same_as_first, dtype=float_dtype, saves=("inputs",), samples=elementwise_samples(1))
+@float_unary_op(saves=("inputs",))
 def cos(x):
     """Elementwise cosine."""
     return np.cos(x)
 
 
 @cos.vjp
-def _(g, x, out):
+def _(g, x):
     return (-g * np.sin(x),)
 
 
 # --------------------------------------------------------- activations ---
 
 
-@op(shape=same_as_first, dtype=float_dtype, saves=("out",), samples=elementwise_samples(1))
+@float_unary_op(saves=("out",))
 def tanh(x):
     """Elementwise hyperbolic tangent."""
     return np.tanh(x)
@@ -174,7 +177,7 @@ def _(g, x, out):
     return (g * (1 - out * out),)
 
 
-@op(shape=same_as_first, dtype=float_dtype, saves=("out",), samples=elementwise_samples(1))
+@float_unary_op(saves=("out",))
 def sigmoid(x):
     """Elementwise logistic function, computed without overflow for large |x|."""
     e = np.exp(-np.abs(x))
@@ -186,7 +189,7 @@ def _(g, x, out):
     return (g * out * (1 - out),)
 
 
-@op(shape=same_as_first, saves=("out",), samples=elementwise_samples(1))
+@unary_op(saves=("out",))
 def relu(x):
     """Elementwise ``max(x, 0)`` (gradient 0 at 0)."""
     return np.maximum(x, 0)
@@ -205,26 +208,26 @@ def _tie_split(x, y):
     return np.where(x == y, 0.5, (x > y).astype(np.result_type(x, y)))
 
 
-@op(shape=elementwise, samples=elementwise_samples(2))
+@binary_op(saves=("inputs",))
 def maximum(x, y):
     """Elementwise larger of ``x`` and ``y``; a tie splits the gradient evenly."""
     return np.maximum(x, y)
 
 
 @maximum.vjp
-def _(g, x, y, out):
+def _(g, x, y):
     share = _tie_split(x, y)
     return g * share, g * (1 - share)
 
 
-@op(shape=elementwise, samples=elementwise_samples(2))
+@binary_op(saves=("inputs",))
 def minimum(x, y):
     """Elementwise smaller of ``x`` and ``y``; a tie splits the gradient evenly."""
     return np.minimum(x, y)
 
 
 @minimum.vjp
-def _(g, x, y, out):
+def _(g, x, y):
     share = _tie_split(y, x)
     return g * share, g * (1 - share)
 
@@ -245,19 +248,19 @@ def where(condition, x, y):
 
 
 @where.vjp
-def _(g, condition, x, y, out):
+def _(g, condition, x, y):
     zero = np.zeros((), g.dtype)
     return None, np.where(condition, g, zero), np.where(condition, zero, g)
 
 
-@op(shape=same_as_first, dtype=first_dtype, saves=("inputs",), samples=elementwise_samples(1, attrs={"low": -0.5, "high": 0.7}))
+@unary_op(dtype=first_dtype, saves=("inputs",), samples=elementwise_samples(1, attrs={"low": -0.5, "high": 0.7}))
 def clip(x, *, low=None, high=None):
     """Elementwise ``x`` limited to ``[low, high]`` (either may be None); no gradient outside."""
     return np.clip(x, low, high).astype(x.dtype, copy=False)
 
 
 @clip.vjp
-def _(g, x, out, low=None, high=None):
+def _(g, x, *, low, high):
     inside = np.ones(x.shape, dtype=bool)
     if low is not None:
         inside &= x >= low
@@ -269,17 +272,13 @@ def _(g, x, out, low=None, high=None):
 # --------------------------------------------------------------- dtype ---
 
 
-@op(shape=same_as_first, dtype=lambda x, dtype="float64": np.dtype(dtype), saves=(),
-    samples=elementwise_samples(1, attrs={"dtype": "float64"}))
+@unary_op(dtype=lambda x, *, dtype: np.dtype(dtype), saves=(), samples=elementwise_samples(1, attrs={"dtype": "float64"}))
 def astype(x, *, dtype="float64"):
     """Cast to ``dtype``; the gradient is cast back (and is None for integer inputs)."""
     return x.astype(dtype)
 
 
 @astype.vjp
-def _(g, x, out, dtype="float64"):
+def _(g, x, *, dtype):
     return (g.astype(x.dtype) if x.dtype.kind in "fc" else None,)
 
-
-OPS = [add, sub, mul, div, neg, pow, exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu,
-       maximum, minimum, where, clip, astype]

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..op import Sample, first_dtype, op
+from ..opdef import Sample, first_dtype, op
 from ..shapes import broadcast_shapes, format_shape, normalize_axes
 from ..index import decode_index, encode_index
 from .samples import away_from_zero
@@ -50,7 +50,7 @@ def reshape(x, *, shape=()):
 
 
 @reshape.vjp
-def _(g, x, out, shape=()):
+def _(g, x, *, shape):
     return (g.reshape(x.shape),)
 
 
@@ -77,7 +77,7 @@ def transpose(x, *, axes=None):
 
 
 @transpose.vjp
-def _(g, x, out, axes=None):
+def _(g, x, *, axes):
     return (np.transpose(g, None if axes is None else np.argsort([a % x.ndim for a in axes])),)
 
 
@@ -103,7 +103,7 @@ def broadcast_to(x, *, shape=()):
 
 
 @broadcast_to.vjp
-def _(g, x, out, shape=()):
+def _(g, x, *, shape):
     return (g,)  # the engine sums it back to x's shape
 
 
@@ -145,7 +145,7 @@ def expand_dims(x, *, axis=0):
 
 
 @expand_dims.vjp
-def _(g, x, out, axis=0):
+def _(g, x, *, axis):
     return (g.reshape(x.shape),)
 
 
@@ -156,7 +156,7 @@ def squeeze(x, *, axis=None):
 
 
 @squeeze.vjp
-def _(g, x, out, axis=None):
+def _(g, x, *, axis):
     return (g.reshape(x.shape),)
 
 
@@ -231,7 +231,7 @@ def concatenate(*xs, axis=0):
 
 
 @concatenate.vjp
-def _(g, *xs, out, axis=0):
+def _(g, *xs, axis):
     a = normalize_axes(axis, g.ndim)[0]
     cuts = np.cumsum([x.shape[a] for x in xs])[:-1]
     return tuple(np.split(g, cuts, axis=a))
@@ -244,7 +244,7 @@ def stack(*xs, axis=0):
 
 
 @stack.vjp
-def _(g, *xs, out, axis=0):
+def _(g, *xs, axis):
     moved = np.moveaxis(g, axis, 0)
     return tuple(moved[i] for i in range(len(xs)))
 
@@ -306,7 +306,7 @@ def getitem(x, *, index=()):
 
 
 @getitem.vjp
-def _(g, x, out, index=()):
+def _(g, x, *, index):
     grad = np.zeros(x.shape, g.dtype)
     if _has_arrays(index):
         np.add.at(grad, decode_index(index), g)  # repeated indices accumulate
@@ -339,11 +339,9 @@ def take(x, indices, *, axis=0):
 
 
 @take.vjp
-def _(g, x, indices, out, axis=0):
+def _(g, x, indices, *, axis):
     a = normalize_axes(axis, x.ndim)[0]
     grad = np.zeros(x.shape, g.dtype)
     np.add.at(grad, (slice(None),) * a + (indices,), g)
     return grad, None
 
-
-OPS = [reshape, transpose, broadcast_to, expand_dims, squeeze, concatenate, stack, getitem, take]

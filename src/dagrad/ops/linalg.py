@@ -6,7 +6,7 @@ import string
 
 import numpy as np
 
-from ..op import Sample, op
+from ..opdef import Sample, op
 from ..shapes import broadcast_shapes, matmul_shape
 from .samples import away_from_zero
 
@@ -33,7 +33,7 @@ def matmul(a, b):
 
 
 @matmul.vjp
-def _(g, a, b, out, needs=(True, True)):
+def _(g, a, b, needs):
     need_a, need_b = needs
     if a.ndim == 1 and b.ndim == 1:
         return g * b, g * a
@@ -132,11 +132,11 @@ def einsum(*xs, subscripts=""):
 
 
 @einsum.vjp
-def _(g, *xs, out, subscripts="", needs=None):
+def _(g, *xs, subscripts, needs):
     terms, rhs = _parse(subscripts, [x.ndim for x in xs])
     grads = []
     for i, (term, x) in enumerate(zip(terms, xs)):
-        if needs is not None and not needs[i]:
+        if not needs[i]:
             grads.append(None)
             continue
         others = [(t, y) for j, (t, y) in enumerate(zip(terms, xs)) if j != i]
@@ -151,5 +151,3 @@ def _(g, *xs, out, subscripts="", needs=None):
         grads.append(np.broadcast_to(partial, np.broadcast_shapes(partial.shape, x.shape)))
     return tuple(grads)
 
-
-OPS = [matmul, einsum]

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ..op import Sample, first_dtype, op
+from ..opdef import Sample, first_dtype, op
 from ..shapes import broadcast_shapes, format_shape
 from .samples import away_from_zero, uniform
 
@@ -87,7 +87,7 @@ def softmax_cross_entropy(logits, labels, *, reduction="mean"):
 
 
 @softmax_cross_entropy.vjp
-def _(g, logits, labels, out, res, reduction="mean"):
+def _(g, logits, labels, res, *, reduction):
     probs, rows, picks = res  # the softmax belongs to this VJP alone, so it is updated in place
     probs[rows, picks] -= 1
     probs *= _scale(g, picks.size, reduction).reshape(-1, 1)
@@ -116,7 +116,7 @@ def binary_cross_entropy_with_logits(logits, targets, *, reduction="mean"):
 
 
 @binary_cross_entropy_with_logits.vjp
-def _(g, logits, targets, out, reduction="mean"):
+def _(g, logits, targets, *, reduction):
     e = np.exp(-np.abs(logits))
     probs = np.where(logits >= 0, 1 / (1 + e), e / (1 + e))
     shape = np.broadcast_shapes(logits.shape, targets.shape)
@@ -144,10 +144,8 @@ def mse(prediction, target, *, reduction="mean"):
 
 
 @mse.vjp
-def _(g, prediction, target, out, reduction="mean"):
+def _(g, prediction, target, *, reduction):
     diff = prediction - target
     up = 2 * _scale(g, diff.size, reduction) * diff
     return up, -up
 
-
-OPS = [softmax_cross_entropy, binary_cross_entropy_with_logits, mse]

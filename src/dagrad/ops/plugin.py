@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
+from ..opdef import ops_in
 from . import elementwise, layout, linalg, losses, random, reductions
 
-BUILTIN_OPS = [*elementwise.OPS, *reductions.OPS, *layout.OPS, *linalg.OPS, *losses.OPS, *random.OPS]
+MODULES = (elementwise, reductions, layout, linalg, losses, random)
+BUILTIN_OPS = [op for module in MODULES for op in ops_in(module)]
 
 
 @hookimpl

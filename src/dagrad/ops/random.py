@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..op import Sample, first_dtype, op
+from ..opdef import Sample, first_dtype, op
 from ..shapes import format_shape
 from .samples import away_from_zero
 
-__all__ = ["dropout", "keep_mask", "OPS"]
+__all__ = ["dropout", "keep_mask"]
 
 
 def _dropout_shape(x, training, *, rate=0.5, stream=0):
@@ -58,8 +58,6 @@ def dropout(x, training, *, rate=0.5, stream=0):
 
 
 @dropout.vjp
-def _(g, x, training, out, res, rate=0.5, stream=0):
+def _(g, x, training, res, *, rate, stream):
     return (g if res is None else g * res), None
 
-
-OPS = [dropout]

@@ -11,8 +11,9 @@ import math
 
 import numpy as np
 
-from ..op import Sample, float_dtype, op
-from ..shapes import normalize_axes, reduced_shape, same_as_first
+from ..opdef import Sample, float_dtype, op
+from ..shapes import normalize_axes, same_as_first
+from .presets import reduction_op
 from .samples import away_from_zero
 
 
@@ -21,20 +22,6 @@ def _expand(g, x_ndim, axis, keepdims):
     if keepdims or axis is None and g.ndim == x_ndim:
         return g
     return np.expand_dims(g, normalize_axes(axis, x_ndim))
-
-
-def _reduction_samples(rng):
-    cases = [
-        ((3, 4), None, False),
-        ((3, 4), 0, False),
-        ((3, 4), -1, True),
-        ((2, 3, 4), (0, 2), False),
-        ((1, 5), 1, True),
-        ((0, 3), 1, False),
-        ((), None, False),
-    ]
-    return [Sample((away_from_zero(rng, s),), {"axis": a, "keepdims": k}, f"shape {s}, axis={a}, keepdims={k}")
-            for s, a, k in cases]
 
 
 def _max_samples(rng):
@@ -48,32 +35,28 @@ def _max_samples(rng):
     return out
 
 
-def _reduce_shape(shape, *, axis=None, keepdims=False):
-    return reduced_shape(shape, axis, keepdims)
-
-
 # ------------------------------------------------------------------ sums ---
 
 
-@op(shape=_reduce_shape, saves=(), samples=_reduction_samples)
+@reduction_op(saves=())
 def sum(x, *, axis=None, keepdims=False):
     """Sum over ``axis`` (all axes by default)."""
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
 @sum.vjp
-def _(g, x, out, axis=None, keepdims=False):
+def _(g, x, *, axis, keepdims):
     return (np.broadcast_to(_expand(g, x.ndim, axis, keepdims), x.shape),)
 
 
-@op(shape=_reduce_shape, dtype=float_dtype, saves=(), samples=_reduction_samples)
+@reduction_op(dtype=float_dtype, saves=())
 def mean(x, *, axis=None, keepdims=False):
     """Mean over ``axis`` (all axes by default)."""
     return np.mean(x, axis=axis, keepdims=keepdims)
 
 
 @mean.vjp
-def _(g, x, out, axis=None, keepdims=False):
+def _(g, x, *, axis, keepdims):
     count = math.prod(x.shape[a] for a in normalize_axes(axis, x.ndim))
     return (np.broadcast_to(_expand(g, x.ndim, axis, keepdims) / builtins.max(count, 1), x.shape),)
 
@@ -88,25 +71,25 @@ def _extreme_vjp(g, x, out, axis, keepdims):
     return (_expand(g, x.ndim, axis, keepdims) * winners / counts).astype(g.dtype, copy=False)
 
 
-@op(shape=_reduce_shape, samples=_max_samples)
+@reduction_op(samples=_max_samples)
 def max(x, *, axis=None, keepdims=False):
     """Largest entry over ``axis``; ties share the gradient evenly."""
     return np.max(x, axis=axis, keepdims=keepdims)
 
 
 @max.vjp
-def _(g, x, out, axis=None, keepdims=False):
+def _(g, x, out, *, axis, keepdims):
     return (_extreme_vjp(g, x, out, axis, keepdims),)
 
 
-@op(shape=_reduce_shape, samples=_max_samples)
+@reduction_op(samples=_max_samples)
 def min(x, *, axis=None, keepdims=False):
     """Smallest entry over ``axis``; ties share the gradient evenly."""
     return np.min(x, axis=axis, keepdims=keepdims)
 
 
 @min.vjp
-def _(g, x, out, axis=None, keepdims=False):
+def _(g, x, out, *, axis, keepdims):
     return (_extreme_vjp(g, x, out, axis, keepdims),)
 
 
@@ -123,7 +106,7 @@ def _lse_samples(rng):
     return [Sample((away_from_zero(rng, s),), {"axis": a, "keepdims": k}, f"shape {s}, axis={a}") for s, a, k in cases]
 
 
-@op(shape=_reduce_shape, dtype=float_dtype, saves=("inputs", "out"), samples=_lse_samples)
+@reduction_op(dtype=float_dtype, float_inputs=True, samples=_lse_samples)
 def logsumexp(x, *, axis=None, keepdims=False):
     """``log(sum(exp(x)))`` over ``axis``, stable for large entries."""
     if x.size == 0:
@@ -135,11 +118,11 @@ def logsumexp(x, *, axis=None, keepdims=False):
 
 
 @logsumexp.vjp
-def _(g, x, out, axis=None, keepdims=False):
+def _(g, x, out, *, axis, keepdims):
     return (_expand(g, x.ndim, axis, keepdims) * np.exp(x - _expand(out, x.ndim, axis, keepdims)),)
 
 
-@op(shape=same_as_first, dtype=float_dtype, saves=("out",), samples=_softmax_samples)
+@op(shape=same_as_first, dtype=float_dtype, float_inputs=True, saves=("out",), samples=_softmax_samples)
 def softmax(x, *, axis=-1):
     """Softmax along ``axis``, stable for large entries."""
     shifted = x - (np.max(x, axis=axis, keepdims=True) if x.size else 0)
@@ -148,11 +131,11 @@ def softmax(x, *, axis=-1):
 
 
 @softmax.vjp
-def _(g, x, out, axis=-1):
+def _(g, x, out, *, axis):
     return (out * (g - np.sum(g * out, axis=axis, keepdims=True)),)
 
 
-@op(shape=same_as_first, dtype=float_dtype, saves=("out",), samples=_softmax_samples)
+@op(shape=same_as_first, dtype=float_dtype, float_inputs=True, saves=("out",), samples=_softmax_samples)
 def log_softmax(x, *, axis=-1):
     """Logarithm of the softmax along ``axis``, stable for large entries."""
     shifted = x - (np.max(x, axis=axis, keepdims=True) if x.size else 0)
@@ -160,8 +143,6 @@ def log_softmax(x, *, axis=-1):
 
 
 @log_softmax.vjp
-def _(g, x, out, axis=-1):
+def _(g, x, out, *, axis):
     return (g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),)
 
-
-OPS = [sum, mean, max, min, logsumexp, softmax, log_softmax]

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..op import Sample
+from ..opdef import Sample
 
 __all__ = [
     "Sample",
@@ -22,6 +22,7 @@ __all__ = [
     "UNARY_SHAPES",
     "BINARY_SHAPES",
     "elementwise_samples",
+    "reduction_samples",
 ]
 
 Maker = Callable[[np.random.Generator, tuple], np.ndarray]
@@ -64,3 +65,20 @@ def elementwise_samples(arity: int, make: Maker = away_from_zero, attrs: dict | 
         return out
 
     return samples
+
+
+REDUCTION_CASES = [
+    ((3, 4), None, False),
+    ((3, 4), 0, False),
+    ((3, 4), -1, True),
+    ((2, 3, 4), (0, 2), False),
+    ((1, 5), 1, True),
+    ((0, 3), 1, False),
+    ((), None, False),
+]
+
+
+def reduction_samples(rng: np.random.Generator, make: Maker = away_from_zero) -> list:
+    """Samples of a reduction with ``axis`` and ``keepdims``: all axes, one, several, size-0 and 0-d inputs."""
+    return [Sample((make(rng, s),), {"axis": a, "keepdims": k}, f"shape {s}, axis={a}, keepdims={k}")
+            for s, a, k in REDUCTION_CASES]

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import RenderError
 from ..graph import Graph, Node
+from ..plugins import BUILTINS, registry
 from ..result import Result
 from ..shapes import format_shape
 from .escape import html
@@ -50,7 +51,7 @@ class _Numbers:
     without_grad: int = 0
     zero: int = 0
     bad_nodes: int = 0
-    steps: list = field(default_factory=list)
+    ranks: list = field(default_factory=list)
 
     @property
     def bad(self) -> int:
@@ -83,8 +84,8 @@ class _Source:
     def grad(self, node: Node) -> Optional[np.ndarray]:
         return self.result.grads.get(node.name) if self.grads else None
 
-    def step(self, node: Node) -> Optional[int]:
-        return self.result.step(node.name) if self.result is not None else None
+    def rank(self, node: Node) -> Optional[int]:
+        return self.result.rank(node.name) if self.result is not None else None
 
 
 def build(
@@ -174,9 +175,9 @@ def _numbers(source: _Source, order: list, layout: Layout):
             nums.without_grad += 1
         if vs.bad or gs.bad:
             nums.bad_nodes += 1
-        step = source.step(node)
-        if step is not None:
-            nums.steps.append(step)
+        rank = source.rank(node)
+        if rank is not None:
+            nums.ranks.append(rank)
         per_node[node.name] = (value, grad, vs, gs)
     return per_node, per_box, scope_sq
 
@@ -250,9 +251,9 @@ def _wide(text: str, *, style: str = "") -> str:
     return f'<TR><TD ALIGN="LEFT" COLSPAN="2">{body}</TD></TR>'
 
 
-def _header(title: str, step: str) -> str:
+def _header(title: str, rank: str) -> str:
     return (f'<TR><TD ALIGN="LEFT">{_styled(title, "B")}</TD>'
-            f'<TD ALIGN="RIGHT">{_styled(step, "B")}</TD></TR>')
+            f'<TD ALIGN="RIGHT">{_styled(rank, "B")}</TD></TR>')
 
 
 def _op_text(node: Node) -> str:
@@ -260,8 +261,6 @@ def _op_text(node: Node) -> str:
         return "param" if node.trainable else "param (frozen)"
     if node.kind != "op":
         return node.kind
-    from ..plugins import registry, BUILTINS
-
     info = registry().plugin_of(node.op)
     if info is None or info.name == BUILTINS:
         return node.op
@@ -270,8 +269,8 @@ def _op_text(node: Node) -> str:
 
 def _node_label(source: _Source, node: Node, data: tuple, show: Sequence[str]) -> str:
     value, grad, vs, gs = data
-    step = source.step(node)
-    rows = [_TABLE, _header(node.name, f"#{step}" if step else ""), _wide(_op_text(node), style="I")]
+    rank = source.rank(node)
+    rows = [_TABLE, _header(node.name, f"#{rank}" if rank else ""), _wide(_op_text(node), style="I")]
     if "value" in show:
         if value is None:
             shape = "?" if node.shape is None else format_shape(node.shape)
@@ -283,7 +282,7 @@ def _node_label(source: _Source, node: Node, data: tuple, show: Sequence[str]) -
                 rows.append(_wide(body))
     if "grad" in show and source.grads:
         if grad is None:
-            kept = step is not None
+            kept = rank is not None
             rows.append(_row("grad", "not kept (keep='wrt')" if kept else "no gradient", style="I"))
         else:
             head, body = describe(grad)
@@ -306,9 +305,9 @@ def _node_label(source: _Source, node: Node, data: tuple, show: Sequence[str]) -
 
 
 def _box_label(source: _Source, box: Box, nums: _Numbers, show: Sequence[str]) -> str:
-    steps = f"#{min(nums.steps)}\u2013#{max(nums.steps)}" if nums.steps else ""
+    ranks = f"#{min(nums.ranks)}\u2013#{max(nums.ranks)}" if nums.ranks else ""
     what = "scope" if box.kind == "scope" else f"segment of {box.parts} boxes"
-    rows = [_TABLE, _header(box.title, steps), _wide(f"{what}, {len(box.members)} nodes collapsed", style="I")]
+    rows = [_TABLE, _header(box.title, ranks), _wide(f"{what}, {len(box.members)} nodes collapsed", style="I")]
     if "value" in show and nums.value.arrays:
         rows.append(_row("values", f"{nums.value.count} entries in {nums.value.arrays} arrays"))
         if nums.value.count:
@@ -340,8 +339,6 @@ def _finite_only(stats: Stats) -> Stats:
 
 def _plugin_rows(node: Node, value, grad) -> list[tuple[str, str]]:
     """Rows from every plugin's ``dagrad_node_rows``; a failing plugin is named in a RenderError."""
-    from ..plugins import registry
-
     rows: list[tuple[str, str]] = []
     kwargs = {"node": node, "value": value, "grad": grad}
     for impl in registry().hook.dagrad_node_rows.get_hookimpls():

@@ -16,9 +16,11 @@ from typing import Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import DagradError
-from ..gradcheck import projected_graph
-from ..op import Op, Sample
+from ..errors import DagradError, PluginError
+from ..gradcheck import gradcheck, projected_graph
+from ..opdef import Op, Sample
+from ..ops.samples import elementwise_samples
+from ..plugins import registry
 from ..shapes import fits, format_shape
 from .diagnose import format_index, format_value, likely_cause
 
@@ -132,22 +134,22 @@ def check_op(
     ...
     """
     __tracebackhide__ = True  # pytest: show the explanation, not this frame
-    the_op = _resolve(op_or_name)
+    op = _resolve(op_or_name)
     rng = np.random.default_rng(seed)
-    cases = _cases_from(the_op, samples, rng)
+    cases = _cases_from(op, samples, rng)
     if not cases:
         raise OpCheckFailure(
-            f"{_who(the_op)} has nothing to check: it has no samples. Give it samples=... "
+            f"{_who(op)} has nothing to check: it has no samples. Give it samples=... "
             f"(see dagrad.ops.samples) or pass samples= to check_op"
         )
     if generated:
-        cases += _generated_cases(the_op, cases, rng)
-    report = OpCheckReport(the_op.name, the_op.plugin)
+        cases += _generated_cases(op, cases, rng)
+    report = OpCheckReport(op.name, op.plugin)
     problems = []
-    with _in_registry(the_op):
+    with _in_registry(op):
         for case in cases:
             try:
-                _check_case(the_op, case, seed, eps, atol, rtol)
+                _check_case(op, case, seed, eps, atol, rtol)
             except _Refused:
                 continue  # a generated shape the op's own rule turns down: nothing to check
             except _Problem as problem:
@@ -156,7 +158,7 @@ def check_op(
             report.cases.append(case.label)
             report.generated += case.generated
     if problems:
-        head = f"{_who(the_op)} failed {len(problems)} of {len(cases)} cases:"
+        head = f"{_who(op)} failed {len(problems)} of {len(cases)} cases:"
         raise OpCheckFailure("\n".join([head, *problems[:5], *_more(problems)]), problems)
     return report
 
@@ -173,9 +175,6 @@ def check_plugin(name: str, *, seed: int = 0, generated: bool = True) -> list[Op
     dagrad.errors.PluginError: no plugin named 'no-such-plugin' is registered (registered: ...)
     """
     __tracebackhide__ = True
-    from ..errors import PluginError
-    from ..plugins import registry
-
     reg = registry()
     info = reg.plugins.get(name)
     if info is None:
@@ -200,48 +199,42 @@ def check_plugin(name: str, *, seed: int = 0, generated: bool = True) -> list[Op
 def _resolve(op_or_name: Union[Op, str]) -> Op:
     if isinstance(op_or_name, Op):
         return op_or_name
-    from ..plugins import registry
-
     return registry().op(op_or_name)
 
 
 @contextlib.contextmanager
-def _in_registry(the_op: Op) -> Iterator[None]:
+def _in_registry(op: Op) -> Iterator[None]:
     """Make an op not yet registered runnable in graphs for the duration of the check."""
-    from ..plugins import registry
-
     reg = registry()
-    present = reg.ops.get(the_op.name)
-    if present is the_op:
+    present = reg.ops.get(op.name)
+    if present is op:
         yield
         return
-    if present is not None and not the_op.override:
+    if present is not None and not op.override:
         raise OpCheckFailure(
-            f"{_who(the_op)} cannot be checked: a different op named {the_op.name!r} is registered by plugin "
+            f"{_who(op)} cannot be checked: a different op named {op.name!r} is registered by plugin "
             f"{present.plugin!r}; check that one by name, declare yours override=True, or rename it"
         )
-    reg.ops[the_op.name] = the_op        # an override stands in for the op it is meant to replace
+    reg.ops[op.name] = op        # an override stands in for the op it is meant to replace
     try:
         yield
     finally:
         if present is None:
-            reg.ops.pop(the_op.name, None)
+            reg.ops.pop(op.name, None)
         else:
-            reg.ops[the_op.name] = present
+            reg.ops[op.name] = present
 
 
-def _who(the_op: Op) -> str:
-    return f"op {the_op.name!r} ({the_op.plugin or 'not registered'})"
+def _who(op: Op) -> str:
+    return f"op {op.name!r} ({op.plugin or 'not registered'})"
 
 
-def _cases_from(the_op: Op, samples: SampleSource, rng: np.random.Generator) -> list:
+def _cases_from(op: Op, samples: SampleSource, rng: np.random.Generator) -> list:
     if samples is None:
-        if the_op.samples is not None:
-            samples = the_op.samples(rng)
-        elif the_op.arity in (1, 2) and not the_op.attr_defaults:
-            from ..ops.samples import elementwise_samples
-
-            samples = elementwise_samples(the_op.arity)(rng)
+        if op.samples is not None:
+            samples = op.samples(rng)
+        elif op.arity in (1, 2) and not op.attr_defaults:
+            samples = elementwise_samples(op.arity)(rng)
         else:
             samples = []
     elif callable(samples):
@@ -253,29 +246,29 @@ _UNARY = [(3, 4), (), (1,), (0, 3), (2, 1, 3)]
 _BINARY = [((3, 1), (4,)), ((), (2, 3)), ((0, 3), (1, 3)), ((1, 1), (2, 1, 4)), ((2, 3), (2, 3))]
 
 
-def _elementwise(the_op: Op, attrs: dict) -> bool:
+def _elementwise(op: Op, attrs: dict) -> bool:
     """Whether the op's shape rule broadcasts like numpy (so any broadcasting shapes are fair game)."""
-    if the_op.shape_rule is None or the_op.arity not in (1, 2):
+    if op.shape_rule is None or op.arity not in (1, 2):
         return False
     try:
-        bound = the_op.bind_attrs(attrs)
-        if the_op.arity == 1:
+        bound = op.bind_attrs(attrs)
+        if op.arity == 1:
             probes = [(3, 4), (0, 2), (2, 3, 4), (5,), ()]
-            return all(tuple(the_op.shape_rule(s, **bound)) == s for s in probes)
-        return tuple(the_op.shape_rule((3, 1), (4,), **bound)) == (3, 4) and tuple(
-            the_op.shape_rule((), (2, 1, 3), **bound)
+            return all(tuple(op.shape_rule(s, **bound)) == s for s in probes)
+        return tuple(op.shape_rule((3, 1), (4,), **bound)) == (3, 4) and tuple(
+            op.shape_rule((), (2, 1, 3), **bound)
         ) == (2, 1, 3)
     except Exception:  # noqa: BLE001 - a rule that refuses the probe is not elementwise
         return False
 
 
-def _generated_cases(the_op: Op, cases: list, rng: np.random.Generator) -> list:
+def _generated_cases(op: Op, cases: list, rng: np.random.Generator) -> list:
     """Broadcasting, scalar, size-0 and size-1 variants drawn from the first sample's values."""
     first = cases[0]
     arrays = [np.asarray(a) for a in first.args]
-    if len(arrays) != the_op.arity or not all(a.dtype.kind == "f" for a in arrays):
+    if len(arrays) != op.arity or not all(a.dtype.kind == "f" for a in arrays):
         return []
-    if not _elementwise(the_op, first.attrs):
+    if not _elementwise(op, first.attrs):
         return []
     # Draw values from each argument's own sample values: they are inside the op's domain.
     pools = [a.reshape(-1) if a.size else np.array([0.5, -0.7, 1.3]) for a in arrays]
@@ -284,7 +277,7 @@ def _generated_cases(the_op: Op, cases: list, rng: np.random.Generator) -> list:
         return rng.choice(pools[k], size=shape).astype(np.float64)
 
     out = []
-    if the_op.arity == 1:
+    if op.arity == 1:
         for s in _UNARY:
             out.append(_Case(f"generated: shape {s}", (draw(0, s),), first.attrs, True))
     else:
@@ -303,35 +296,35 @@ def _same_domain(pools: list) -> bool:
 # ----------------------------------------------------------------- checks --
 
 
-def _check_case(the_op: Op, case: _Case, seed: int, eps: float, atol: float, rtol: float) -> None:
+def _check_case(op: Op, case: _Case, seed: int, eps: float, atol: float, rtol: float) -> None:
     try:
-        attrs = the_op.bind_attrs(case.attrs)
+        attrs = op.bind_attrs(case.attrs)
     except TypeError as exc:
         raise _Problem(f"the case's attributes do not fit the op: {exc}") from None
     args = tuple(np.asarray(a) for a in case.args)
     args64 = tuple(a.astype(np.float64) if a.dtype.kind == "f" else a for a in args)
-    if case.generated and the_op.shape_rule is not None:
+    if case.generated and op.shape_rule is not None:
         try:
-            the_op.shape_rule(*[a.shape for a in args64], **attrs)
+            op.shape_rule(*[a.shape for a in args64], **attrs)
         except ValueError:
             raise _Refused from None
-    out, res = _run_forward(the_op, args64, attrs)
-    _check_shape_rule(the_op, args64, attrs, out)
-    _check_dtype_rule(the_op, args64, attrs, out)
-    if not the_op.differentiable:
+    out, res = _run_forward(op, args64, attrs)
+    _check_shape_rule(op, args64, attrs, out)
+    _check_dtype_rule(op, args64, attrs, out)
+    if not op.differentiable:
         return
-    _check_vjp_structure(the_op, args64, attrs, out, res, seed)
-    _check_gradients(the_op, case, args64, out, seed, eps, atol, rtol)
-    _check_float32(the_op, case, args, attrs, seed)
+    _check_vjp_structure(op, args64, attrs, out, res, seed)
+    _check_gradients(op, case, args64, out, seed, eps, atol, rtol)
+    _check_float32(op, case, args, attrs, seed)
 
 
-def _run_forward(the_op: Op, args: tuple, attrs: dict):
+def _run_forward(op: Op, args: tuple, attrs: dict):
     try:
-        out = the_op.forward(*args, **attrs)
+        out = op.forward(*args, **attrs)
     except Exception as exc:  # noqa: BLE001 - any exception is the op's
         raise _Problem(f"the forward raised {type(exc).__name__}: {exc}\n  inputs: {_describe(args)}") from None
     res = None
-    if the_op.residuals:
+    if op.residuals:
         if not (isinstance(out, tuple) and len(out) == 2):
             raise _Problem(
                 "the op is declared residuals=True, so its forward must return (output, residuals); "
@@ -341,12 +334,12 @@ def _run_forward(the_op: Op, args: tuple, attrs: dict):
     return np.asarray(out), res
 
 
-def _check_shape_rule(the_op: Op, args: tuple, attrs: dict, out: np.ndarray) -> None:
-    if the_op.shape_rule is None:
+def _check_shape_rule(op: Op, args: tuple, attrs: dict, out: np.ndarray) -> None:
+    if op.shape_rule is None:
         return
     shapes = [a.shape for a in args]
     try:
-        declared = tuple(the_op.shape_rule(*shapes, **attrs))
+        declared = tuple(op.shape_rule(*shapes, **attrs))
     except Exception as exc:  # noqa: BLE001
         raise _Problem(
             f"the shape rule refused input shapes {_shapes(shapes)} that the forward accepts: "
@@ -365,7 +358,7 @@ def _check_shape_rule(the_op: Op, args: tuple, attrs: dict, out: np.ndarray) -> 
     if unknown == shapes:
         return
     try:
-        partial = tuple(the_op.shape_rule(*unknown, **attrs))
+        partial = tuple(op.shape_rule(*unknown, **attrs))
     except ValueError:
         return  # a deliberate refusal; the graph reports it as a ShapeError
     except Exception as exc:  # noqa: BLE001
@@ -381,9 +374,9 @@ def _check_shape_rule(the_op: Op, args: tuple, attrs: dict, out: np.ndarray) -> 
         )
 
 
-def _check_dtype_rule(the_op: Op, args: tuple, attrs: dict, out: np.ndarray) -> None:
+def _check_dtype_rule(op: Op, args: tuple, attrs: dict, out: np.ndarray) -> None:
     try:
-        declared = np.dtype(the_op.dtype_rule(*[a.dtype for a in args], **attrs))
+        declared = np.dtype(op.dtype_rule(*[a.dtype for a in args], **attrs))
     except Exception as exc:  # noqa: BLE001
         raise _Problem(f"the dtype rule raised {type(exc).__name__}: {exc}") from None
     if declared != out.dtype:
@@ -393,11 +386,11 @@ def _check_dtype_rule(the_op: Op, args: tuple, attrs: dict, out: np.ndarray) -> 
         )
 
 
-def _check_vjp_structure(the_op: Op, args: tuple, attrs: dict, out: np.ndarray, res, seed: int) -> None:
+def _check_vjp_structure(op: Op, args: tuple, attrs: dict, out: np.ndarray, res, seed: int) -> None:
     g = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype, copy=False)
-    saved_out = out if "out" in the_op.saves else None
+    saved_out = out if "out" in op.saves else None
     try:
-        grads = the_op.call_vjp(g, list(args), saved_out, res, attrs)
+        grads = op.call_vjp(g, list(args), saved_out, res, attrs)
     except Exception as exc:  # noqa: BLE001
         raise _Problem(f"the VJP raised {type(exc).__name__}: {exc}\n  inputs: {_describe(args)}") from None
     n = len(args)
@@ -426,11 +419,9 @@ def _sums_to(shape: tuple, target: tuple) -> bool:
     return lead >= 0 and all(d == t or t == 1 for d, t in zip(shape[lead:], target))
 
 
-def _check_gradients(the_op, case, args64, out, seed, eps, atol, rtol) -> None:
-    from ..gradcheck import gradcheck
-
+def _check_gradients(op, case, args64, out, seed, eps, atol, rtol) -> None:
     try:
-        report = gradcheck(the_op, *case.args, eps=eps, atol=atol, rtol=rtol, seed=seed, attrs=case.attrs)
+        report = gradcheck(op, *case.args, eps=eps, atol=atol, rtol=rtol, seed=seed, attrs=case.attrs)
     except DagradError as exc:
         raise _Problem(f"running the op in a float64 graph failed: {exc}") from None
     if report.ok:
@@ -463,12 +454,12 @@ def _index_of(check_name: str) -> int:
     return int(check_name.removeprefix("input"))
 
 
-def _check_float32(the_op: Op, case: _Case, args: tuple, attrs: dict, seed: int) -> None:
+def _check_float32(op: Op, case: _Case, args: tuple, attrs: dict, seed: int) -> None:
     """Run the op on float32 inputs through a tiny graph: values and gradients must stay float32."""
-    if not any(a.dtype.kind == "f" for a in args) or "dtype" in the_op.attr_defaults:
+    if not any(a.dtype.kind == "f" for a in args) or "dtype" in op.attr_defaults:
         return
     try:
-        g, out, loss, params = projected_graph(the_op, args, case.attrs, dtype=np.float32,
+        g, out, loss, params = projected_graph(op, args, case.attrs, dtype=np.float32,
                                                keys=[id(raw) for raw in case.args], seed=seed)
         if out.dtype != np.float32 and all(a.dtype.kind == "f" for a in args):
             raise _Problem(

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Optional
 
+from ..errors import PluginError
+from ..plugins import registry
+from .checks import check_op
+
 __all__ = ["op_tests", "ops_of"]
 
 
 def ops_of(names: Iterable[str]) -> list[str]:
     """Op names for a mix of plugin and op names; a ``PluginError`` names a plugin that did not load."""
-    from ..errors import PluginError
-    from ..plugins import registry
-
     reg = registry()
     found: list[str] = []
     for name in names:
@@ -44,8 +45,6 @@ def op_tests(*names: str, seed: int = 0, generated: bool = True) -> Callable:
     saying so, instead of silently checking nothing.
     """
     import pytest
-
-    from .checks import check_op
 
     problem: Optional[str] = None
     try:

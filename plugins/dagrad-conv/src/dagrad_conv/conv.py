@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import dagrad as dg
+from dagrad.extend import Sample, op
 
 from .windows import fold, out_size, pad, pair, windows
 
@@ -58,11 +58,11 @@ def _geometry(stride, padding, dilation):
 
 def _samples(rng):
     def case(xs, ws, label, **attrs):
-        return dg.Sample((rng.standard_normal(xs), rng.standard_normal(ws)), attrs, label)
+        return Sample((rng.standard_normal(xs), rng.standard_normal(ws)), attrs, label)
 
     same = rng.standard_normal((2, 2, 3, 3))
     return [
-        dg.Sample((same, same), {"padding": 1}, "the same array as image and kernel"),
+        Sample((same, same), {"padding": 1}, "the same array as image and kernel"),
         case((2, 3, 5, 5), (4, 3, 3, 3), "3x3 kernel"),
         case((1, 2, 6, 5), (3, 2, 3, 3), "stride 2, padding 1", stride=2, padding=1),
         case((1, 2, 7, 7), (2, 2, 3, 3), "dilation 2, padding (1, 2)", dilation=2, padding=(1, 2)),
@@ -75,7 +75,7 @@ def _samples(rng):
     ]
 
 
-@dg.op(shape=_conv_rule, saves=("inputs",), samples=_samples)
+@op(shape=_conv_rule, saves=("inputs",), samples=_samples)
 def conv2d(x, w, *, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation) of an NCHW image with an (O, C/groups, KH, KW) kernel.
 
@@ -93,7 +93,7 @@ def conv2d(x, w, *, stride=1, padding=0, dilation=1, groups=1):
 
 
 @conv2d.vjp
-def _(g, x, w, out, stride=1, padding=0, dilation=1, groups=1):
+def _(g, x, w, *, stride, padding, dilation, groups):
     s, p, d = _geometry(stride, padding, dilation)
     o, cg, kh, kw = w.shape
     xp, cols, (n, oh, ow) = _im2col(x, (kh, kw), s, p, d, groups)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-import dagrad as dg
+from dagrad.extend import Sample, op
 
 
 def _flatten_rule(x, *, start=1):
@@ -17,19 +17,19 @@ def _flatten_rule(x, *, start=1):
 
 def _samples(rng):
     return [
-        dg.Sample((rng.standard_normal((2, 3, 2, 2)),), {}, "NCHW to (N, C*H*W)"),
-        dg.Sample((rng.standard_normal((2, 3, 4)),), {"start": 2}, "start=2 (a no-op reshape)"),
-        dg.Sample((rng.standard_normal((1, 1, 1)),), {"start": 0}, "size-1 axes, start=0"),
-        dg.Sample((rng.standard_normal((0, 3, 2)),), {}, "batch of 0"),
+        Sample((rng.standard_normal((2, 3, 2, 2)),), {}, "NCHW to (N, C*H*W)"),
+        Sample((rng.standard_normal((2, 3, 4)),), {"start": 2}, "start=2 (a no-op reshape)"),
+        Sample((rng.standard_normal((1, 1, 1)),), {"start": 0}, "size-1 axes, start=0"),
+        Sample((rng.standard_normal((0, 3, 2)),), {}, "batch of 0"),
     ]
 
 
-@dg.op(shape=_flatten_rule, saves=(), samples=_samples)
+@op(shape=_flatten_rule, saves=(), samples=_samples)
 def flatten(x, *, start=1):
     """Merge the axes ``start, start+1, ...`` into one: ``(N, C, H, W) -> (N, C*H*W)``."""
     return x.reshape(x.shape[:start] + (math.prod(x.shape[start:]),))
 
 
 @flatten.vjp
-def _(g, x, out, start=1):
+def _(g, x, *, start):
     return (g.reshape(x.shape),)

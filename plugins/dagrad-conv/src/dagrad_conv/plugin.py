@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dagrad as dg
+from dagrad.extend import hookimpl
 
 from .conv import conv2d
 from .flatten import flatten
 from .pool import avg_pool2d, max_pool2d
 
 
-@dg.hookimpl
+@hookimpl
 def dagrad_ops():
     return [conv2d, max_pool2d, avg_pool2d, flatten]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import dagrad as dg
-from dagrad.op import float_dtype
+from dagrad.extend import Sample, float_dtype, op
 
 from .windows import fold, out_size, pad, pair, windows
 
@@ -34,7 +33,7 @@ def _distinct(rng, shape):
 
 def _samples(rng):
     def case(shape, label, **attrs):
-        return dg.Sample((_distinct(rng, shape),), attrs, label)
+        return Sample((_distinct(rng, shape),), attrs, label)
 
     return [
         case((2, 3, 4, 4), "2x2 windows"),
@@ -48,7 +47,7 @@ def _samples(rng):
 # ------------------------------------------------------------- max pool --
 
 
-@dg.op(shape=_pool_rule, saves=(), residuals=True, samples=_samples)
+@op(shape=_pool_rule, saves=(), residuals=True, samples=_samples)
 def max_pool2d(x, *, kernel=2, stride=None, padding=0):
     """Maximum over each ``kernel`` window (stride defaults to the kernel); padding never wins.
 
@@ -65,7 +64,7 @@ def max_pool2d(x, *, kernel=2, stride=None, padding=0):
 
 
 @max_pool2d.vjp
-def _(g, x, out, res, kernel=2, stride=None, padding=0):
+def _(g, x, res, *, kernel, stride, padding):
     k, s, p = _geometry(kernel, stride, padding)
     n, c, h, w = x.shape
     taps = np.arange(k[0] * k[1]).reshape(k)
@@ -76,7 +75,7 @@ def _(g, x, out, res, kernel=2, stride=None, padding=0):
 # ------------------------------------------------------------- avg pool --
 
 
-@dg.op(shape=_pool_rule, dtype=float_dtype, saves=(), samples=_samples)
+@op(shape=_pool_rule, dtype=float_dtype, saves=(), samples=_samples)
 def avg_pool2d(x, *, kernel=2, stride=None, padding=0):
     """Mean over each ``kernel`` window (stride defaults to the kernel); zero padding counts in the mean."""
     k, s, p = _geometry(kernel, stride, padding)
@@ -84,7 +83,7 @@ def avg_pool2d(x, *, kernel=2, stride=None, padding=0):
 
 
 @avg_pool2d.vjp
-def _(g, x, out, kernel=2, stride=None, padding=0):
+def _(g, x, *, kernel, stride, padding):
     k, s, p = _geometry(kernel, stride, padding)
     n, c, h, w = x.shape
     share = (g / (k[0] * k[1])).astype(g.dtype, copy=False)

@@ -21,6 +21,7 @@ and JSON-serialisable.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
@@ -28,8 +29,9 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from .shapes import Shape
+from .tensor import apply
 
-__all__ = ["Op", "op", "Sample", "float_dtype", "first_dtype", "result_dtype"]
+__all__ = ["Op", "op", "Sample", "float_dtype", "first_dtype", "result_dtype", "ops_in"]
 
 
 @dataclass
@@ -94,6 +96,11 @@ class Op:
         zero-cost placeholder that has the right shape and dtype but no values.
     residuals
         The forward returns ``(out, residuals)`` to hand work to the VJP.
+    float_inputs
+        Integer and bool inputs reach the forward as float64, so that a
+        transcendental function of ``uint8`` data computes in the float64 its
+        ``float_dtype`` rule declares (numpy alone would compute ``exp`` of
+        ``uint8`` in float16 and overflow at 12).
     samples
         ``samples(rng) -> list[Sample]`` used by ``dagrad check``.
     override
@@ -109,10 +116,12 @@ class Op:
         dtype: Optional[Callable[..., np.dtype]] = None,
         saves: Sequence[str] = ("inputs", "out"),
         residuals: bool = False,
+        float_inputs: bool = False,
         samples: Optional[Callable[[np.random.Generator], list]] = None,
         override: bool = False,
     ):
-        self.forward = forward
+        self.forward = _computing_in_float(forward) if float_inputs else forward
+        self.float_inputs = float_inputs
         self.name = name or forward.__name__
         self.shape_rule = shape
         self.dtype_rule = dtype or result_dtype
@@ -125,8 +134,8 @@ class Op:
         self.override = override
         self.plugin: Optional[str] = None
         self.doc = inspect.getdoc(forward) or ""
-        self._vjp: Optional[Callable[..., Any]] = None
-        self._vjp_takes_needs = False
+        self.vjp_rule: Optional[Callable[..., Any]] = None
+        self.vjp_wants: frozenset = frozenset()
         self.arity, self.attr_defaults = _signature_of(forward)
 
     @property
@@ -136,37 +145,54 @@ class Op:
 
     @property
     def differentiable(self) -> bool:
-        return self._vjp is not None
+        return self.vjp_rule is not None
 
     def vjp(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """Decorator that sets ``fn(g, *arrays, out, **attrs) -> tuple`` as the VJP.
+        """Decorator that sets ``fn(g, *arrays, *, <attrs>) -> tuple`` as the op's VJP rule.
 
-        A VJP that declares a ``needs`` parameter receives a tuple of booleans,
-        one per input, saying which gradients the backward pass will use, so it
-        can skip expensive ones (as PyTorch's ``ctx.needs_input_grad``); it may
-        return ``None`` for the others.
+        The rule receives the output gradient, the inputs (placeholders for
+        inputs the op does not save) and every attribute by keyword; write the
+        attributes keyword-only and without defaults, since the engine always
+        passes them. Three more keywords are passed only to a rule that declares
+        them: ``out`` (the forward's output), ``res`` (the residuals of a
+        ``residuals=True`` forward) and ``needs`` (one boolean per input saying
+        whether its gradient will be used, as PyTorch's ``ctx.needs_input_grad``;
+        the rule may return ``None`` for the others).
         """
-        self._vjp = fn
-        self._vjp_takes_needs = "needs" in inspect.signature(fn).parameters
+        params = inspect.signature(fn).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        if not takes_any:
+            missing = [a for a in self.attr_defaults if a not in params]
+            if missing:
+                raise TypeError(
+                    f"op {self.name!r}: its VJP must accept the attribute(s) {', '.join(missing)} "
+                    f"(keyword-only: def _(g, ..., *, {', '.join(missing)}))"
+                )
+        self.vjp_rule = fn
+        self.vjp_wants = frozenset(k for k in ("out", "res", "needs") if takes_any or k in params)
+        if "res" in self.vjp_wants and not self.residuals and not takes_any:
+            raise TypeError(f"op {self.name!r}: its VJP reads res= but the forward is not declared residuals=True")
         return fn
 
     def vjp_kwargs(self, attrs: dict, needs: tuple) -> dict:
-        """Keyword arguments of every VJP call of one node: its attrs, and ``needs`` if asked for.
+        """Keyword arguments of every VJP call of one node: its attrs, and ``needs`` if the rule wants it.
 
-        The scheduler computes these once per node when compiling; ``res=`` is
-        added per call for ops with residuals.
+        The scheduler computes these once per node when compiling; ``out=`` and
+        ``res=`` are added per call, for rules that declare them.
         """
         kwargs = dict(attrs)
-        if self._vjp_takes_needs:
+        if "needs" in self.vjp_wants:
             kwargs["needs"] = tuple(needs)
         return kwargs
 
     def call_vjp(self, g, arrays, out, res=None, attrs=None, needs=None):
-        """Call the VJP as the scheduler does (for tools that exercise an op outside a graph)."""
-        kwargs = self.vjp_kwargs(attrs or {}, needs if needs is not None else (True,) * len(arrays))
-        if self.residuals:
+        """Call the VJP rule as the scheduler does (for tools that exercise an op outside a graph)."""
+        kwargs = self.vjp_kwargs(self.bind_attrs(attrs or {}), needs if needs is not None else (True,) * len(arrays))
+        if "out" in self.vjp_wants:
+            kwargs["out"] = out
+        if "res" in self.vjp_wants:
             kwargs["res"] = res
-        return self._vjp(g, *arrays, out=out, **kwargs)
+        return self.vjp_rule(g, *arrays, **kwargs)
 
     def bind_attrs(self, attrs: dict) -> dict:
         """Complete ``attrs`` with defaults; a ``TypeError`` names unknown ones."""
@@ -177,14 +203,27 @@ class Op:
         return {**self.attr_defaults, **attrs}
 
     def __call__(self, *args, **attrs):
-        """Add a node applying this op to Tensors (numbers and arrays become constants)."""
-        from .tensor import apply
+        """Add a node applying the op registered under this op's name to Tensors.
 
+        Numbers and arrays become constants. The graph is found through the
+        Tensor arguments (``Graph.apply`` does the work), and the op is looked
+        up by name there, so a plugin that overrides this op is what you get.
+        """
         return apply(self.name, *args, **attrs)
 
     def __repr__(self) -> str:
         where = f" from {self.plugin}" if self.plugin else ""
         return f"<Op {self.name}{where}>"
+
+
+def _computing_in_float(forward: Callable[..., Any]) -> Callable[..., Any]:
+    """``forward`` with integer and bool array inputs cast to float64 first."""
+
+    @functools.wraps(forward)
+    def in_float(*arrays, **attrs):
+        return forward(*[a if a.dtype.kind in "fc" else a.astype(np.float64) for a in arrays], **attrs)
+
+    return in_float
 
 
 def _signature_of(forward: Callable[..., Any]) -> tuple[Optional[int], dict]:
@@ -213,6 +252,7 @@ def op(
     dtype: Optional[Callable[..., np.dtype]] = None,
     saves: Sequence[str] = ("inputs", "out"),
     residuals: bool = False,
+    float_inputs: bool = False,
     samples: Optional[Callable[[np.random.Generator], list]] = None,
     override: bool = False,
 ):
@@ -226,8 +266,21 @@ def op(
             dtype=dtype,
             saves=saves,
             residuals=residuals,
+            float_inputs=float_inputs,
             samples=samples,
             override=override,
         )
 
     return make(fn) if fn is not None else make
+
+
+def ops_in(module: Any) -> list[Op]:
+    """The ops a module defines (not those it imports), in the order they were defined.
+
+    A plugin's ``dagrad_ops`` hook can return ``ops_in(my_module)`` instead of
+    a hand-kept list that a new op could be forgotten from.
+    """
+    return [
+        value for value in vars(module).values()
+        if isinstance(value, Op) and getattr(value.forward, "__module__", None) == module.__name__
+    ]

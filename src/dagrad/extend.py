@@ -1,0 +1,46 @@
+"""Everything an op author needs, in one import: ``from dagrad.extend import op, unary_op, hookimpl, ...``.
+
+An op is a numpy forward decorated with :func:`op` (or a family preset such
+as :data:`float_unary_op`), plus a VJP rule set with ``@<op>.vjp``; a plugin
+returns its ops from a ``dagrad_ops`` hook marked with :data:`hookimpl`.
+
+Examples
+--------
+>>> import numpy as np
+>>> from dagrad.extend import float_unary_op
+>>> @float_unary_op(saves=("inputs",))
+... def softsign(x):
+...     "x / (1 + |x|)."
+...     return x / (1 + np.abs(x))
+>>> @softsign.vjp
+... def _(g, x):
+...     return (g / (1 + np.abs(x)) ** 2,)
+>>> softsign.forward(np.array([1.0, -3.0]))
+array([ 0.5 , -0.75])
+"""
+
+from __future__ import annotations
+
+from .hookspecs import hookimpl
+from .opdef import Op, Sample, first_dtype, float_dtype, op, ops_in, result_dtype
+from .ops.presets import binary_op, float_binary_op, float_unary_op, reduce_shape, reduction_op, unary_op
+from .ops.samples import (BINARY_SHAPES, UNARY_SHAPES, away_from_zero, elementwise_samples, positive,
+                          reduction_samples, uniform)
+from .plugins import register_ops
+from .shapes import (Shape, broadcast_shapes, elementwise, fits, format_shape, matmul_shape, normalize_axes,
+                     reduced_shape, same_as_first)
+
+__all__ = [
+    # defining ops
+    "op", "Op", "Sample", "ops_in", "hookimpl", "register_ops",
+    # presets for op families
+    "unary_op", "float_unary_op", "binary_op", "float_binary_op", "reduction_op",
+    # dtype rules
+    "result_dtype", "float_dtype", "first_dtype",
+    # shape rules and helpers
+    "Shape", "same_as_first", "elementwise", "broadcast_shapes", "reduce_shape", "reduced_shape",
+    "normalize_axes", "matmul_shape", "fits", "format_shape",
+    # sample makers for dagrad check
+    "uniform", "away_from_zero", "positive", "elementwise_samples", "reduction_samples",
+    "UNARY_SHAPES", "BINARY_SHAPES",
+]
