@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 
-.PHONY: demo test setup graphviz docs bench clean
+.PHONY: demo test setup graphviz docs docs-serve pictures bench clean
 
 demo: setup
 	$(PY) -m dagrad.cli demo
@@ -34,11 +34,20 @@ graphviz:
 	  elif command -v dnf >/dev/null 2>&1; then sudo dnf install -y graphviz; \
 	  else echo "Install Graphviz (https://graphviz.org/download/) and re-run." >&2; exit 1; fi; }
 
+# The docs site, built strictly (a broken link, a missing reference or any warning fails) into site/.
+# NO_MKDOCS_2_WARNING: Material for MkDocs prints a notice about its end of life (May 2027) on every run.
 docs: setup
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+docs-serve: setup
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve
+
+# Redraw docs/img/*.svg by running the guide pages that draw them.
+pictures: setup
 	$(PY) docs/build.py
 
 bench: setup
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build site *.egg-info src/*.egg-info .pytest_cache .hypothesis

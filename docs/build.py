@@ -1,10 +1,12 @@
-"""Rebuild every picture the docs embed (``make docs``), and measure render times (``--measure``).
+"""Run the guide's code as the tests do, rebuild its pictures (``make pictures``), and time rendering.
 
-The pictures are made by the docs' own code: the ```python blocks of each page
-in ``PAGES`` run top to bottom in a scratch directory, exactly as
-``tests/test_docs.py`` runs them, and every ``img/NAME.svg`` the page links to
-is then copied from the scratch directory into ``docs/img``. So the code a
-reader sees is the code that drew the picture next to it.
+A page's ```python blocks run top to bottom in one namespace, through Sybil:
+a block starting with ``>>>`` is a doctest whose shown output must match
+what it prints, and ``<!-- skip: next -->`` skips the block after it.
+``tests/test_docs.py`` runs every page this way; ``build()`` runs the pages
+in ``PAGES`` in a scratch directory and copies every ``img/NAME.svg`` the
+page links to from there into ``docs/img``. So the code a reader sees is the
+code that drew the picture next to it.
 
     python docs/build.py             # rebuild docs/img/*.svg
     python docs/build.py --measure   # the render-time table of docs/render.md
@@ -13,6 +15,7 @@ reader sees is the code that drew the picture next to it.
 from __future__ import annotations
 
 import argparse
+import doctest
 import os
 import re
 import shutil
@@ -21,10 +24,41 @@ import tempfile
 import time
 from pathlib import Path
 
+from sybil import Sybil
+from sybil.evaluators.doctest import NUMBER
+from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
+
 DOCS = Path(__file__).resolve().parent
 PAGES = ("how-gradients-flow.md", "render.md")
-BLOCK = re.compile(r"(?P<skip><!-- not run -->\s*\n)?```python\n(?P<code>.*?)```", re.S)
 IMAGE = re.compile(r"\]\(img/([\w.-]+\.svg)\)")
+
+#: ELLIPSIS: ``...`` in shown output stands for any text; NUMBER: a shown number is
+#: compared to the digits it shows (``0.712`` matches 0.71203); NORMALIZE_WHITESPACE:
+#: long output may be wrapped on the page.
+EXAMPLES = Sybil(
+    parsers=[
+        SkipParser(),
+        PythonCodeBlockParser(doctest_optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE | NUMBER),
+    ],
+)
+
+
+def run_page(page: Path, directory: Path) -> dict:
+    """Run a page's examples top to bottom in ``directory``; return the page's namespace.
+
+    Raises ``sybil.example.SybilFailure`` when shown output differs from the
+    printed one, and whatever a block raises, with the page's line numbers.
+    """
+    document = EXAMPLES.parse(page)
+    document.namespace["__name__"] = f"docs_{page.stem}"
+    here = os.getcwd()
+    os.chdir(directory)
+    try:
+        for example in document.examples():
+            example.evaluate()
+    finally:
+        os.chdir(here)
+    return document.namespace
 
 
 def pictures(page: Path) -> list[str]:
@@ -36,18 +70,10 @@ def build(out_dir: Path = DOCS / "img", pages=PAGES) -> list[Path]:
     """Run the pages' code in a scratch directory and copy the pictures they link to into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    here = os.getcwd()
     for name in pages:
         page = DOCS / name
         with tempfile.TemporaryDirectory() as scratch:
-            os.chdir(scratch)
-            try:
-                namespace: dict = {"__name__": f"docs_{page.stem}"}
-                for i, m in enumerate(BLOCK.finditer(page.read_text()), 1):
-                    if not m["skip"]:
-                        exec(compile(m["code"], f"{name} block {i}", "exec"), namespace)
-            finally:
-                os.chdir(here)
+            run_page(page, Path(scratch))
             for picture in pictures(page):
                 made = Path(scratch) / picture
                 if not made.exists():

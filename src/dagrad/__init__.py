@@ -10,8 +10,6 @@
 ((3, 2), True)
 """
 
-from __future__ import annotations
-
 from . import _compat, extend, nn, ops, optim, shapes, train
 from ._version import __version__
 from .errors import (AnomalyError, CycleError, DagradError, FeedError, FormatError, GradientError, GraphError,
@@ -49,3 +47,7 @@ __all__ = [
     "log_softmax", "logsumexp", "max", "mean", "min", "mse", "reshape", "softmax", "softmax_cross_entropy",
     "squeeze", "stack", "sum", "take", "transpose",
 ]
+
+
+def __dir__():  # dir() lists the public names, not the submodules and imports behind them
+    return __all__

@@ -44,3 +44,7 @@ __all__ = [
     "uniform", "away_from_zero", "positive", "elementwise_samples", "reduction_samples",
     "UNARY_SHAPES", "BINARY_SHAPES",
 ]
+
+
+def __dir__():  # dir() lists the public names, not the submodules and imports behind them
+    return __all__

@@ -12,8 +12,6 @@
 (64, 32)
 """
 
-from __future__ import annotations
-
 from . import init, losses
 from .layers import activate, dense, dropout, embedding, layer_norm, mlp
 from .losses import binary_cross_entropy, cross_entropy, mse
@@ -22,3 +20,7 @@ __all__ = [
     "init", "losses", "activate", "dense", "mlp", "dropout", "layer_norm", "embedding",
     "cross_entropy", "binary_cross_entropy", "mse",
 ]
+
+
+def __dir__():  # dir() lists the public names, not the submodules and imports behind them
+    return __all__

@@ -14,8 +14,6 @@ a step never sees gradients left over from an earlier one.
 array([0.375])
 """
 
-from __future__ import annotations
-
 from . import schedules
 from .adam import Adam, AdamW
 from .base import Optimizer, clip_by_global_norm, global_norm
@@ -24,3 +22,7 @@ from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "schedules", "constant", "step_decay", "cosine",
            "global_norm", "clip_by_global_norm"]
+
+
+def __dir__():  # dir() lists the public names, not the submodules and imports behind them
+    return __all__

@@ -56,6 +56,8 @@ def clip_by_global_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> tup
 class Optimizer:
     """Base class: the step count, the learning-rate schedule, clipping and per-parameter state.
 
+    Subclasses implement ``update(name, param, grad, lr, state)``.
+
     Parameters
     ----------
     params
@@ -68,8 +70,6 @@ class Optimizer:
         If given, gradients are scaled together so that their global L2 norm is
         at most ``clip_norm`` before the update; ``last_grad_norm`` records the
         norm before clipping.
-
-    Subclasses implement ``update(name, param, grad, lr, state)``.
     """
 
     def __init__(self, params: Params, lr: Union[float, Schedule] = 0.01, *, clip_norm: Optional[float] = None):

@@ -1,7 +1,5 @@
 """Training: the fit loop, its history, callbacks and metrics (one module per job, re-exported here)."""
 
-from __future__ import annotations
-
 from .callbacks import Callback, EarlyStopping, RenderEvery
 from .history import History, TrainState
 from .loop import evaluate, fit, predict
@@ -11,3 +9,7 @@ __all__ = [
     "fit", "evaluate", "predict", "History", "TrainState", "Metric", "accuracy",
     "Callback", "EarlyStopping", "RenderEvery",
 ]
+
+
+def __dir__():  # dir() lists the public names, not the submodules and imports behind them
+    return __all__
