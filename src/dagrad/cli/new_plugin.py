@@ -1,4 +1,11 @@
-"""``dagrad new-plugin NAME [--dir DIR]``: write a ready-to-install op-pack distribution."""
+"""``dagrad new-plugin NAME [--dir DIR]``: write a ready-to-install op-pack distribution.
+
+The distribution ``dagrad-NAME`` has a ``pyproject.toml`` with the entry point
+that makes it a plugin, a module with one working op (forward, VJP, shape rule,
+samples) to rename and copy, tests that check every op of the pack against
+finite differences, and a README. Nothing is written if the directory exists
+and is not empty. docs/plugins.md goes from here to a published pack.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,8 @@ def add(sub) -> None:
         "new-plugin",
         help="create a new op-pack distribution (pyproject with entry point, example op, tests, README)",
     )
-    p.add_argument("name", help="plugin name, e.g. 'myops' (gives the distribution dagrad-myops)")
-    p.add_argument("--dir", dest="directory", help="where to write it (default: ./dagrad-NAME)")
+    p.add_argument("name", metavar="NAME", help="plugin name, e.g. 'myops' (gives the distribution dagrad-myops)")
+    p.add_argument("--dir", dest="directory", metavar="DIR", help="where to write it (default: ./dagrad-NAME)")
     p.set_defaults(func=run)
 
 

@@ -1,13 +1,19 @@
-"""``dagrad ops``: every registered op with the plugin that provides it."""
+"""``dagrad ops``: every registered op with the plugin that provides it and what it does.
 
-from __future__ import annotations
+The built-in ops come from the plugin ``builtins``; ops of installed op packs
+appear here as soon as the pack is installed. An op that two installed plugins
+define is listed as ``CONFLICT`` with both names. Use an op in Python as
+``dagrad.ops.NAME``.
+"""
 
 import json
+
+from . import plain
 
 
 def add(sub) -> None:
     p = sub.add_parser("ops", help="list every op with the plugin that provides it")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true", help="print a JSON list (op, plugin, arity, attrs, summary)")
     p.set_defaults(func=run)
 
 
@@ -17,7 +23,7 @@ def run(args) -> int:
     reg = registry()
     rows = [
         {"op": name, "plugin": op.plugin, "arity": "n" if op.arity is None else op.arity,
-         "attrs": sorted(op.attr_defaults), "summary": op.summary}
+         "attrs": sorted(op.attr_defaults), "summary": plain(op.summary)}
         for name, op in sorted(reg.ops.items())
     ]
     if args.json:

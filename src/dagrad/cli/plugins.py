@@ -1,13 +1,19 @@
-"""``dagrad plugins``: plugins with version, status, ops and hooks, broken ones with their error."""
+"""``dagrad plugins``: every plugin with its status, distribution and version, ops and hooks.
 
-from __future__ import annotations
+A plugin is ``loaded``; ``broken`` when it failed to import or register (its
+error is shown, and the other plugins still load); ``conflict`` when it defines
+an op another plugin defines too; or ``disabled`` by the environment:
+``DAGRAD_PLUGINS=a,b`` loads only those entry-point plugins,
+``DAGRAD_DISABLE_PLUGINS=a,b`` all but those, and ``DAGRAD_STRICT_PLUGINS=1``
+makes a broken or colliding plugin an error. The built-ins always load.
+"""
 
 import json
 
 
 def add(sub) -> None:
     p = sub.add_parser("plugins", help="list plugins with version, status, ops and hooks")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true", help="print a JSON list, one object per plugin")
     p.set_defaults(func=run)
 
 
