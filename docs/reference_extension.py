@@ -8,6 +8,8 @@
 - Doctests outside an ``Examples`` section (a module docstring that is a
   headline and an example) would render as Markdown block quotes; each run of
   ``>>>`` lines and their output becomes a Python console code block.
+- reStructuredText roles (``:func:`save```) would show as written; they become
+  code, as ``dagrad ops`` shows them in a terminal.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import ast
 import re
 
 import griffe
+
+from dagrad.cli import plain
 
 EXAMPLES_SECTION = re.compile(r"^Examples?\n-{3,}$", re.M)
 
@@ -57,8 +61,8 @@ class ReadableReference(griffe.Extension):
     """Unquote quoted annotations; fence doctests that are not in an Examples section."""
 
     def on_instance(self, *, obj: griffe.Object, **kwargs) -> None:
-        if obj.docstring is not None and ">>>" in obj.docstring.value:
-            obj.docstring.value = fence_doctests(obj.docstring.value)
+        if obj.docstring is not None:
+            obj.docstring.value = fence_doctests(plain(obj.docstring.value))
 
     def on_function_instance(self, *, func: griffe.Function, **kwargs) -> None:
         func.returns = _unquoted(func.returns, func.parent)

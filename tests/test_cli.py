@@ -164,6 +164,7 @@ def test_dagrad_ops_prints_summaries_as_plain_text(capsys):
 @pytest.mark.parametrize("markup, text", [
     ("Elementwise sum ``x + y``.", "Elementwise sum `x + y`."),
     ("See :func:`dagrad.fit` and :py:class:`dagrad.Graph`.", "See `dagrad.fit` and `dagrad.Graph`."),
+    ("Written by :func:`~dagrad.io.save`.", "Written by `save`."),
     ("no markup", "no markup"),
 ])
 def test_plain_turns_docstring_markup_into_terminal_text(markup, text):

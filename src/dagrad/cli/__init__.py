@@ -76,9 +76,10 @@ _ROOT_EXAMPLES = [
 
 
 def plain(text: str) -> str:
-    """Docstring markup (reStructuredText) as terminal text: ````x + y```` and ``:func:`f``` become `` `x + y` ``, `` `f` ``."""
+    """Docstring markup (reStructuredText) as terminal text: code in double backquotes and roles
+    such as ``:func:`~dagrad.io.save``` become code in single backquotes (`` `save` ``)."""
     text = re.sub(r"``(.+?)``", r"`\1`", text)
-    return re.sub(r":[a-z]+(?::[a-z]+)?:`(.+?)`", r"`\1`", text)
+    return re.sub(r":[a-z]+(?::[a-z]+)?:`(~?)([^`]+)`", lambda m: f"`{m[2].rsplit('.', 1)[-1] if m[1] else m[2]}`", text)
 
 
 def _width() -> int:
