@@ -40,7 +40,7 @@ def node_times(problem: mlp_step.Problem, steps: int) -> str:
     clock = time.perf_counter
     for _ in range(steps):
         t0 = clock()
-        res = plan.run(feeds)
+        res = plan.run(feeds, profile=True)
         wall = clock() - t0
         t0 = clock()
         reference.step()

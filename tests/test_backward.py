@@ -203,11 +203,34 @@ def test_integer_labels_get_no_gradient_and_logits_do():
     np.testing.assert_allclose(res.grad(logits).sum(axis=1), 0, atol=1e-12)
 
 
-def test_a_non_scalar_loss_is_seeded_with_ones():
+def test_a_non_scalar_loss_needs_a_cotangent_and_is_never_summed_silently():
     g = dg.Graph()
     x = g.param("x", [1.0, 2.0])
-    res = g.backward(x * x)
+    with pytest.raises(dg.GraphError, match=r"shape \(2,\), not a scalar.*cotangent="):
+        g.backward(x * x)
+    res = g.backward(x * x, cotangent=np.ones(2))          # the old implicit seed, now explicit
     np.testing.assert_array_equal(res.grad(x), [2.0, 4.0])
+
+
+def test_a_cotangent_gives_the_vector_jacobian_product():
+    g = dg.Graph()
+    x = g.param("x", [1.0, 2.0, 3.0])
+    y = dg.tanh(x) * 2.0
+    v = np.array([0.5, -1.0, 2.0])
+    res = g.backward(y, cotangent=v)
+    np.testing.assert_allclose(res.grad(x), v * 2.0 * (1 - np.tanh([1.0, 2.0, 3.0]) ** 2))
+    with pytest.raises(dg.FeedError, match=r"cotangent has shape \(2,\)"):
+        g.backward(y, cotangent=np.ones(2))
+
+
+def test_a_loss_whose_size_is_known_only_when_fed_is_checked_at_run_time():
+    g = dg.Graph()
+    x = g.input("x", shape=(None,))
+    w = g.param("w", 2.0)
+    loss = x * w
+    with pytest.raises(dg.GraphError, match="not a scalar"):
+        g.backward(loss, feeds={"x": np.ones(3)})
+    assert g.backward(loss, feeds={"x": np.ones(3)}, cotangent=np.ones(3)).grad(w) == 3.0
 
 
 def test_forward_returns_values_only():
@@ -219,11 +242,13 @@ def test_forward_returns_values_only():
     assert res.grads == {} and res.order == []
 
 
-def test_timings_are_recorded_for_every_node_that_ran():
+def test_timings_are_recorded_for_every_node_that_ran_when_profiling():
     g = dg.Graph()
     x = g.param("x", [1.0, 2.0])
     y = dg.tanh(x)
-    res = g.backward(y.sum())
+    loss = y.sum()
+    assert g.backward(loss).forward_times == {}             # timing costs more than a small op: off by default
+    res = g.backward(loss, profile=True)
     assert set(res.forward_times) == {y.name, "sum"}
     assert y.name in res.backward_times and all(t >= 0 for t in res.backward_times.values())
 

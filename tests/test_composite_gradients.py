@@ -101,9 +101,8 @@ def random_dags(draw):
     return shapes, steps, reduce_to, seed
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(random_dags())
-def test_random_dags_match_finite_differences(recipe):
+def build_dag(recipe) -> tuple:
+    """The graph and scalar loss a ``random_dags`` recipe describes."""
     shapes, steps, reduce_to, seed = recipe
     rng = np.random.default_rng(seed)
     g = dg.Graph("random")
@@ -117,5 +116,12 @@ def test_random_dags_match_finite_differences(recipe):
     total = dg.sum(nodes[-1]) if reduce_to == "sum" else dg.mean(nodes[-1]) if reduce_to == "mean" else dg.logsumexp(nodes[-1])
     for extra in nodes[:-1]:
         total = total + dg.sum(extra) * 0.1
+    return g, total
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_dags())
+def test_random_dags_match_finite_differences(recipe):
+    g, total = build_dag(recipe)
     report = dg.gradcheck(g, loss=total, atol=1e-5, rtol=1e-4)
     assert report, str(report)

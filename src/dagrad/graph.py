@@ -97,7 +97,7 @@ class Graph:
         return self._g.number_of_nodes()
 
     def __contains__(self, ref: NodeRef) -> bool:
-        return _name_of(ref) in self._g
+        return (ref.graph is self and ref.name in self._g) if isinstance(ref, Tensor) else ref in self._g
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes())
@@ -106,9 +106,24 @@ class Graph:
         self.node(name)
         return Tensor(self, name)
 
+    def _name(self, ref: NodeRef) -> str:
+        """The node name ``ref`` stands for; a Tensor of another graph is refused, naming both graphs."""
+        if isinstance(ref, Tensor):
+            if ref.graph is not self:
+                raise GraphError(
+                    f"Tensor {ref.name!r} belongs to another graph ({ref.graph.name!r} at {id(ref.graph):#x}), "
+                    f"not to graph {self.name!r} (at {id(self):#x}); use the graph the Tensor was built in"
+                )
+            return ref.name
+        if isinstance(ref, Node):
+            return ref.name
+        if not isinstance(ref, str):
+            raise GraphError(f"expected a node name or Tensor, got {type(ref).__name__}")
+        return ref
+
     def node(self, ref: NodeRef) -> Node:
         """The record of a node, by name or Tensor; ``GraphError`` if there is none."""
-        name = _name_of(ref)
+        name = self._name(ref)
         try:
             return self._g.nodes[name]["node"]
         except KeyError:
@@ -426,9 +441,9 @@ class Graph:
         keep: str = "all",
     ) -> "Plan":
         """The cached ``Plan`` for these outputs (and loss/wrt); recompiled after any change."""
-        outs = tuple(_name_of(o) for o in _as_list(outputs))
-        loss_name = None if loss is None else _name_of(loss)
-        wrt_names = None if wrt is None else tuple(_name_of(w) for w in _as_list(wrt))
+        outs = tuple(self._name(o) for o in _as_list(outputs))
+        loss_name = None if loss is None else self._name(loss)
+        wrt_names = None if wrt is None else tuple(self._name(w) for w in _as_list(wrt))
         key = (self.version, registry().generation, outs, loss_name, wrt_names, keep)
         plan = self._plans.get(key)
         if plan is None:
@@ -438,9 +453,10 @@ class Graph:
             self._plans[key] = plan
         return plan
 
-    def forward(self, outputs: Union[NodeRef, Sequence[NodeRef]], feeds: Optional[dict] = None, *, check: Optional[bool] = None) -> "Result":
+    def forward(self, outputs: Union[NodeRef, Sequence[NodeRef]], feeds: Optional[dict] = None, *,
+                check: Optional[bool] = None, profile: bool = False) -> "Result":
         """Compute the values of ``outputs`` (and what they need) from ``feeds``."""
-        return self.compile(outputs).run(feeds, check=check)
+        return self.compile(outputs).run(feeds, check=check, profile=profile)
 
     def backward(
         self,
@@ -450,7 +466,9 @@ class Graph:
         wrt: Optional[Sequence[NodeRef]] = None,
         keep: str = "all",
         outputs: Sequence[NodeRef] = (),
+        cotangent: Any = None,
         check: Optional[bool] = None,
+        profile: bool = False,
     ) -> "Result":
         """Forward, then backpropagate from ``loss`` in reverse topological order.
 
@@ -458,9 +476,22 @@ class Graph:
         the loss get gradients. ``keep="all"`` keeps every value and gradient
         (for diagrams); ``keep="wrt"`` keeps only the gradients asked for and the
         values of ``loss`` and ``outputs``, freeing the rest as soon as possible.
+
+        The loss must be a scalar, unless ``cotangent`` (an array of the loss's
+        shape) says what gradient to start from: the result's gradients are then
+        the vector-Jacobian product of the loss with that cotangent. ``check``
+        turns NaN/Inf checking on for this run; ``profile`` times every node.
         """
-        outs = [loss, *outputs]
-        return self.compile(outs, loss=loss, wrt=wrt, keep=keep).run(feeds, check=check)
+        loss_name = self._name(loss)
+        shape = self.node(loss_name).shape
+        if cotangent is None and shape is not None and None not in shape and shape != ():
+            raise GraphError(
+                f"the loss {loss_name!r} has shape {format_shape(shape)}, not a scalar: reduce it (dg.sum, dg.mean) "
+                "or pass cotangent= with its shape for a vector-Jacobian product"
+            )
+        outs = [loss_name, *outputs]
+        plan = self.compile(outs, loss=loss_name, wrt=wrt, keep=keep)
+        return plan.run(feeds, check=check, cotangent=cotangent, profile=profile)
 
     def __repr__(self) -> str:
         return f"<Graph {self.name!r}: {len(self)} nodes>"

@@ -19,12 +19,12 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Result"]
 
 
-def _name(ref: Any) -> str:
-    return getattr(ref, "name", ref)
-
-
 class Result:
-    """Values and gradients of one forward (and backward) pass.
+    """Values and gradients of one forward (and backward) pass: a snapshot of that run.
+
+    Nothing in a result changes after the run: values that belonged to params,
+    consts or feeds were copied, and no two gradients share memory, so an
+    optimizer step (or your own edits) cannot alter a result you kept.
 
     Attributes
     ----------
@@ -34,10 +34,14 @@ class Result:
         Node names in the order their gradients were finished; ``order[0]`` is
         the loss, and every node comes after all of its consumers.
     forward_times, backward_times : dict[str, float]
-        Seconds spent in each node's forward and VJP.
+        Seconds spent in each node's forward and VJP, when run with
+        ``profile=True`` (empty otherwise).
     edge_norms : dict[tuple[str, str], float]
         With ``keep="all"``: L2 norm of the gradient that flowed back along
         each edge ``(input, consumer)``, from the consumer's VJP to its input.
+    version : int
+        The graph version the run computed (``Graph.version``); a graph changed
+        since then no longer matches this result's numbers.
     """
 
     def __init__(
@@ -52,6 +56,8 @@ class Result:
         forward_times: Optional[dict] = None,
         backward_times: Optional[dict] = None,
         edge_norms: Optional[dict] = None,
+        flows: Optional[dict] = None,
+        version: Optional[int] = None,
     ):
         self.graph = graph
         self.values = values
@@ -61,12 +67,35 @@ class Result:
         self.wrt = wrt
         self.forward_times = forward_times or {}
         self.backward_times = backward_times or {}
-        self.edge_norms = edge_norms or {}
+        self.version = graph.version if version is None else version
+        self._edge_norms = edge_norms
+        self._flows = flows or {}
         self._ranks: Optional[dict] = None
+
+    @property
+    def edge_norms(self) -> dict:
+        """L2 norm of the gradient along each edge ``(input, consumer)``, computed when first asked for."""
+        if self._edge_norms is None:
+            norms = {}
+            for (source, consumer), flow in self._flows.items():
+                array = self.grads.get(source) if flow is None else flow
+                if array is not None:
+                    flat = np.asarray(array, dtype=np.float64).reshape(-1)
+                    norms[(source, consumer)] = float(np.sqrt(np.dot(flat, flat)))
+            self._edge_norms = norms
+        return self._edge_norms
+
+    @property
+    def stale(self) -> bool:
+        """Whether the graph has changed since this run (its numbers describe the old wiring)."""
+        return self.graph.version != self.version
+
+    def _name(self, ref: Any) -> str:
+        return self.graph._name(ref)
 
     def value(self, ref: Any) -> np.ndarray:
         """The value of a node (name or Tensor)."""
-        name = _name(ref)
+        name = self._name(ref)
         try:
             return self.values[name]
         except KeyError:
@@ -74,20 +103,20 @@ class Result:
 
     def grad(self, ref: Any) -> np.ndarray:
         """The gradient of the loss with respect to a node; it has the node's shape and dtype."""
-        name = _name(ref)
+        name = self._name(ref)
         try:
             return self.grads[name]
         except KeyError:
             raise GraphError(self._missing(name, "gradient")) from None
 
     def has_grad(self, ref: Any) -> bool:
-        return _name(ref) in self.grads
+        return self._name(ref) in self.grads
 
     def rank(self, ref: Any) -> Optional[int]:
         """The node's backward rank ``#k``: its 1-based position in ``order`` (1 is the loss), or None."""
         if self._ranks is None:
             self._ranks = {n: i + 1 for i, n in enumerate(self.order)}
-        return self._ranks.get(_name(ref))
+        return self._ranks.get(self._name(ref))
 
     def step(self, ref: Any) -> Optional[int]:
         """Deprecated alias of :meth:`rank` ("step" now means a training step only)."""

@@ -45,8 +45,8 @@ def mul(x, y):
 
 
 @mul.vjp
-def _(g, x, y):
-    return g * y, g * x
+def _(g, x, y, needs):
+    return g * y if needs[0] else None, g * x if needs[1] else None
 
 
 @float_binary_op
@@ -56,9 +56,9 @@ def div(x, y):
 
 
 @div.vjp
-def _(g, x, y, out):
+def _(g, x, y, out, needs):
     gx = g / y
-    return gx, -gx * out
+    return gx if needs[0] else None, -gx * out if needs[1] else None
 
 
 @unary_op(saves=())
@@ -215,9 +215,9 @@ def maximum(x, y):
 
 
 @maximum.vjp
-def _(g, x, y):
+def _(g, x, y, needs):
     share = _tie_split(x, y)
-    return g * share, g * (1 - share)
+    return g * share if needs[0] else None, g * (1 - share) if needs[1] else None
 
 
 @binary_op(saves=("inputs",))
@@ -227,9 +227,9 @@ def minimum(x, y):
 
 
 @minimum.vjp
-def _(g, x, y):
+def _(g, x, y, needs):
     share = _tie_split(y, x)
-    return g * share, g * (1 - share)
+    return g * share if needs[0] else None, g * (1 - share) if needs[1] else None
 
 
 def _where_samples(rng):
@@ -248,9 +248,9 @@ def where(condition, x, y):
 
 
 @where.vjp
-def _(g, condition, x, y):
+def _(g, condition, x, y, needs):
     zero = np.zeros((), g.dtype)
-    return None, np.where(condition, g, zero), np.where(condition, zero, g)
+    return None, np.where(condition, g, zero) if needs[1] else None, np.where(condition, zero, g) if needs[2] else None
 
 
 @unary_op(dtype=first_dtype, saves=("inputs",), samples=elementwise_samples(1, attrs={"low": -0.5, "high": 0.7}))

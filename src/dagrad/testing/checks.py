@@ -21,6 +21,7 @@ from ..gradcheck import gradcheck, projected_graph
 from ..opdef import Op, Sample
 from ..ops.samples import elementwise_samples
 from ..plugins import registry
+from ..scheduler.runtime import placeholder
 from ..shapes import fits, format_shape
 from .diagnose import format_index, format_value, likely_cause
 
@@ -314,6 +315,7 @@ def _check_case(op: Op, case: _Case, seed: int, eps: float, atol: float, rtol: f
     if not op.differentiable:
         return
     _check_vjp_structure(op, args64, attrs, out, res, seed)
+    _check_saves(op, args64, attrs, out, seed)
     _check_gradients(op, case, args64, out, seed, eps, atol, rtol)
     _check_float32(op, case, args, attrs, seed)
 
@@ -410,6 +412,46 @@ def _check_vjp_structure(op: Op, args: tuple, attrs: dict, out: np.ndarray, res,
                 f"  likely cause: a broadcast reduced over the wrong axes, or dropped dims: return the natural "
                 f"gradient (of the output's shape for a broadcast input) and let the engine sum it, "
                 f"or reduce with keepdims=True"
+            )
+
+
+def _check_saves(op: Op, args: tuple, attrs: dict, out: np.ndarray, seed: int) -> None:
+    """The VJP must read only what ``saves=`` keeps: in a graph, the rest reaches it as NaN stand-ins.
+
+    The VJP runs once on everything and once as the engine calls it (unsaved
+    inputs replaced by NaN placeholders, an unsaved output by None); if the two
+    disagree, the op's ``saves=`` is wrong, and that, not the calculus, is the bug.
+    """
+    if {"inputs", "out"} <= op.saves:
+        return
+    g = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype, copy=False)
+
+    def vjp(inputs_saved: bool, out_saved: bool):
+        res = _run_forward(op, args, attrs)[1]  # fresh residuals: a VJP may consume them in place
+        inputs = list(args) if inputs_saved else [placeholder(a.shape, a.dtype) for a in args]
+        return op.call_vjp(g, inputs, out if out_saved else None, res, attrs)
+
+    full = vjp(True, True)
+    for inputs_saved, out_saved, what, fix in (
+        ("inputs" in op.saves, True, "its inputs", "inputs"),
+        (True, "out" in op.saves, "its output (out)", "out"),
+    ):
+        if inputs_saved and out_saved:
+            continue
+        try:
+            grads = vjp(inputs_saved, out_saved)
+            same = all(
+                (a is None) == (b is None) and (a is None or np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True))
+                for a, b in zip(full, grads)
+            )
+        except Exception:  # noqa: BLE001 - failing without the unsaved value is the same finding
+            same = False
+        if not same:
+            declared = tuple(sorted(op.saves))
+            raise _Problem(
+                f"the VJP reads {what}, but the op declares saves={declared!r}, so in a graph it sees "
+                f"NaN stand-ins (or out=None) and its gradients are wrong\n"
+                f"  likely cause: saves=: declare saves={tuple(sorted(op.saves | {fix}))!r}"
             )
 
 

@@ -1,0 +1,361 @@
+"""Plans as straight-line Python: one block per instruction, values in local variables, frees as ``del``.
+
+``source(plan)`` writes the program out (it is also ``print(plan)``);
+``build(plan)`` compiles it once; ``run`` calls it. This is what torch.fx's
+``GraphModule`` does with its graph: the per-node bookkeeping of a loop
+(fetching arguments from lists, looking up attributes, branching on options
+that are fixed for the plan) is decided once, here, and the code that runs
+does only what this plan needs. Errors still name the node, op and plugin:
+an exception escaping the generated code is mapped from its line back to
+the instruction that raised it.
+
+Every identifier in the source comes from dagrad. User strings (node names)
+appear only in comments, escaped with ``ascii``, and in string literals written
+by ``repr``; attribute values appear only as literals ``repr`` wrote from
+canonical JSON-shaped data, or as named constants. So a hostile model file
+cannot inject code.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from ..errors import DagradError
+from ..shapes import fits, format_shape
+from .anomalies import check_finite
+from .runtime import (
+    as_grad_tuple,
+    failed,
+    finish,
+    fix_gradient,
+    fix_output,
+    freeze,
+    placeholder,
+    seed,
+)
+
+__all__ = ["source", "build", "run"]
+
+ndarray = np.ndarray
+_FILENAME = "<dagrad plan>"
+
+
+@dataclass
+class Program:
+    """A plan's compiled code, its constants, and which instruction each line belongs to."""
+
+    function: Any
+    owners: dict = field(default_factory=dict)   # line number -> ("forward" | "backward", instruction)
+    source: str = ""
+
+
+class _Writer:
+    """Collects lines, the constants they name, and the instruction that owns each line."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.owners: dict = {}
+        self.constants: dict = {}
+        self._names: dict = {}  # id(object) -> constant name
+        self._owner = None
+
+    def own(self, kind: Optional[str], ins: Any = None) -> None:
+        self._owner = None if kind is None else (kind, ins)
+
+    def line(self, text: str, comment: str = "", indent: int = 1) -> None:
+        code = "    " * indent + text
+        if comment:
+            code = f"{code:<60}  # {comment}"
+        self.lines.append(code)
+        if self._owner is not None:
+            self.owners[len(self.lines)] = self._owner
+
+    def const(self, value: Any, stem: str) -> str:
+        """A name for ``value`` in the generated module (one name per object)."""
+        key = id(value)
+        if key in self._names:
+            return self._names[key]
+        name = _identifier(stem, self.constants)
+        self.constants[name] = value
+        self._names[key] = name
+        return name
+
+    def literal(self, value: Any, stem: str) -> str:
+        """``value`` as Python source: a literal when it is plain data, else a named constant."""
+        return repr(value) if _is_literal(value) else self.const(value, stem)
+
+
+def _identifier(stem: str, taken: dict) -> str:
+    base = re.sub(r"\W", "_", stem) or "c"
+    if base[0].isdigit() or keyword.iskeyword(base) or base in _RESERVED:
+        base = "_" + base
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
+_RESERVED = {"run", "fed", "stored", "check", "cotangent", "external", "ndarray", "len", "order", "append",
+             "flows", "gs", "asarray", "None", "True", "False"}
+
+
+def _is_literal(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, str)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, tuple):
+        return all(_is_literal(v) for v in value)
+    return False
+
+
+def _c(name: str) -> str:
+    """A node name for a comment: printable ASCII only, so it can never end the comment's line."""
+    return ascii(name)
+
+
+# ------------------------------------------------------------------- writing --
+
+
+def source(plan: Any) -> str:
+    """The Python source that runs ``plan`` (``print(plan)`` shows it)."""
+    return _write(plan).lines_text
+
+
+class _Written:
+    def __init__(self, writer: _Writer, header: list):
+        self.writer = writer
+        self.lines_text = "\n".join(header + writer.lines) + "\n"
+        self.offset = len(header)
+
+
+def _write(plan: Any) -> _Written:
+    w = _Writer()
+    helpers = {"ndarray": ndarray, "fix_output": fix_output, "fix_gradient": fix_gradient, "fits": fits,
+               "as_grad_tuple": as_grad_tuple, "freeze": freeze, "check_finite": check_finite,
+               "placeholder": placeholder, "seed": seed, "asarray": np.asarray}
+    w.constants.update(helpers)
+    w.constants["PLAN"] = plan
+    names, dtypes = plan.nodes, plan.dtypes
+    shape_of: dict = {}   # slot -> source text of its shape at run time (a constant, or a recorded local)
+    declared = {f.slot: f.shape for f in plan.feeds} | {ins.slot: ins.shape for ins in plan.forward}
+    for s in plan.stored:
+        declared[s.slot] = plan.graph.node(s.name).shape
+    needs_shape = _slots_whose_shape_backward_needs(plan)
+
+    def dtype_name(slot: int) -> str:
+        return w.const(dtypes[slot], str(dtypes[slot]))
+
+    def remember_shape(slot: int, var: str) -> None:
+        shape = declared.get(slot)
+        if shape is not None and None not in shape:
+            shape_of[slot] = repr(tuple(shape))
+        elif slot in needs_shape:
+            w.line(f"s{slot} = {var}.shape")
+            shape_of[slot] = f"s{slot}"
+
+    # --- inputs
+    w.line("# inputs: feeds, then params and consts", indent=1)
+    for k, f in enumerate(plan.feeds):
+        w.line(f"v{f.slot} = fed[{k}]", f"{_c(f.name)}: input {format_shape(f.shape) if f.shape is not None else '?'} {f.dtype}")
+        if f.guard:
+            w.line(f"v{f.slot} = freeze(v{f.slot}, external)")
+        remember_shape(f.slot, f"v{f.slot}")
+    for k, s in enumerate(plan.stored):
+        w.line(f"v{s.slot} = stored[{k}]", f"{_c(s.name)}: {s.kind} {format_shape(declared[s.slot])} {dtypes[s.slot]}")
+        if s.guard:
+            w.line(f"v{s.slot} = freeze(v{s.slot}, external)")
+        remember_shape(s.slot, f"v{s.slot}")
+
+    # --- forward
+    w.line("# forward")
+    for ins in plan.forward:
+        w.own("forward", ins)
+        me = w.const(ins, f"I{ins.slot}")
+        fn = w.const(ins.op.forward, ins.op.name)
+        args = ", ".join([f"v{i}" for i in ins.inputs] + [f"{k}={w.literal(v, f'{ins.op.name}_{k}')}"
+                                                          for k, v in ins.attrs.items()])
+        target = f"v{ins.slot}"
+        if ins.op.residuals:
+            target = f"v{ins.slot}, r{ins.slot}" if ins.keep_residuals else f"v{ins.slot}, _"
+        w.line(f"{target} = {fn}({args})", f"{_c(ins.name)}")
+        v = f"v{ins.slot}"
+        checks = [f"{v}.__class__ is not ndarray", f"{v}.dtype is not {dtype_name(ins.slot)}"]
+        if ins.ndim >= 0:
+            if ins.tail is None:
+                checks.append(f"not fits({v}.shape, {me}.shape)")
+            elif ins.lead == 0:
+                checks = checks[:1] + [f"{v}.shape != {tuple(ins.tail)!r}"] + checks[1:]
+            else:
+                checks.append(f"len({v}.shape) != {ins.ndim} or {v}.shape[{ins.lead}:] != {tuple(ins.tail)!r}")
+        w.line(f"if {' or '.join(checks)}: {v} = fix_output({me}, {v})")
+        if ins.guard:
+            w.line(f"{v} = freeze({v}, external)")
+        w.line(f"if check: check_finite({v}, {me}.name, {me}.op, 'forward', ({''.join(f'v{i}, ' for i in ins.inputs)}))")
+        w.own(None)
+        remember_shape(ins.slot, v)
+        if ins.free:
+            w.line("del " + ", ".join(f"v{s}" for s in ins.free))
+
+    # --- backward
+    if plan.backward:
+        _write_backward(w, plan, shape_of, dtype_name)
+        order = w.const(tuple(ins.name for ins in plan.backward), "ORDER")
+        w.line(f"order = list({order}) if not missing else [n for n in {order} if n not in missing]")
+    else:
+        w.line("order, flows = [], None")
+
+    # --- result
+    values = ", ".join(f"{names[s]!r}: v{s}" for s, _ in plan.kept_values)
+    grads = ", ".join(f"{names[s]!r}: g{s}" for s, _ in plan.kept_grads) if plan.backward else ""
+    wrt_shapes = ", ".join(f"{s}: {shape_of.get(s, 'None')}" for s, n in plan.kept_grads if n in plan.wrt)
+    w.line(f"return {{{values}}}, {{{grads}}}, order, flows, {{{wrt_shapes}}}")
+
+    kind = f"backward from {_c(plan.loss)} with respect to {', '.join(map(_c, plan.wrt)) or 'nothing'}" if plan.loss \
+        else f"forward to {', '.join(map(_c, plan.outputs))}"
+    header = [f"# dagrad plan: {kind}; keep={plan.keep!r}",
+              "def run(fed, stored, check, cotangent, external):"]
+    return _Written(w, header)
+
+
+def _slots_whose_shape_backward_needs(plan: Any) -> set:
+    """Slots whose run-time shape the backward pass reads: gradient targets, placeholders, wrt zeros."""
+    slots = {s for s, name in plan.kept_grads if name in plan.wrt}
+    for ins in plan.backward:
+        if ins.op is None:
+            continue
+        slots.update(t.slot for t in ins.targets)
+        if not ins.reads_inputs:
+            slots.update(ins.inputs)
+    return slots
+
+
+def _write_backward(w: _Writer, plan: Any, shape_of: dict, dtype_name) -> None:
+    names = plan.nodes
+    keep_all = plan.keep == "all"
+    w.line("# backward: each node's gradient is complete when its turn comes (reverse topological order)")
+    w.line("missing = []                              # nodes no gradient reached, left out of the order")
+    w.line("flows = {}" if keep_all else "flows = None")
+    loss_slot = plan.backward[0].slot
+    others = [ins.slot for ins in plan.backward[1:]]
+    for k in range(0, len(others), 16):
+        w.line(" = ".join(f"g{s}" for s in others[k:k + 16]) + " = None")
+    w.line(f"g{loss_slot} = seed(PLAN, v{loss_slot}, cotangent)", f"{_c(plan.loss)}: #1")
+    for ins in plan.backward:
+        g = f"g{ins.slot}"
+        if ins.op is None:
+            w.line(f"if {g} is None: missing.append({names[ins.slot]!r})", f"{_c(ins.name)}: gradient complete")
+            continue
+        w.own("backward", ins)
+        me = w.const(ins, f"B{ins.slot}")
+        w.line(f"if {g} is None: missing.append({names[ins.slot]!r})", f"{_c(ins.name)}: vjp of {ins.op.name}")
+        w.line("else:")
+        if ins.guard:
+            w.line(f"{g} = freeze({g}, external)", indent=2)
+        args = [g]
+        for i in ins.inputs:
+            if ins.reads_inputs:
+                args.append(f"v{i}")
+            else:
+                args.append(f"placeholder({shape_of[i]}, {dtype_name(i)})")
+        wants = ins.op.vjp_wants
+        if "out" in wants:
+            args.append(f"out=v{ins.slot}" if ins.reads_out else "out=None")
+        if "res" in wants:
+            args.append(f"res=r{ins.slot}" if _keeps_residuals(plan, ins.slot) else "res=None")
+        args += [f"{k}={w.literal(v, f'{ins.op.name}_{k}')}" for k, v in ins.kwargs.items()]
+        vjp = w.const(ins.op.vjp_rule, f"vjp_{ins.op.name}")
+        w.line(f"gs = {vjp}({', '.join(args)})", indent=2)
+        w.line(f"if gs.__class__ is not tuple or len(gs) != {len(ins.inputs)}: gs = as_grad_tuple(gs, {me})", indent=2)
+        if "res" in wants and _keeps_residuals(plan, ins.slot):
+            w.line(f"del r{ins.slot}", indent=2)
+        arrays = "(" + "".join(f"{a}, " for a in args[1:1 + len(ins.inputs)]) + ")"
+        for t in ins.targets:
+            i = t.slot
+            gi = "gi" if t.shared else f"g{i}"
+            w.line(f"{gi} = gs[{t.position}]", indent=2)
+            w.line(f"if {gi} is not None:", indent=2)
+            shape = shape_of[i]
+            w.line(f"if {gi}.__class__ is not ndarray or {gi}.shape != {shape} or {gi}.dtype is not {dtype_name(i)}: "
+                   f"{gi} = fix_gradient({me}, {t.position}, {names[i]!r}, {gi}, {shape}, {dtype_name(i)}, "
+                   f"{dtype_name(ins.slot)})", indent=3)
+            placeholders = "()" if ins.reads_inputs else repr(tuple(range(len(ins.inputs))))
+            w.line(f"if check: check_finite({gi}, {me}.name, {me}.op, 'backward', {arrays}, "
+                   f"into={names[i]!r}, placeholders={placeholders})", indent=3)
+            edge = repr((names[i], ins.name))
+            if keep_all:
+                if t.shared:
+                    w.line(f"flows[{edge}] = {gi} if flows.get({edge}) is None else flows[{edge}] + {gi}", indent=3)
+                else:
+                    w.line(f"flows[{edge}] = None", indent=3)
+            if t.shared:
+                scalar_safe = "asarray(" if shape in ("()", ) or not shape.startswith("(") else "("
+                w.line(f"if g{i} is None: g{i} = gi; o{i} = False", indent=3)
+                w.line(f"elif o{i}: g{i} += gi", indent=3)
+                w.line(f"else: g{i} = {scalar_safe}g{i} + gi); o{i} = True", indent=3)
+        frees = [f"v{s}" for s in ins.free_values] + ([g] if ins.free_grad else [])
+        if frees:
+            w.line("del " + ", ".join(frees), indent=2)
+        w.own(None)
+
+
+def _keeps_residuals(plan: Any, slot: int) -> bool:
+    return any(ins.slot == slot and ins.keep_residuals for ins in plan.forward)
+
+
+# ----------------------------------------------------------------- running --
+
+
+def build(plan: Any) -> Program:
+    """Compile ``plan``'s source once; the result runs every later run of the plan."""
+    written = _write(plan)
+    code = compile(written.lines_text, _FILENAME, "exec")
+    namespace = dict(written.writer.constants)
+    exec(code, namespace)  # noqa: S102 - our own generated source (see the module docstring)
+    owners = {line + written.offset: owner for line, owner in written.writer.owners.items()}
+    return Program(namespace["run"], owners, written.lines_text)
+
+
+def run(plan: Any, program: Program, fed: list, cotangent: Optional[np.ndarray], check: bool):
+    """Run the compiled ``program`` of ``plan``; map any exception from an op back to its node."""
+    stored_values = plan.graph._values
+    stored = [stored_values[s.name] for s in plan.stored]
+    external = fed + stored
+    ext_ids = {id(a) for a in external}
+    try:
+        values, grads, order, flows, wrt_shapes = program.function(fed, stored, check, cotangent, ext_ids)
+    except DagradError:
+        raise
+    except Exception as exc:
+        mapped = _mapped(program, exc)
+        if mapped is exc:
+            raise
+        raise mapped from exc
+    return finish(plan, values, grads, order, flows, external, wrt_shapes)
+
+
+def _mapped(program: Program, exc: Exception) -> Exception:
+    """The ``OpError`` naming the node whose instruction raised ``exc``, or ``exc`` itself if none did."""
+    tb = exc.__traceback__
+    frame = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == _FILENAME:
+            frame = tb
+        tb = tb.tb_next
+    if frame is None:
+        return exc
+    owner = program.owners.get(frame.tb_lineno)
+    if owner is None:
+        return exc
+    kind, ins = owner
+    local = frame.tb_frame.f_locals
+    arrays = [local.get(f"v{i}") for i in ins.inputs]
+    phase = "forward" if kind == "forward" else "backward (VJP)"
+    return failed(ins.name, ins.op, phase, arrays, exc)

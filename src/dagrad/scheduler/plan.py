@@ -1,0 +1,208 @@
+"""``Plan``: a compiled, reusable program for one request on one version of a graph.
+
+A plan's fields *are* its program (see ``program.py``): the slots it feeds
+and reads, its forward and backward instructions with what each frees, and
+what the result keeps. ``print(plan)`` shows the Python that runs it.
+
+Running a plan picks an executor. The first run of a plan, a profiled run and
+any run of a very large plan go through the interpreter loop (``loop.py``);
+from the second run on, a plan runs as straight-line Python generated for it
+(``codegen.py``), which spends less time per node on bookkeeping than any loop
+but costs a few microseconds per node to compile, once. Both compute exactly
+what the reference interpreter (``reference.py``) defines, which the tests check.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
+
+from ..errors import FeedError, GraphError
+from ..plugins import registry
+from . import codegen, loop
+from .anomalies import checking
+from .runtime import coerce_feed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..graph import Graph
+    from ..result import Result
+
+__all__ = ["Plan", "CODEGEN_MAX_INSTRUCTIONS", "stored_values"]
+
+CODEGEN_MAX_INSTRUCTIONS = 20_000
+"""Plans with more instructions always run in the interpreter loop: compiling generated
+source costs several microseconds per line, which a huge plan run a few times never repays."""
+
+
+EXECUTORS = ("auto", "loop", "codegen")
+
+
+def _generate(plan: "Plan") -> bool:
+    """Whether this run uses generated code: from a plan's second run on, unless the plan is huge.
+
+    ``DAGRAD_EXECUTOR=loop`` or ``=codegen`` forces one executor for every plan
+    that is not huge (to debug, or to run a test suite through each).
+    """
+    if len(plan.forward) + len(plan.backward) > CODEGEN_MAX_INSTRUCTIONS:
+        return False
+    forced = os.environ.get("DAGRAD_EXECUTOR", "auto")
+    if forced == "loop":
+        return False
+    return forced == "codegen" or plan.runs > 1
+
+
+@dataclass(eq=False)
+class Plan:
+    """A compiled program: forward (and backward) instructions over slots, one slot per node.
+
+    Attributes
+    ----------
+    nodes : list[str]
+        Every node the plan reads or computes, in forward (topological) order;
+        ``nodes[slot]`` names a slot.
+    dtypes : tuple[numpy.dtype]
+        Each slot's dtype (values are checked to have it, so it is exact).
+    outputs, loss, wrt, keep
+        What was asked for: the values computed, the loss differentiated, the
+        nodes gradients are taken with respect to, and what the result keeps.
+    feeds, stored, forward, backward : tuple
+        The program (see ``dagrad.scheduler.program``).
+    kept_values, kept_grads : tuple
+        ``(slot, name)`` of what the ``Result`` holds.
+
+    A plan belongs to one version of its graph: if the graph changes (a node
+    is added, ``rewire``...) or plugins are reloaded, the next ``run``
+    recompiles the same request first, so a plan never runs old wiring.
+    """
+
+    graph: "Graph"
+    version: int
+    generation: int
+    request: tuple
+    nodes: list
+    dtypes: tuple
+    outputs: tuple
+    loss: Optional[str]
+    wrt: tuple
+    keep: str
+    feeds: tuple
+    stored: tuple
+    feedable: tuple
+    forward: tuple
+    backward: tuple
+    kept_values: tuple
+    kept_grads: tuple
+    runs: int = 0
+    _program: Any = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------ running --
+
+    def run(self, feeds: Optional[dict] = None, *, check: Optional[bool] = None, cotangent: Any = None,
+            profile: bool = False) -> "Result":
+        """Run forward (and backward, if the plan has a loss) and return a ``Result``.
+
+        Parameters
+        ----------
+        feeds
+            ``{input name or Tensor: array}`` for every input the plan needs.
+        check
+            Check every value and gradient for NaN/Inf (``AnomalyError``);
+            default: ``dagrad.check_anomalies``'s setting in this context.
+        cotangent
+            The gradient to start backpropagation from, with the loss's shape:
+            needed when the loss is not a scalar (a vector-Jacobian product).
+        profile
+            Time every node's forward and VJP (``Result.forward_times`` and
+            ``backward_times``); off by default, since timing costs more than a
+            small op.
+        """
+        if self.version != self.graph.version or self.generation != registry().generation:
+            self._recompile()
+        check = checking() if check is None else bool(check)
+        fed = self._fed(feeds)
+        seed = self._seed(cotangent)
+        self.runs += 1
+        if profile or not _generate(self):
+            return loop.run(self, fed, seed, check, profile)
+        if self._program is None:
+            self._program = codegen.build(self)
+        return codegen.run(self, self._program, fed, seed, check)
+
+    def _recompile(self) -> None:
+        """Become the plan the same request compiles to on the graph as it is now."""
+        outputs, loss, wrt, keep = self.request
+        fresh = self.graph.compile(list(outputs), loss=loss, wrt=wrt, keep=keep)
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(fresh, name))
+        self.runs, self._program = 0, None
+
+    def _fed(self, feeds: Optional[dict]) -> list:
+        """The feeds, validated and converted, in the order of ``self.feeds``; ``FeedError`` names a bad one."""
+        given: dict = {}
+        graph = self.graph
+        for key, value in (feeds or {}).items():
+            name = graph._name(key) if not isinstance(key, str) else key
+            if name not in self.feedable:
+                raise FeedError(self._unexpected(name))
+            given[name] = value
+        fed = []
+        for f in self.feeds:
+            if f.name not in given:
+                raise FeedError(
+                    f"input {f.name!r} needs a feed: it is required for {', '.join(map(repr, self.outputs))}"
+                )
+            fed.append(coerce_feed(f.name, given[f.name], f.shape, f.dtype))
+        return fed
+
+    def _unexpected(self, name: str) -> str:
+        if name in self.graph:
+            kind = self.graph.node(name).kind
+            return f"feed {name!r} is not an input: it is a {kind} (change params with Graph.set_value)"
+        inputs = ", ".join(map(repr, self.feedable)) or "none"
+        return f"feed {name!r} matches no input of graph {self.graph.name!r} (inputs: {inputs})"
+
+    def _seed(self, cotangent: Any) -> Any:
+        """The loss's starting gradient: the cotangent, checked, or None for "ones of the loss's shape"."""
+        if self.loss is None:
+            if cotangent is not None:
+                raise GraphError("a cotangent needs a loss to start backpropagation from; this plan has none")
+            return None
+        if cotangent is None:
+            return None
+        node = self.graph.node(self.loss)
+        array = np.asarray(cotangent)
+        if array.dtype.kind not in "biuf" or not np.can_cast(array.dtype, node.dtype, casting="same_kind"):
+            raise FeedError(f"the cotangent has dtype {array.dtype}; the loss {self.loss!r} is {node.dtype}")
+        return np.array(array, dtype=node.dtype)  # a copy: the run may hand it to ops read-only
+
+    # ---------------------------------------------------------------- showing --
+
+    @property
+    def order(self) -> list:
+        """Deprecated alias of ``nodes`` (``Result.order`` is the *backward* order; this one runs forward)."""
+        warnings.warn("Plan.order is deprecated; use Plan.nodes", DeprecationWarning, stacklevel=2)
+        return self.nodes
+
+    @property
+    def source(self) -> str:
+        """The Python source generated for this plan: its printed form."""
+        return codegen.source(self)
+
+    def __str__(self) -> str:
+        return self.source
+
+    def __repr__(self) -> str:
+        kind = f"backward from {self.loss!r}" if self.loss else "forward"
+        return (f"<Plan {kind}: {len(self.forward)} forward and {len(self.backward)} backward instructions, "
+                f"keep={self.keep!r}>")
+
+
+def stored_values(plan: Plan) -> list:
+    """The current values of the plan's params and consts, in the order of ``plan.stored``."""
+    values = plan.graph._values
+    return [values[s.name] for s in plan.stored]
+

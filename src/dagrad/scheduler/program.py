@@ -1,0 +1,86 @@
+"""The instructions of a compiled plan: plain records that the executors read and the printer shows.
+
+A plan is a straight-line program over numbered slots, one slot per node:
+``Feed`` and ``Stored`` fill the slots of inputs and of params and consts,
+each ``Forward`` computes one op node's value, and each ``Backward`` finishes
+one node's gradient and, for an op node, calls its VJP rule to pass gradients
+on to its inputs. ``free`` lists say which slots are dead after an
+instruction, so values and gradients are dropped as soon as nothing reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+__all__ = ["Feed", "Stored", "Forward", "Target", "Backward"]
+
+
+@dataclass(slots=True, frozen=True)
+class Feed:
+    """An input node's slot, filled from the run's feeds."""
+
+    slot: int
+    name: str
+    shape: Optional[tuple]
+    dtype: np.dtype
+    guard: bool = False   # an op that does not ship with dagrad reads it: hand over a read-only view
+
+
+@dataclass(slots=True, frozen=True)
+class Stored:
+    """A param's or const's slot, filled from the graph's stored value at the start of each run."""
+
+    slot: int
+    name: str
+    kind: str             # "param" or "const"
+    guard: bool = False
+
+
+@dataclass(slots=True)
+class Forward:
+    """Compute one op node: ``slot = op.forward(*inputs, **attrs)``."""
+
+    slot: int
+    name: str
+    op: Any
+    inputs: tuple                 # slots of the arguments, in order (a slot may repeat: x * x)
+    attrs: dict
+    shape: Optional[tuple]        # declared output shape (None sizes match anything); None: no shape rule
+    dtype: np.dtype               # declared output dtype
+    ndim: int = -1                # fast shape check: len(shape) == ndim and shape[lead:] == tail
+    lead: int = 0                 # (-1: no shape rule; tail None: sizes unknown in the middle, use fits())
+    tail: Optional[tuple] = ()
+    keep_residuals: bool = False  # the forward returns (out, residuals) and a VJP will read them
+    guard: bool = False           # hand this op read-only arrays (it does not ship with dagrad)
+    record_shape: bool = False    # the backward pass needs this value's shape after the value is freed
+    free: tuple = ()              # slots whose values are dead after this instruction
+
+
+@dataclass(slots=True, frozen=True)
+class Target:
+    """An input of a VJP that receives a gradient: ``position`` in the op's inputs, the input's ``slot``."""
+
+    position: int
+    slot: int
+    first: bool    # no earlier instruction contributes to this slot's gradient
+    shared: bool   # more than one instruction (or input position) contributes to it
+
+
+@dataclass(slots=True)
+class Backward:
+    """Finish the gradient of ``slot``; for an op node whose inputs need gradients, run its VJP rule."""
+
+    slot: int
+    name: str
+    op: Any = None                # None: the node's gradient is only finished here (a param, or nothing flows on)
+    inputs: tuple = ()
+    reads_inputs: bool = False    # the op saves its inputs (otherwise the VJP sees placeholders)
+    reads_out: bool = False
+    targets: tuple = ()           # Target per input that gets a gradient
+    kwargs: Optional[dict] = None # attrs, and needs= if the rule declares it
+    guard: bool = False
+    free_values: tuple = ()       # value slots dead after this instruction
+    free_grad: bool = True        # this node's gradient is not kept in the result

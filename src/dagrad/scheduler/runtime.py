@@ -1,0 +1,300 @@
+"""What every executor of a plan shares: feed checks, broadcast reduction, placeholders, read-only
+hand-over, output and gradient checks, error messages, and the snapshot that becomes a ``Result``.
+
+The executors (the fast loop, the generated code and the reference
+interpreter) differ only in how they walk the instructions; everything that
+decides *what* a value or gradient is, or which error is raised, lives here once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+import numpy as np
+
+from ..errors import FeedError, GradientError, GraphError, OpError
+from ..result import Result
+from ..shapes import fits, format_shape
+
+__all__ = [
+    "coerce_feed", "seed", "sum_to", "placeholder", "freeze", "fix_output", "fix_gradient", "as_grad_tuple",
+    "failed", "roots", "snapshot", "finish",
+]
+
+ndarray = np.ndarray
+
+
+# ----------------------------------------------------------------- feeds ---
+
+
+def coerce_feed(name: str, value: Any, shape: Optional[tuple], dtype: np.dtype) -> np.ndarray:
+    """The array fed to input ``name``, in its declared dtype; ``FeedError`` if it does not fit.
+
+    A value is converted to the input's dtype only when that changes nothing but
+    float rounding: an int64 of 2**32 + 1 is refused for an int32 input (it would
+    become 1), and a float64 of 1e300 for a float32 input (it would become inf).
+    """
+    if type(value) is ndarray and value.dtype == dtype and (shape is None or fits(value.shape, shape)):
+        return value  # the common case, checked without conversions
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - anything numpy cannot take is a bad feed
+        raise FeedError(f"feed {name!r} is not an array: {exc}") from None
+    if array.dtype != dtype:
+        if not _convertible(array.dtype, dtype):
+            raise FeedError(f"feed {name!r} has dtype {array.dtype}; input {name!r} expects {dtype}")
+        array = _narrowed(name, array, dtype)
+    if shape is not None and not fits(array.shape, shape):
+        raise FeedError(
+            f"feed {name!r} has shape {format_shape(array.shape)}; input {name!r} expects {format_shape(shape)}"
+        )
+    return array
+
+
+def _convertible(source: np.dtype, target: np.dtype) -> bool:
+    """Bool and integers convert to any integer or float, floats to floats; values are checked after."""
+    if source.kind in "biu":
+        return target.kind in "iuf"
+    return source.kind == "f" and target.kind == "f"
+
+
+def _narrowed(name: str, array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = array.astype(dtype)
+    if dtype.kind in "iub":
+        changed = converted.astype(array.dtype) != array
+    else:  # to float: rounding is fine, overflow to infinity is not
+        changed = np.isfinite(array) & ~np.isfinite(converted) if array.dtype.kind == "f" else ~np.isfinite(converted)
+    if np.any(changed):
+        where = tuple(int(i) for i in np.argwhere(changed)[0])
+        was, became = array[where].item(), converted[where].item()
+        raise FeedError(
+            f"feed {name!r} holds values that {dtype} cannot represent: {was!r} would become {became!r} "
+            f"(at index {where}); feed {dtype} values, or declare input {name!r} with dtype {array.dtype}"
+        )
+    return converted
+
+
+# ------------------------------------------------------------- gradients ---
+
+
+def seed(plan: Any, loss_value: np.ndarray, cotangent: Optional[np.ndarray]) -> np.ndarray:
+    """The gradient backpropagation starts from: ones for a scalar loss, else the cotangent given.
+
+    A non-scalar loss is never summed silently (as PyTorch and JAX refuse too):
+    without a cotangent of its shape it is a ``GraphError`` saying what to do.
+    """
+    if cotangent is None:
+        if loss_value.shape != ():
+            raise GraphError(
+                f"the loss {plan.loss!r} has shape {format_shape(loss_value.shape)}, not a scalar: reduce it "
+                "(dg.sum, dg.mean) or pass cotangent= with its shape for a vector-Jacobian product"
+            )
+        return np.ones((), loss_value.dtype)
+    if cotangent.shape != loss_value.shape:
+        raise FeedError(
+            f"the cotangent has shape {format_shape(cotangent.shape)}; the loss {plan.loss!r} has shape "
+            f"{format_shape(loss_value.shape)}"
+        )
+    return cotangent
+
+
+def sum_to(g: np.ndarray, shape: tuple) -> Optional[np.ndarray]:
+    """Sum a broadcast gradient back to ``shape``; None if it cannot have come from it.
+
+    ``np.add.reduce`` is called directly: ``ndarray.sum`` goes through a Python
+    wrapper, which is most of the cost for the small arrays of a bias gradient.
+    """
+    lead = g.ndim - len(shape)
+    if lead < 0:
+        return None
+    inner = []
+    for i, d in enumerate(shape):
+        gd = g.shape[lead + i]
+        if d == gd:
+            continue
+        if d != 1:
+            return None
+        inner.append(lead + i)
+    if not inner:
+        return np.add.reduce(g, axis=tuple(range(lead))) if lead else g
+    return np.add.reduce(g, axis=tuple(range(lead)) + tuple(inner), keepdims=True).reshape(shape)
+
+
+_PLACEHOLDERS: dict = {}
+
+
+def placeholder(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """A stand-in for an input the op does not save: right shape and dtype, no memory, loud values.
+
+    Floats are NaN (and integers their extreme value), so a VJP that reads an
+    input its op does not declare in ``saves`` produces NaN, which anomaly
+    checking and ``check_op`` catch, instead of a plausible wrong gradient.
+    Placeholders are read-only, so one per (shape, dtype) is shared by every run.
+    """
+    key = (shape, dtype)
+    stand_in = _PLACEHOLDERS.get(key)
+    if stand_in is None:
+        if len(_PLACEHOLDERS) > 4096:
+            _PLACEHOLDERS.clear()
+        if dtype.kind in "fc":
+            fill = np.nan
+        elif dtype.kind == "i":
+            fill = np.iinfo(dtype).min
+        elif dtype.kind == "u":
+            fill = np.iinfo(dtype).max
+        else:
+            fill = 0
+        stand_in = _PLACEHOLDERS[key] = np.broadcast_to(np.full((), fill, dtype), shape)
+    return stand_in
+
+
+def freeze(array: np.ndarray, external: set) -> np.ndarray:
+    """``array``, read-only, for an op that does not ship with dagrad.
+
+    The flag is set on the array itself when the run owns it; an array the
+    caller or the graph owns (a feed, a param) is handed over as a read-only
+    view instead, so its own flag never changes.
+    """
+    if array.flags.writeable:
+        if id(array) in external:
+            array = array.view()
+        array.flags.writeable = False
+    return array
+
+
+def fix_output(ins: Any, out: Any) -> np.ndarray:
+    """The forward output of ``ins`` as an ndarray of its declared shape and dtype, or ``OpError``."""
+    if type(out) is not ndarray:
+        out = np.asarray(out)
+    bad_shape = ins.shape is not None and not fits(out.shape, ins.shape)
+    if bad_shape or out.dtype != ins.dtype:
+        op = ins.op
+        declared = f"{ins.dtype}{format_shape(ins.shape) if ins.shape is not None else ''}"
+        rule = "shape" if bad_shape else "dtype"
+        raise OpError(
+            f"node {ins.name!r} (op {op.name!r} from plugin {op.plugin!r}) returned {out.dtype}"
+            f"{format_shape(out.shape)}, but its declared output is {declared}: the op's forward "
+            f"disagrees with its {rule} rule; fix the forward or the rule"
+        )
+    return out
+
+
+def fix_gradient(ins: Any, position: int, name: str, g: Any, shape: tuple, dtype: np.dtype,
+                 out_dtype: np.dtype) -> np.ndarray:
+    """A VJP's gradient for input ``position`` (node ``name``), summed and cast back to ``shape`` and ``dtype``.
+
+    Broadcasting is undone here, once, for every op. A gradient of another dtype
+    is cast back only where the forward promoted (its output dtype ``out_dtype``
+    differs from the input's, as float32 * float64); anything else is the op's
+    bug: ``GradientError``.
+    """
+    if type(g) is not ndarray:
+        g = np.asarray(g)
+    op = ins.op
+    if g.shape != shape:
+        summed = sum_to(g, shape)
+        if summed is None:
+            raise GradientError(
+                f"node {ins.name!r}: the VJP of op {op.name!r} from plugin {op.plugin!r} "
+                f"returned a gradient of shape {g.shape} for input {position} ({name!r}), "
+                f"whose value has shape {shape} (and it does not broadcast to it)"
+            )
+        g = summed
+    if g.dtype != dtype:
+        if g.dtype.kind != dtype.kind or out_dtype == dtype:
+            raise GradientError(
+                f"node {ins.name!r}: the VJP of op {op.name!r} from plugin {op.plugin!r} "
+                f"returned a {g.dtype} gradient for input {position} ({name!r}), whose value is {dtype}"
+            )
+        g = g.astype(dtype)
+    return g
+
+
+def as_grad_tuple(gs: Any, ins: Any) -> tuple:
+    """The VJP's result as one gradient (or None) per input; ``GradientError`` otherwise."""
+    arity = len(ins.inputs)
+    if type(gs) is tuple and len(gs) == arity:
+        return gs
+    if isinstance(gs, ndarray) and arity == 1:
+        return (gs,)
+    if not isinstance(gs, (tuple, list)) or len(gs) != arity:
+        got = f"{len(gs)} values" if isinstance(gs, (tuple, list)) else f"a {type(gs).__name__}"
+        raise GradientError(
+            f"node {ins.name!r}: the VJP of op {ins.op.name!r} from plugin {ins.op.plugin!r} must return "
+            f"one gradient (or None) per input, {arity} in all; it returned {got}"
+        )
+    return tuple(gs)
+
+
+def _describe(arrays) -> str:
+    return ", ".join(
+        f"{a.dtype}{format_shape(a.shape)}" if isinstance(a, ndarray) else type(a).__name__ for a in arrays
+    )
+
+
+def failed(name: str, op: Any, phase: str, arrays, exc: BaseException) -> OpError:
+    """The ``OpError`` for an exception raised inside an op's forward or VJP."""
+    hint = ""
+    if isinstance(exc, ValueError) and "read-only" in str(exc):
+        hint = ("; ops must not write into their inputs (dagrad hands them read-only arrays): "
+                "compute into a new array, or copy first (x = x.copy())")
+    return OpError(
+        f"node {name!r} (op {op.name!r} from plugin {op.plugin!r}) raised in its {phase} "
+        f"with inputs {_describe(arrays)}: {type(exc).__name__}: {exc}{hint}"
+    )
+
+
+# ------------------------------------------------------------- snapshots ---
+
+
+def _root(array: np.ndarray) -> int:
+    while isinstance(array.base, ndarray):
+        array = array.base
+    return id(array)
+
+
+def roots(arrays: Iterable[np.ndarray]) -> set:
+    """Identities of the arrays that own the memory of ``arrays``."""
+    return {_root(a) for a in arrays}
+
+
+def snapshot(values: dict, grads: dict, external_roots: set) -> tuple[dict, dict]:
+    """Make a result independent of everything that may change after the run.
+
+    A kept value whose memory belongs to a param, a const or a feed is copied
+    (an optimizer step or the caller would change it later); a kept gradient is
+    copied when it is read-only or shares memory with another kept array, so no
+    two gradients of a result alias each other or a value.
+    """
+    seen = set(external_roots)
+    for name, v in values.items():
+        r = _root(v)
+        if r in external_roots:
+            values[name] = v.copy()
+        else:
+            seen.add(r)
+    for name, g in grads.items():
+        r = _root(g)
+        if r in seen or not g.flags.writeable:
+            grads[name] = np.array(g)
+        else:
+            seen.add(r)
+    return values, grads
+
+
+def finish(plan: Any, values: dict, grads: dict, order: list, flows: Optional[dict], external: list,
+           wrt_shapes: dict, forward_times: Optional[dict] = None, backward_times: Optional[dict] = None):
+    """The ``Result`` of a run: kept values and gradients (a snapshot), the backward order, timings.
+
+    A node in ``wrt`` that no gradient reached gets zeros of its shape.
+    """
+    for slot, name in plan.kept_grads:
+        if grads.get(name) is None:
+            if name in plan.wrt:
+                grads[name] = np.zeros(wrt_shapes[slot], plan.dtypes[slot])
+            else:
+                grads.pop(name, None)
+    snapshot(values, grads, roots(external))
+    return Result(plan.graph, values, grads, order, loss=plan.loss, wrt=plan.wrt, forward_times=forward_times,
+                  backward_times=backward_times, flows=flows, version=plan.version)

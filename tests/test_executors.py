@@ -1,0 +1,127 @@
+"""Every executor computes what the reference interpreter defines, and a plan prints as the code that runs it.
+
+A plan runs through the interpreter loop (first run, profiled runs, huge
+plans) or through Python generated for it (later runs); ``run_reference`` is
+the ~25-line definition of what running means. On random DAGs all three must
+give identical values and gradients, and the same backward order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from test_composite_gradients import build_dag, random_dags
+
+import dagrad as dg
+from dagrad.scheduler import run_reference
+
+
+def run_with(monkeypatch, executor: str, plan, feeds=None, **kwargs):
+    monkeypatch.setenv("DAGRAD_EXECUTOR", executor)
+    plan.runs = 0
+    return plan.run(feeds, **kwargs)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                HealthCheck.function_scoped_fixture])
+@given(random_dags())
+def test_loop_and_generated_code_agree_with_the_reference_on_random_dags(monkeypatch, recipe):
+    g, loss = build_dag(recipe)
+    plan = g.compile(loss, loss=loss, keep="all")
+    values, grads = run_reference(plan)
+    for executor in ("loop", "codegen"):
+        res = run_with(monkeypatch, executor, plan)
+        assert set(res.values) == set(values), executor
+        for name, v in values.items():
+            np.testing.assert_array_equal(res.value(name), v, err_msg=f"{executor}: value of {name}")
+        assert set(res.grads) == set(grads), executor
+        for name, gr in grads.items():
+            np.testing.assert_array_equal(res.grad(name), gr, err_msg=f"{executor}: gradient of {name}")
+        assert res.order == [n for n in reversed(plan.nodes) if n in grads], executor
+
+
+@pytest.mark.parametrize("executor", ["loop", "codegen"])
+@pytest.mark.parametrize("keep", ["wrt", "all"])
+def test_an_mlp_runs_the_same_through_every_executor(monkeypatch, executor, keep):
+    rng = np.random.default_rng(0)
+    g = dg.Graph()
+    x = g.input("x", shape=(None, 4), dtype="float32")
+    y = g.input("y", shape=(None,), dtype="int64")
+    h = dg.nn.dense(x, 8, activation="relu", name="fc1")
+    logits = dg.nn.dense(h, 3, name="fc2")
+    loss = dg.softmax_cross_entropy(logits, y)
+    feeds = {"x": rng.normal(size=(5, 4)).astype(np.float32), "y": rng.integers(0, 3, size=5)}
+    plan = g.compile(loss, loss=loss, keep=keep)
+    values, grads = run_reference(plan, feeds)
+    res = run_with(monkeypatch, executor, plan, feeds)
+    for name in res.grads:
+        np.testing.assert_allclose(res.grad(name), grads[name], rtol=1e-6, err_msg=name)
+    assert res.value(loss) == pytest.approx(float(values[loss.name]))
+
+
+def test_print_plan_shows_the_generated_code_instruction_by_instruction():
+    g = dg.Graph()
+    x = g.input("x", shape=(None, 2))
+    W = g.param("W", np.ones((2, 2)))
+    loss = dg.sum(dg.tanh(x @ W), name="loss")
+    plan = g.compile(loss, loss=loss, keep="wrt")
+    text = str(plan)
+    assert text.startswith("# dagrad plan: backward from 'loss' with respect to 'W'; keep='wrt'\ndef run(")
+    lines = text.splitlines()
+    forward = [line.split("#")[0].strip() for line in lines if line.strip().startswith("v") and "= " in line]
+    assert forward[:5] == ["v0 = fed[0]", "v1 = stored[0]", "v2 = matmul(v0, v1)", "v3 = tanh(v2)",
+                           "v4 = sum(v3, axis=None, keepdims=False)"]
+    assert "del v2" in text                                          # matmul's output dies after tanh reads it
+    assert "gs = vjp_tanh(g3, placeholder(s2, float64), out=v3)" in text  # tanh saves only its output
+    assert "gs = vjp_matmul(g2, v0, v1, needs=(False, True))" in text   # no gradient wanted for the fed batch
+    compile(text, "<plan>", "exec")                                  # the printed form is the code that runs
+
+
+def test_hostile_names_cannot_reach_the_generated_code_except_as_escaped_text():
+    g = dg.Graph()
+    evil = "x'); import os; os.system('true'); ('"
+    w = g.param(evil, np.array([1.0, 2.0]))
+    loss = dg.sum(w * w, name="# newline? \\n nope")
+    plan = g.compile(loss, loss=loss)
+    plan.run()
+    res = plan.run()                                                 # the second run executes generated code
+    np.testing.assert_array_equal(res.grad(evil), [2.0, 4.0])
+    for line in str(plan).splitlines():
+        code = line.split("  # ")[0]
+        assert "os.system" not in code or repr(evil) in code
+
+
+def test_an_error_in_generated_code_names_the_node_op_and_plugin(monkeypatch, fresh_registry):
+    @dg.op(shape=dg.shapes.same_as_first, saves=("inputs",))
+    def explode_on_second_call(x):
+        "x, but raises when x holds a negative entry"
+        if (x < 0).any():
+            raise ValueError("negative entry")
+        return x + 0
+
+    @explode_on_second_call.vjp
+    def _(g, x):
+        return (g,)
+
+    dg.register_ops(explode_on_second_call, plugin="boom-pack")
+    g = dg.Graph()
+    x = g.input("x", shape=(2,))
+    loss = dg.sum(dg.ops.explode_on_second_call(dg.tanh(x)), name="loss")
+    plan = g.compile(loss, loss=loss, wrt=[x])
+    monkeypatch.setenv("DAGRAD_EXECUTOR", "codegen")
+    with pytest.raises(dg.OpError, match=r"node 'explode_on_second_call' \(op 'explode_on_second_call' from plugin "
+                                         r"'boom-pack'\) raised in its forward with inputs float64\(2,\): "
+                                         r"ValueError: negative entry"):
+        plan.run({"x": np.array([1.0, -1.0])})
+
+
+def test_profiling_times_every_node_through_the_loop():
+    g = dg.Graph()
+    x = g.param("x", [1.0, 2.0])
+    loss = dg.sum(dg.exp(x), name="loss")
+    plan = g.compile(loss, loss=loss)
+    for _ in range(3):
+        plan.run()
+    res = plan.run(profile=True)
+    assert set(res.forward_times) == {"exp", "loss"} and set(res.backward_times) == {"exp", "loss"}
