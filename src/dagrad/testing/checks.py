@@ -203,6 +203,9 @@ def check_plugin(name: str, *, seed: int = 0, generated: bool = True) -> list[Op
         raise PluginError(f"plugin {name!r} is {info.status}: {info.error}")
     reports, failures = [], []
     for op_name in info.ops:
+        if op_name in info.unused:
+            failures.append(f"op {op_name!r} of plugin {name!r} cannot be used: {info.unused[op_name]}")
+            continue
         try:
             reports.append(check_op(reg.op(op_name), seed=seed, generated=generated))
         except OpCheckFailure as exc:
