@@ -322,3 +322,12 @@ def test_the_console_script_shows_a_broken_plugin(fake_distribution, tmp_path):
     assert "nope_nope" in out
     ops = subprocess.run([sys.executable, "-m", "dagrad.cli", "ops"], env=env, capture_output=True, text=True, check=True).stdout
     assert "gelu" in ops
+
+
+def test_registering_an_override_from_python_resolves_a_conflict(fake_distribution, recwarn):
+    fake_distribution("dagrad-smooth", "0.3", {"smooth": "smooth_mod"}, {"smooth_mod": SOFTPLUS_MODULE})
+    reg = dg.load_plugins()
+    assert "softplus" in reg.conflicts
+    dg.register_ops(_softplus(override=True, doc="mine"), plugin="my-softplus")
+    assert reg.op("softplus").doc == "mine" and not reg.conflicts
+    assert "'my-softplus' (registered from Python) replaces it" in reg.plugins["smooth"].unused["softplus"]

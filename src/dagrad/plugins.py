@@ -238,6 +238,9 @@ class Registry:
             else:  # an explicit registration: the op is used (it was checked to clash with nothing, or overrides)
                 self.ops[o.name] = o
                 self.conflicts.pop(o.name, None)
+                for other in providers[:-1]:
+                    if other.plugin != BUILTINS and other.plugin in self.plugins:
+                        self.plugins[other.plugin].unused[o.name] = f"plugin {info.described} replaces it (override=True)"
         self.generation += 1
         return info
 

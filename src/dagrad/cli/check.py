@@ -57,6 +57,9 @@ def run(args) -> int:
     for name, reason in unusable.items():
         failed.append(name)
         print(f"FAIL  {name}: unusable: {reason}")
+    if not args.names and reg.conflicts:
+        print(f"note: {len(reg.conflicts)} op name(s) not checked, being unusable conflicts: "
+              f"{', '.join(sorted(reg.conflicts))} (see `dagrad plugins`)", file=sys.stderr)
     if failed:
         print(f"{len(failed)} op(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
