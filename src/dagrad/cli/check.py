@@ -1,4 +1,9 @@
-"""``dagrad check [OP|PLUGIN ...]``: check ops completely (finite differences, shape and dtype rules, VJP arity)."""
+"""``dagrad check [OP|PLUGIN ...]``: check ops completely (finite differences, shape and dtype rules, VJP arity).
+
+A name that is both an op and a plugin is checked as the op, with a note
+(``--plugin`` takes names as plugins); an op two plugins define is reported as
+the conflict it is, and a plugin's unusable ops fail the check.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ def add(sub) -> None:
     p.add_argument("names", nargs="*", metavar="OP|PLUGIN", help="ops or plugins to check (default: all)")
     p.add_argument("--plugin", action="store_true",
                    help="take every name as a plugin (when a name is both an op and a plugin, the op is checked)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random samples and projections (default: 0)")
     p.set_defaults(func=run)
 
 
