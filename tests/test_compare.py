@@ -159,7 +159,7 @@ def test_iterating_over_a_tensor_raises_instead_of_indexing_forever():
     g, a, _ = _graph()   # a's first axis is unknown: iteration through __getitem__ would never stop
     with pytest.raises(dg.SymbolicTensorError, match="cannot be iterated"):
         list(a)
-    with pytest.raises(dg.SymbolicTensorError, match=r"needs its values.*`a == value`"):
+    with pytest.raises(dg.SymbolicTensorError, match=r"needs its values.*`t == value`"):
         1.0 in a
     with pytest.raises(dg.SymbolicTensorError, match="cannot be a Python index"):
         range(dg.sum(a))

@@ -123,7 +123,7 @@ class Tensor:
     def __contains__(self, item) -> bool:
         raise SymbolicTensorError(
             f"`... in` Tensor {self.name!r} needs its values: it is symbolic. Compare in the graph "
-            f"(`{self.name} == value` gives a bool Tensor), or run the graph and search `res.value({self.name!r})`"
+            f"(`t == value` gives a bool Tensor), or run the graph and search `res.value({self.name!r})`"
         )
 
     def __array__(self, dtype=None, copy=None):
@@ -140,19 +140,17 @@ class Tensor:
             if op_name.startswith("logical_"):
                 return _logical(op_name, *inputs)
             return apply(op_name, *inputs)
-        name = _UFUNC_OPS.get(ufunc.__name__, ufunc.__name__)
         call = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
-        raise SymbolicTensorError(
-            f"{call} cannot compute with Tensor {self.name!r}: it is symbolic and gets a value only when its "
-            f"graph runs. Build the node with dagrad's op instead (`dg.{name}(...)`; `dagrad ops` lists them "
-            f"all), or run the graph and use numpy on `res.value({self.name!r})`"
-        )
+        raise self._numpy_refused(call, _UFUNC_OPS.get(ufunc.__name__, ufunc.__name__))
 
     def __array_function__(self, func, types, args, kwargs):
-        raise SymbolicTensorError(
-            f"np.{func.__name__} cannot compute with Tensor {self.name!r}: it is symbolic and gets a value only "
-            f"when its graph runs. Build the node with dagrad's function instead (`dg.{func.__name__}(...)`; "
-            f"`dagrad ops` lists the ops), or run the graph and use numpy on `res.value({self.name!r})`"
+        raise self._numpy_refused(f"np.{func.__name__}", func.__name__)
+
+    def _numpy_refused(self, call: str, dg_name: str) -> SymbolicTensorError:
+        return SymbolicTensorError(
+            f"{call} cannot compute with Tensor {self.name!r}: it is symbolic and gets a value only when its "
+            f"graph runs. Build the node with dagrad instead (`dg.{dg_name}(...)`; `dagrad ops` lists the ops), "
+            f"or run the graph and use numpy on `res.value({self.name!r})`"
         )
 
     # -------------------------------------------------------- arithmetic --
