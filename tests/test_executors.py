@@ -27,11 +27,11 @@ def run_with(monkeypatch, executor: str, plan, feeds=None, **kwargs):
                                                                 HealthCheck.function_scoped_fixture])
 @given(random_dags())
 def test_loop_and_generated_code_agree_with_the_reference_on_random_dags(monkeypatch, recipe):
-    g, loss = build_dag(recipe)
-    plan = g.compile(loss, loss=loss, keep="all")
-    values, grads = run_reference(plan)
+    g, loss, leaves, feeds = build_dag(recipe)
+    plan = g.compile(loss, loss=loss, wrt=leaves, keep="all")
+    values, grads = run_reference(plan, feeds)
     for executor in ("loop", "codegen"):
-        res = run_with(monkeypatch, executor, plan)
+        res = run_with(monkeypatch, executor, plan, feeds)
         assert set(res.values) == set(values), executor
         for name, v in values.items():
             np.testing.assert_array_equal(res.value(name), v, err_msg=f"{executor}: value of {name}")

@@ -1,6 +1,7 @@
 """Every op, built-in or from a bundled plugin, passes dagrad.testing.check_op on its samples (finite
-differences in float64, shape and dtype rules against the forward, one gradient per input, float32 kept
-float32), and its samples cover the shapes that break gradient code."""
+differences in float64, shape and dtype rules against the forward, unknown sizes, one gradient per input,
+float32 kept float32, mixed float32/float64 inputs, small-integer inputs of float ops), and its samples
+cover the shapes that break gradient code."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def test_the_bundled_plugins_provide_every_op_the_engine_promises():
         "transpose", "broadcast_to", "expand_dims", "squeeze", "concatenate", "stack", "getitem", "softmax",
         "log_softmax", "logsumexp", "softmax_cross_entropy", "mse", "einsum",
         "gelu", "silu", "softplus", "elu", "leaky_relu",
+        "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+        "logical_and", "logical_or", "logical_xor", "logical_not", "isfinite", "isnan", "isinf",
     }
     assert promised <= set(OPS)
 
@@ -54,3 +57,55 @@ def test_samples_of_multi_input_ops_broadcast_or_repeat_an_input(name):
     assert repeated or differing
     if name not in {"softmax_cross_entropy", "binary_cross_entropy_with_logits", "take", "where", "dropout"}:
         assert repeated, f"op {name!r} has no sample using the same input twice"
+
+
+# ------------------------------------------- issue 8.15: edge cases against PyTorch ---
+
+
+def test_pow_samples_include_x_to_the_zero_at_zero_and_its_gradient_is_zero():
+    labels = [s.label for s in dg.registry().op("pow").samples(np.random.default_rng(0))]
+    assert any("x ** 0 at x = 0" in label for label in labels)
+    g = dg.Graph()
+    x = g.param("x", np.array([0.0, 2.0]))
+    res = g.backward(dg.sum(x ** 0))
+    np.testing.assert_array_equal(res.grad(x), [0.0, 0.0])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_binary_cross_entropy_takes_targets_wider_than_its_logits(reduction):
+    rng = np.random.default_rng(0)
+    logits, targets = rng.normal(size=(3,)), rng.uniform(size=(2, 3))
+    report = dg.gradcheck(dg.ops.binary_cross_entropy_with_logits, logits, targets, reduction=reduction)
+    assert report, str(report)
+
+
+def test_binary_cross_entropy_keeps_float32_logits_float32_beside_float64_targets():
+    g = dg.Graph()
+    logits = g.param("logits", np.array([0.3, -1.2, 2.0], np.float32))
+    targets = g.param("targets", np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 1.0]]))    # float64, and wider
+    loss = dg.binary_cross_entropy_with_logits(logits, targets)
+    res = g.backward(loss, wrt=[logits, targets])
+    assert loss.dtype == np.float32 and res.value(loss).dtype == np.float32
+    assert res.grad(logits).dtype == np.float32 and res.grad(targets).dtype == np.float64
+    assert res.grad(targets).shape == (2, 3)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "bool"])
+def test_float_ops_on_small_integers_compute_in_the_float64_they_declare(dtype):
+    g = dg.Graph()
+    x = g.const(np.array([12, 1], dtype=dtype))
+    for name in ("exp", "log", "sqrt", "sin", "tanh", "sigmoid", "div", "softmax", "gelu"):
+        op = dg.registry().op(name)
+        node = g.apply(name, [x] * (op.arity or 1))
+        value = g.forward(node).value(node)
+        assert node.dtype == value.dtype == np.float64, name
+    y = dg.exp(x)
+    np.testing.assert_allclose(g.forward(y).value(y), np.exp(np.array([12, 1], dtype=dtype).astype(np.float64)))
+
+
+def test_where_with_a_python_number_keeps_a_float32_graph_float32():
+    g = dg.Graph()
+    y = g.input("y", shape=(3,), dtype="float32")
+    out = dg.where(y > 0, 0.0, y)
+    assert out.dtype == np.float32
+    assert g.forward(out, {"y": np.float32([1, -2, 3])}).value(out).dtype == np.float32

@@ -13,7 +13,7 @@ import pytest
 import dagrad as dg
 from dagrad.hookspecs import hookimpl
 
-KEYS = {"name", "distribution", "version", "status", "error", "ops", "hooks"}
+KEYS = {"name", "distribution", "version", "status", "error", "ops", "unused", "hooks"}
 
 
 def cli(*args: str, **env: str):
@@ -129,7 +129,7 @@ def _my_tanh(*, override: bool):
 
 
 def test_a_colliding_op_is_an_error_naming_both_plugins(fresh_registry):
-    with pytest.raises(dg.PluginError, match=r"op 'tanh' is defined by both plugin 'builtins' and plugin 'mine'"):
+    with pytest.raises(dg.PluginError, match=r"op 'tanh' is defined by both plugin 'builtins' \(dagrad [^)]+\) and plugin 'mine' \(registered from Python\)"):
         dg.register(_plugin_with(_my_tanh(override=False)), "mine")
     assert dg.registry().plugins["mine"].status == "conflict"
     assert dg.registry().ops["tanh"].plugin == "builtins"        # nothing changed

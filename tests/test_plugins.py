@@ -12,6 +12,7 @@ import pytest
 
 import dagrad as dg
 from dagrad.cli import main as cli
+from dagrad.hookspecs import hookimpl
 
 GOOD_MODULE = '''
 import numpy as np
@@ -90,13 +91,151 @@ def test_two_distributions_with_the_same_entry_point_name_are_both_loaded(fake_d
 def test_an_op_two_installed_plugins_define_raises_naming_both_when_used(fake_distribution):
     fake_distribution("cube-pack", "2.0", {"cube": "cube_pack_mod"}, {"cube_pack_mod": GOOD_MODULE})
     fake_distribution("rival-pack", "1.0", {"rival": "rival_pack_mod"}, {"rival_pack_mod": RIVAL_MODULE})
-    reg = dg.load_plugins()
-    assert {reg.plugins["cube"].status, reg.plugins["rival"].status} == {"loaded", "conflict"}
+    with pytest.warns(dg.PluginWarning, match=r"op 'cube' is a conflict") as caught:
+        reg = dg.load_plugins()
+    (warning,) = [str(w.message) for w in caught]
+    assert "plugin 'cube' (cube-pack 2.0)" in warning and "plugin 'rival' (rival-pack 1.0)" in warning
+    assert reg.plugins["cube"].status == reg.plugins["rival"].status == "loaded"
     g = dg.Graph()
     x = g.param("x", [1.0])
-    with pytest.raises(dg.PluginError, match=r"'cube' is defined by both plugin '(cube|rival)' and plugin '(cube|rival)'"):
+    with pytest.raises(dg.PluginError, match=r"'cube' is a conflict: it is defined by both plugin") as excinfo:
         dg.ops.cube(x)
+    assert "plugin 'cube' (cube-pack 2.0)" in str(excinfo.value) and "rival-pack 1.0" in str(excinfo.value)
     assert "gelu" in reg.ops  # everything else still works
+
+
+# A plugin defining softplus (which the activations pack defines too) and an op of its own.
+SOFTPLUS_MODULE = '''
+import numpy as np
+import dagrad as dg
+from dagrad.extend import float_unary_op
+
+@float_unary_op(saves=("inputs",))
+def softplus(x):
+    "log(1 + exp(x)), the naive way"
+    return np.log1p(np.exp(x))
+
+@softplus.vjp
+def _(g, x):
+    return (g / (1 + np.exp(-x)),)
+
+@float_unary_op(saves=("inputs",))
+def mytwice(x):
+    "2 x"
+    return 2 * x
+
+@mytwice.vjp
+def _(g, x):
+    return (2 * g,)
+
+@dg.hookimpl
+def dagrad_ops():
+    return [softplus, mytwice]
+'''
+
+
+def test_a_clash_makes_only_the_clashing_op_unusable_and_both_plugins_keep_their_other_ops(fake_distribution, capsys):
+    # Issue 8.11: a plugin defining softplus used to drop every op of the activations pack.
+    fake_distribution("dagrad-smooth", "0.3", {"smooth": "smooth_mod"}, {"smooth_mod": SOFTPLUS_MODULE})
+    with pytest.warns(dg.PluginWarning) as caught:
+        reg = dg.load_plugins()
+    warned = [str(w.message) for w in caught if "softplus" in str(w.message)]
+    assert len(warned) == 1
+    assert "dagrad-activations" in warned[0] and "dagrad-smooth 0.3" in warned[0]
+    for op_name in ("gelu", "silu", "elu", "leaky_relu", "mytwice"):
+        assert op_name in reg.ops, op_name
+    assert "softplus" not in reg.ops and "softplus" in reg.conflicts
+    assert reg.plugins["activations"].unused.keys() == reg.plugins["smooth"].unused.keys() == {"softplus"}
+    g = dg.Graph()
+    x = g.param("x", [1.0])
+    with pytest.raises(dg.PluginError, match="'softplus' is a conflict") as excinfo:
+        g.apply("softplus", [x])
+    assert "no loaded plugin provides it" not in str(excinfo.value)
+    assert "DAGRAD_DISABLE_PLUGINS=smooth" in str(excinfo.value)
+    assert "DAGRAD_DISABLE_PLUGINS=activations" in str(excinfo.value)
+
+    assert cli(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "softplus (unusable)" in out and "unusable op softplus: op 'softplus' is a conflict" in out
+    assert cli(["plugins", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert "softplus" in rows["smooth"]["unused"] and "softplus" in rows["activations"]["unused"]
+    assert cli(["check", "smooth"]) == 1
+    out = capsys.readouterr().out
+    assert "ok    op 'mytwice'" in out and "FAIL  softplus: unusable: op 'softplus' is a conflict" in out
+    assert cli(["check", "softplus"]) == 2
+    assert "'softplus' is a conflict" in capsys.readouterr().err
+
+
+def test_disabling_one_side_of_a_conflict_resolves_it(fake_distribution, monkeypatch):
+    fake_distribution("dagrad-smooth", "0.3", {"smooth": "smooth_mod"}, {"smooth_mod": SOFTPLUS_MODULE})
+    monkeypatch.setenv("DAGRAD_DISABLE_PLUGINS", "smooth")
+    reg = dg.load_plugins()
+    assert reg.ops["softplus"].plugin == "activations" and not reg.conflicts
+
+
+def test_a_plugin_op_named_like_a_built_in_leaves_the_built_in_in_use_and_warns(fake_distribution):
+    module = SOFTPLUS_MODULE.replace("def softplus", "def tanh").replace("softplus.vjp", "tanh.vjp").replace(
+        "[softplus, mytwice]", "[tanh, mytwice]")
+    fake_distribution("dagrad-shadow", "1.0", {"shadow": "shadow_mod"}, {"shadow_mod": module})
+    with pytest.warns(dg.PluginWarning, match=r"plugin 'shadow' \(dagrad-shadow 1\.0\): op 'tanh' is built in.*override=True"):
+        reg = dg.load_plugins()
+    assert reg.ops["tanh"].plugin == "builtins" and "mytwice" in reg.ops
+    assert "tanh" in reg.plugins["shadow"].unused and not reg.conflicts
+
+
+def _settled(*plugins):
+    """A registry loading ``(name, ops)`` pairs as installed plugins, in the given order."""
+    reg = dg.plugins.Registry(entry_points=False)
+
+    for name, ops in plugins:
+        class Plugin:
+            @hookimpl
+            def dagrad_ops(self, ops=ops):
+                return list(ops)
+
+        reg.register(Plugin(), name, distribution=f"dist-{name}", version="1", settle=True)
+    return reg
+
+
+def _softplus(*, override=False, doc="one softplus"):
+    @dg.op(shape=dg.shapes.same_as_first, name="softplus", override=override)
+    def softplus(x):
+        return np.logaddexp(0, x)
+
+    softplus.doc = doc
+    return softplus
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["override-last", "override-first"])
+def test_an_override_wins_whatever_order_the_plugins_load_in(reverse, recwarn):
+    plain = ("plain", [_softplus(doc="plain")])
+    chosen = ("chosen", [_softplus(override=True, doc="chosen")])
+    reg = _settled(*([chosen, plain] if reverse else [plain, chosen]))
+    assert reg.op("softplus").doc == "chosen" and not reg.conflicts
+    assert "replaces it (override=True)" in reg.plugins["plain"].unused["softplus"]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_two_overrides_of_one_op_are_a_conflict_whatever_the_order(reverse):
+    first = ("first", [_softplus(override=True)])
+    second = ("second", [_softplus(override=True)])
+    with pytest.warns(dg.PluginWarning, match="is a conflict"):
+        reg = _settled(*([second, first] if reverse else [first, second]))
+    with pytest.raises(dg.PluginError, match=r"'softplus' is a conflict.*plugin '(first|second)' \(dist-"):
+        reg.op("softplus")
+
+
+def test_dagrad_check_says_whether_a_name_is_an_op_or_a_plugin_when_it_is_both(fake_distribution, capsys):
+    fake_distribution("cube-pack", "2.0", {"cube": "cube_pack_mod"}, {"cube_pack_mod": GOOD_MODULE})
+    dg.load_plugins()
+    assert cli(["check", "cube"]) == 0
+    captured = capsys.readouterr()
+    assert "'cube' is both an op (from plugin 'cube') and a plugin; checking the op" in captured.err
+    assert "--plugin cube" in captured.err
+    assert cli(["check", "--plugin", "cube"]) == 0
+    captured = capsys.readouterr()
+    assert "all 1 op(s) passed" in captured.out and "both" not in captured.err
 
 
 def test_a_collision_in_strict_mode_fails_loading(fake_distribution, monkeypatch):
@@ -183,3 +322,12 @@ def test_the_console_script_shows_a_broken_plugin(fake_distribution, tmp_path):
     assert "nope_nope" in out
     ops = subprocess.run([sys.executable, "-m", "dagrad.cli", "ops"], env=env, capture_output=True, text=True, check=True).stdout
     assert "gelu" in ops
+
+
+def test_registering_an_override_from_python_resolves_a_conflict(fake_distribution, recwarn):
+    fake_distribution("dagrad-smooth", "0.3", {"smooth": "smooth_mod"}, {"smooth_mod": SOFTPLUS_MODULE})
+    reg = dg.load_plugins()
+    assert "softplus" in reg.conflicts
+    dg.register_ops(_softplus(override=True, doc="mine"), plugin="my-softplus")
+    assert reg.op("softplus").doc == "mine" and not reg.conflicts
+    assert "'my-softplus' (registered from Python) replaces it" in reg.plugins["smooth"].unused["softplus"]

@@ -30,6 +30,15 @@ def test_an_unusable_name_is_refused_with_a_dagrad_error(bad, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("taken", ["tanh", "log_softmax", "log-softmax", "dagrad-equal"])
+def test_the_name_of_a_built_in_op_is_refused(taken, tmp_path, capsys):
+    with pytest.raises(ScaffoldError, match="is the name of a built-in op"):
+        new_plugin(taken, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert main(["new-plugin", taken, "--dir", str(tmp_path / "out")]) == 2
+    assert "built-in op" in capsys.readouterr().err
+
+
 def test_a_non_empty_target_directory_is_left_alone(tmp_path):
     target = tmp_path / "taken"
     target.mkdir()

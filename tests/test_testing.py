@@ -151,6 +151,51 @@ def test_likely_cause_falls_back_to_the_formula_when_nothing_matches():
     assert "derivative formula" in likely_cause(np.array([1.0, -5.0, 0.5]), numeric, input_index=0)
 
 
+def test_a_shape_rule_that_states_a_size_depending_on_an_unknown_one_is_caught():
+    # The class of issue 8.15's slicing bug: x[:3] on an unknown axis claimed 3 entries.
+    def first3_rule(x):
+        return (3 if x[0] is None else min(3, x[0]),) + tuple(x[1:])
+
+    op = dg.op(shape=first3_rule, saves=())(lambda x: x[:3])
+    op.name = "first3"
+    op.vjp(lambda g, x: (np.concatenate([g, np.zeros((x.shape[0] - g.shape[0],) + x.shape[1:], g.dtype)]),))
+    message = failure_of(op, samples=[dg.Sample((np.ones((4, 2)),), {}, "4 rows")], generated=False)
+    assert "with input 0's axis 0 unknown (inputs (?, 2)) the shape rule claims (3, 2)" in message
+    assert "for a fed size of 0 it says (0, 2)" in message
+
+
+def test_a_shape_rule_that_cannot_know_the_rank_must_refuse_an_unknown_size():
+    # The class of issue 8.15's squeeze bug: numpy drops an unknown axis if it is fed as 1.
+    op = dg.op(shape=lambda x: tuple(d for d in x if d != 1), saves=())(lambda x: np.squeeze(x))
+    op.name = "squeeze_all"
+    op.vjp(lambda g, x: (g.reshape(x.shape),))
+    message = failure_of(op, samples=[dg.Sample((np.ones((2, 3)),), {}, "2x3")], generated=False)
+    assert "for a fed size of 1 it says (3,)" in message
+
+
+def test_a_vjp_that_mixes_a_float64_input_into_a_float32_gradient_is_caught():
+    @dg.op(shape=elementwise, dtype=dg.extend.first_dtype, saves=("inputs",))
+    def scaled(x, s):
+        return (x * s).astype(x.dtype)
+
+    @scaled.vjp
+    def _(g, x, s):
+        return g * s, g * x             # g * s is float64 when s is
+
+    message = failure_of(scaled, samples=[dg.Sample((X, X[:1] + 2), {}, "pair")], generated=False)
+    assert "mixed precision (input0 float32, input1 float64)" in message
+    assert "returned a float64 gradient for input 0" in message
+
+
+def test_a_float_op_that_computes_small_integers_in_float16_is_caught():
+    op = dg.op(shape=same_as_first, dtype=dg.extend.float_dtype, saves=("out",))(lambda x: np.exp(x))
+    op.name = "exp_without_float_inputs"
+    op.vjp(lambda g, x, out: (g * out,))
+    message = failure_of(op, generated=False)
+    assert "bool inputs: the dtype rule says float64, but the forward returned float16" in message
+    assert "float_inputs=True" in message
+
+
 # -------------------------------------------------- what passes, and how --
 
 
@@ -158,6 +203,32 @@ def test_a_correct_op_passes_on_its_samples_and_generated_shapes():
     report = check_op(unary(cube, lambda g, x, out: (3 * g * x ** 2,)), samples=[dg.Sample((X,), {}, "m")])
     assert report.generated == 5 and len(report.cases) == 6
     assert "6 cases passed (1 samples + 5 generated)" in str(report)
+
+
+def test_an_op_with_a_bool_output_is_checked_without_gradients_saying_why():
+    report = check_op("less")
+    assert report.cases and set(report.no_gradients) == set(report.cases)
+    assert "gradients not checked (all cases): the output is bool" in str(report)
+
+
+def test_an_op_with_an_integer_output_and_a_vjp_is_checked_without_gradients():
+    @dg.op(shape=same_as_first, dtype=lambda x: np.dtype("int64"), saves=())
+    def rounded(x):
+        return np.round(x).astype(np.int64)
+
+    rounded.vjp(lambda g, x: (np.zeros(x.shape),))
+    report = check_op(rounded, samples=[dg.Sample((X,), {}, "m")])
+    assert "gradients not checked (all cases): the output is int64" in str(report)
+    wrong = dg.op(shape=same_as_first, saves=())(lambda x: x > 0)  # declares float64 (promotion), returns bool
+    wrong.name = "positive"
+    assert "the dtype rule says float64 for inputs ['float64'], but the forward returned bool" in failure_of(wrong)
+
+
+def test_an_op_without_a_vjp_is_checked_for_everything_else():
+    op = dg.op(shape=same_as_first, dtype=dg.extend.float_dtype, float_inputs=True)(lambda x: np.floor(x))
+    op.name = "floor_no_vjp"
+    report = check_op(op, samples=[dg.Sample((X,), {}, "m")])
+    assert "gradients not checked (all cases): the op declares no VJP" in str(report)
 
 
 def test_generated_cases_cover_broadcasting_scalars_and_size_zero():

@@ -13,7 +13,7 @@
 from . import _compat, extend, nn, ops, optim, shapes, train
 from ._version import __version__
 from .errors import (AnomalyError, CycleError, DagradError, FeedError, FormatError, GradientError, GraphError,
-                     OpError, PluginError, RenderError, ShapeError)
+                     OpError, PluginError, PluginWarning, RenderError, ShapeError, SymbolicTensorError)
 from .functions import (binary_cross_entropy_with_logits, broadcast_to, clip, concatenate, einsum, expand_dims,
                         log_softmax, logsumexp, max, mean, min, mse, reshape, softmax, softmax_cross_entropy,
                         squeeze, stack, sum, take, transpose)
@@ -23,6 +23,8 @@ from .hookspecs import hookimpl
 from .io import load, save
 from .node import Node
 from .opdef import Op, Sample, op
+from .ops.compare import (equal, greater, greater_equal, isfinite, isinf, isnan, less, less_equal, logical_and,
+                          logical_not, logical_or, logical_xor, not_equal)
 from .ops.elementwise import (abs, add, astype, cos, div, exp, log, maximum, minimum, mul, neg, pow, relu,
                               sigmoid, sin, sqrt, sub, tanh, where)
 from .plugins import load_plugins, register, register_ops, registry
@@ -37,12 +39,14 @@ del _compat  # imported for its effect: ``from dagrad.op import ...`` keeps work
 __all__ = [
     "__version__", "ops", "shapes", "extend", "nn", "optim", "train", "fit",
     "DagradError", "GraphError", "CycleError", "ShapeError", "FeedError", "PluginError", "OpError",
-    "GradientError", "AnomalyError", "FormatError", "RenderError",
+    "GradientError", "AnomalyError", "FormatError", "RenderError", "SymbolicTensorError", "PluginWarning",
     "Graph", "Node", "Tensor", "Result", "Plan", "Op", "Sample", "op", "apply", "hookimpl",
     "gradcheck", "GradcheckReport", "check_anomalies",
     "load_plugins", "register", "register_ops", "registry", "render", "save", "load",
     "abs", "add", "astype", "cos", "div", "exp", "log", "maximum", "minimum", "mul", "neg", "pow", "relu",
     "sigmoid", "sin", "sqrt", "sub", "tanh", "where",
+    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+    "logical_and", "logical_or", "logical_xor", "logical_not", "isfinite", "isnan", "isinf",
     "binary_cross_entropy_with_logits", "broadcast_to", "clip", "concatenate", "einsum", "expand_dims",
     "log_softmax", "logsumexp", "max", "mean", "min", "mse", "reshape", "softmax", "softmax_cross_entropy",
     "squeeze", "stack", "sum", "take", "transpose",

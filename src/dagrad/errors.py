@@ -11,6 +11,7 @@ __all__ = [
     "DagradError",
     "GraphError",
     "CycleError",
+    "SymbolicTensorError",
     "ShapeError",
     "FeedError",
     "PluginError",
@@ -19,6 +20,7 @@ __all__ = [
     "AnomalyError",
     "FormatError",
     "RenderError",
+    "PluginWarning",
 ]
 
 
@@ -36,6 +38,15 @@ class CycleError(GraphError):
     def __init__(self, message: str, cycle: list[str]):
         super().__init__(message)
         self.cycle = cycle
+
+
+class SymbolicTensorError(DagradError, TypeError):
+    """A symbolic ``Tensor`` was used where a value is needed: ``if t:``, ``float(t)``, ``np.exp(t)``.
+
+    A Tensor has no value until its graph runs; the message says which dagrad
+    op or ``Result`` method to use instead. Also a ``TypeError``, which is what
+    Python and numpy raise for a value that cannot be converted.
+    """
 
 
 class ShapeError(GraphError):
@@ -73,3 +84,7 @@ class FormatError(DagradError):
 
 class RenderError(DagradError):
     """A diagram cannot be produced (for example, Graphviz is not installed)."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin loaded, but one of its ops cannot be used (two plugins define it, or it clashes with a built-in)."""

@@ -181,8 +181,9 @@ def projected_graph(
 ) -> tuple:
     """A graph applying ``op`` to ``args``, ending in ``loss = sum(out * R)`` for a fixed random ``R``.
 
-    Floating-point arguments become params cast to ``dtype`` (so gradients are
-    taken with respect to them), others constants. Arguments with the same key
+    Floating-point arguments become params cast to ``dtype`` (or of their own
+    dtype, for ``dtype=None``), so gradients are taken with respect to them;
+    others become constants. Arguments with the same key
     (by default, the same object) are one node, as in ``x * x``. The projection
     ``R`` makes the loss exercise every entry of the VJP, not only its sum.
 
@@ -196,14 +197,15 @@ def projected_graph(
         if key not in nodes:
             array = np.asarray(arg)
             if array.dtype.kind == "f":
-                nodes[key] = g.param(f"input{i}", array.astype(dtype))
+                nodes[key] = g.param(f"input{i}", array if dtype is None else array.astype(dtype))
                 params.append(nodes[key].name)
             else:
                 nodes[key] = g.const(array, name=f"input{i}")
         tensors.append(nodes[key])
     out = g.apply(op.name, tensors, attrs, name="out")
     shape = g.forward(out).value(out).shape
-    projection = np.random.default_rng(seed).standard_normal(shape).astype(out.dtype if out.dtype.kind == "f" else dtype)
+    projection = np.random.default_rng(seed).standard_normal(shape).astype(
+        out.dtype if out.dtype.kind == "f" else (dtype or np.float64))
     loss = (out * g.const(projection, name="projection")).sum()
     return g, out, loss, params
 

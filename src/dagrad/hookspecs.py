@@ -33,9 +33,11 @@ def dagrad_ops():
     Returns
     -------
     list[dagrad.Op]
-        The ops this plugin provides. An op whose name another plugin already
-        provides is a ``PluginError`` naming both, unless the op was declared
-        with ``override=True``.
+        The ops this plugin provides. An op declared ``override=True``
+        replaces another plugin's op of the same name. Otherwise a name
+        another plugin provides too is a clash: registering from Python
+        raises ``PluginError`` naming both; for installed plugins only that op
+        is unusable (a built-in keeps its name), with a ``PluginWarning``.
     """
 
 

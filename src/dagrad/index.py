@@ -35,7 +35,10 @@ def encode_index(index: Any, where: str = "tensor") -> tuple:
             array = np.asarray(item)
             if array.dtype.kind not in "iub":
                 raise GraphError(f"indexing {where!r}: index arrays must hold integers or booleans, not {array.dtype}")
-            out.append(("array", array.dtype.kind == "b", array.tolist()))
+            entry = ("array", array.dtype.kind == "b", array.tolist())
+            if array.size == 0 and array.ndim > 1:
+                entry += (list(array.shape),)  # nested lists cannot say (0, 3) from (0,): keep the shape
+            out.append(entry)
     return tuple(out)
 
 
@@ -53,5 +56,6 @@ def decode_index(encoded: tuple) -> tuple:
         elif kind == "int":
             out.append(item[1])
         else:
-            out.append(np.asarray(item[2], dtype=bool if item[1] else np.intp))
+            array = np.asarray(item[2], dtype=bool if item[1] else np.intp)
+            out.append(array.reshape(item[3]) if len(item) > 3 else array)
     return tuple(out)

@@ -31,7 +31,7 @@ import numpy as np
 from .shapes import Shape
 from .tensor import apply
 
-__all__ = ["Op", "op", "Sample", "float_dtype", "first_dtype", "result_dtype", "ops_in"]
+__all__ = ["Op", "op", "Sample", "float_dtype", "first_dtype", "bool_dtype", "result_dtype", "ops_in"]
 
 
 @dataclass
@@ -70,6 +70,12 @@ def first_dtype(dtype: np.dtype, *rest: np.dtype, **attrs) -> np.dtype:
     """Dtype rule of an op whose output has its first input's dtype."""
     _numeric((dtype,))
     return np.dtype(dtype)
+
+
+def bool_dtype(*dtypes: np.dtype, **attrs) -> np.dtype:
+    """Dtype rule of a comparison or logical op: bool, for numeric inputs of any dtype."""
+    _numeric(dtypes)
+    return np.dtype(bool)
 
 
 _VALID_SAVES = {"inputs", "out"}

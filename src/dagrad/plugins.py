@@ -3,10 +3,18 @@
 Entry points of the group ``dagrad`` are loaded one at a time (pluggy's own
 loader stops at the first broken plugin and silently drops a second
 distribution that uses the same entry-point name), so one broken plugin is
-reported by name while the others still load. ``DAGRAD_STRICT_PLUGINS=1``
-turns a broken or conflicting plugin into an immediate ``PluginError``;
-``DAGRAD_PLUGINS`` and ``DAGRAD_DISABLE_PLUGINS`` (comma-separated entry-point
-names) restrict which plugins load.
+reported by name while the others still load.
+
+Two installed plugins may define the same op name. Which one loads first is
+an accident, so the outcome must not depend on it: an op declared
+``override=True`` replaces the others (two such ops conflict); otherwise a
+built-in keeps its name, and between plugins the name becomes a *conflict*:
+that op alone is unusable (using it raises ``PluginError`` naming both
+plugins), every other op of both plugins works, and a ``PluginWarning`` says
+so at load time. ``DAGRAD_STRICT_PLUGINS=1`` turns a broken or conflicting
+plugin into an immediate ``PluginError``; ``DAGRAD_PLUGINS`` and
+``DAGRAD_DISABLE_PLUGINS`` (comma-separated entry-point names) restrict which
+plugins load.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import difflib
 import importlib
 import os
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Iterable, Optional
@@ -23,11 +32,11 @@ import pluggy
 
 from . import hookspecs
 from ._version import __version__
-from .errors import GraphError, PluginError
+from .errors import GraphError, PluginError, PluginWarning
 from .hookspecs import hookimpl
 from .opdef import Op
 
-__all__ = ["PluginInfo", "Registry", "registry", "load_plugins", "register", "register_ops"]
+__all__ = ["PluginInfo", "OpConflict", "Registry", "registry", "load_plugins", "register", "register_ops"]
 
 ENTRY_POINT_GROUP = "dagrad"
 BUILTINS = "builtins"
@@ -45,7 +54,16 @@ class PluginInfo:
     status: str = "loaded"  # loaded | broken | conflict | disabled
     error: Optional[str] = None
     ops: list = field(default_factory=list)
+    """Every op the plugin defines, used or not."""
     hooks: list = field(default_factory=list)
+    unused: dict = field(default_factory=dict)
+    """Ops of a loaded plugin that cannot be used, each with the reason: ``{op_name: reason}``."""
+
+    @property
+    def described(self) -> str:
+        """``'name' (distribution version)``, as messages name a plugin."""
+        where = " ".join(str(p) for p in (self.distribution, self.version) if p) or "registered from Python"
+        return f"{self.name!r} ({where})"
 
     def as_dict(self) -> dict:
         return {
@@ -55,8 +73,30 @@ class PluginInfo:
             "status": self.status,
             "error": self.error,
             "ops": list(self.ops),
+            "unused": dict(self.unused),
             "hooks": list(self.hooks),
         }
+
+
+@dataclass
+class OpConflict:
+    """An op name that several installed plugins define, none with a claim to win: nobody's op is used.
+
+    ``str()`` is the message: the op, every plugin defining it with its
+    distribution and version, and how to resolve it.
+    """
+
+    op: str
+    plugins: list  # PluginInfo of each plugin defining the op
+
+    def __str__(self) -> str:
+        named = " and ".join(f"plugin {p.described}" for p in self.plugins)
+        disable = " or ".join(f"DAGRAD_DISABLE_PLUGINS={p.name}" for p in self.plugins)
+        return (
+            f"op {self.op!r} is a conflict: it is defined by both {named}, so neither is used; "
+            f"uninstall or disable one ({disable}), or have one declare the op with override=True. "
+            f"The other ops of these plugins work"
+        )
 
 
 def _env_list(name: str) -> Optional[set]:
@@ -97,7 +137,8 @@ class Registry:
         self.pm.add_hookspecs(hookspecs)
         self.ops: dict[str, Op] = {}
         self.plugins: dict[str, PluginInfo] = {}
-        self.conflicts: dict[str, PluginError] = {}
+        self.conflicts: dict[str, OpConflict] = {}
+        self._providers: dict[str, list[Op]] = {}  # every loaded op of each name, in load order
         self.generation = 0
         self.strict = _env_flag("DAGRAD_STRICT_PLUGINS") if strict is None else strict
         self.only = set(only) if only is not None else _env_list("DAGRAD_PLUGINS")
@@ -132,16 +173,10 @@ class Registry:
                 self._broken(info, f"import of {ep.value!r} failed: {type(exc).__name__}: {exc}", exc)
                 continue
             try:
-                self.register(module, name, distribution=dist_name, version=version)
+                self.register(module, name, distribution=dist_name, version=version, settle=not self.strict)
             except PluginError:
                 if self.strict:
                     raise
-                # register() has recorded the plugin's status. An op two installed plugins
-                # both define is ambiguous: using it raises the conflict instead of silently
-                # picking whichever plugin happened to load first.
-                for op_name in self.conflicts:
-                    if self.ops.pop(op_name, None) is not None:
-                        self.generation += 1
 
     def _broken(self, info: PluginInfo, message: str, exc: BaseException) -> None:
         info.status = "broken"
@@ -158,11 +193,16 @@ class Registry:
         *,
         distribution: Optional[str] = None,
         version: Optional[str] = None,
+        settle: bool = False,
     ) -> PluginInfo:
-        """Register a plugin object or module and add its ops; all or nothing.
+        """Register a plugin object or module and add its ops.
 
-        Raises ``PluginError`` if the plugin is broken or one of its ops collides
-        with another plugin's op of the same name (without ``override=True``).
+        Registered from Python (the default), it is all or nothing: an op whose
+        name is taken (without ``override=True``) raises ``PluginError`` naming
+        both plugins, and nothing changes. With ``settle=True`` (how installed
+        plugins load) a taken name never drops the whole plugin: the clash is
+        settled op by op (see the module docstring), a ``PluginWarning`` names
+        every op that cannot be used, and the plugin's ``unused`` says why.
         """
         if name in self.plugins and self.plugins[name].status == "loaded":
             raise PluginError(f"a plugin named {name!r} is already registered")
@@ -179,26 +219,75 @@ class Registry:
             self._broken(info, str(exc), exc)
             raise
         info.hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
-        clashes = self._clashes(contributed, name)
+        info.ops = [o.name for o in contributed]
+        clashes = [] if settle else self._clashes(contributed, info)
         if clashes:
             self.pm.unregister(plugin)
             message = "; ".join(clashes)
             info.status = "conflict"
             info.error = message
-            info.ops = [o.name for o in contributed]
             self.plugins[name] = info
-            error = PluginError(message)
-            for o in contributed:
-                if o.name in self.ops and not o.override:
-                    self.conflicts.setdefault(o.name, error)
-            raise error
+            raise PluginError(message)
+        self.plugins[name] = info
         for o in contributed:
             o.plugin = name
-            self.ops[o.name] = o
-        info.ops = [o.name for o in contributed]
-        self.plugins[name] = info
+            providers = self._providers.setdefault(o.name, [])
+            providers.append(o)
+            if settle:
+                self._settle(o.name)
+            else:  # an explicit registration: the op is used (it was checked to clash with nothing, or overrides)
+                self.ops[o.name] = o
+                self.conflicts.pop(o.name, None)
+                for other in providers[:-1]:
+                    if other.plugin != BUILTINS and other.plugin in self.plugins:
+                        self.plugins[other.plugin].unused[o.name] = f"plugin {info.described} replaces it (override=True)"
         self.generation += 1
         return info
+
+    def _settle(self, op_name: str) -> None:
+        """Decide which of the ops named ``op_name`` is used, whatever order their plugins loaded in."""
+        providers = self._providers[op_name]
+        overrides = [o for o in providers if o.override]
+        builtin = [o for o in providers if o.plugin == BUILTINS]
+        contenders: list[Op] = []
+        if len(overrides) == 1:
+            winner: Optional[Op] = overrides[0]
+        elif overrides:
+            winner, contenders = None, overrides
+        elif builtin:
+            winner = builtin[0]
+        elif len(providers) == 1:
+            winner = providers[0]
+        else:
+            winner, contenders = None, providers
+        if winner is not None:
+            self.ops[op_name] = winner
+            self.conflicts.pop(op_name, None)
+        else:
+            self.ops.pop(op_name, None)
+            conflict = OpConflict(op_name, [self.plugins[o.plugin] for o in contenders])
+            self.conflicts[op_name] = conflict
+        news = []
+        for o in providers:
+            info = self.plugins[o.plugin]
+            if o is winner or (winner is not None and winner.override and o.plugin == BUILTINS):
+                info.unused.pop(op_name, None)  # used, or a built-in replaced on purpose
+                continue
+            if winner is None:
+                reason = str(self.conflicts[op_name])
+            elif winner.override:
+                reason = f"plugin {self.plugins[winner.plugin].described} replaces it (override=True)"
+            else:
+                reason = (f"op {op_name!r} is built in, and this plugin's op does not declare override=True, "
+                          f"so the built-in is used")
+            if info.unused.get(op_name) != reason:
+                info.unused[op_name] = reason
+                news.append((info, reason))
+        if winner is None and news:
+            warnings.warn(news[0][1], PluginWarning, stacklevel=4)  # one warning names every plugin of a conflict
+        else:
+            for info, reason in news:
+                warnings.warn(f"plugin {info.described}: {reason}", PluginWarning, stacklevel=4)
 
     def _ops_of(self, plugin: Any, name: str) -> list[Op]:
         ops: list[Op] = []
@@ -222,15 +311,20 @@ class Registry:
             raise PluginError(f"plugin {name!r} defines op(s) {dupes} more than once")
         return ops
 
-    def _clashes(self, contributed: list[Op], name: str) -> list[str]:
+    def _clashes(self, contributed: list[Op], info: PluginInfo) -> list[str]:
         clashes = []
         for o in contributed:
+            if o.override:
+                continue
+            if o.name in self.conflicts:
+                clashes.append(f"{self.conflicts[o.name]}; plugin {info.described} defines it too")
+                continue
             existing = self.ops.get(o.name)
-            if existing is None or o.override:
+            if existing is None:
                 continue
             clashes.append(
-                f"op {o.name!r} is defined by both plugin {existing.plugin!r} and plugin {name!r}; "
-                f"uninstall or disable one, or declare the new op with override=True"
+                f"op {o.name!r} is defined by both plugin {self.plugins[existing.plugin].described} and plugin "
+                f"{info.described}; uninstall or disable one, or declare the new op with override=True"
             )
         return clashes
 
@@ -243,7 +337,7 @@ class Registry:
         except KeyError:
             pass
         if name in self.conflicts:
-            raise self.conflicts[name]
+            raise PluginError(str(self.conflicts[name]))
         close = difflib.get_close_matches(name, self.ops, n=3)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         unloaded = [f"{p.name} ({p.status})" for p in self.plugins.values() if p.status in ("disabled", "broken")]

@@ -20,6 +20,7 @@ from typing import Iterator, Optional, Union
 
 from ._version import __version__
 from .errors import DagradError
+from .plugins import BUILTINS, registry
 
 __all__ = ["ScaffoldError", "PluginNames", "names_for", "new_plugin"]
 
@@ -54,7 +55,17 @@ def names_for(name: str) -> PluginNames:
             f"starting with a letter (for example 'myops')"
         )
     ident = plain.replace("-", "_")
+    builtin = _builtin_op_names()
+    if plain in builtin or ident in builtin:
+        raise ScaffoldError(
+            f"plugin name {name!r} is the name of a built-in op; a plugin named like an op makes "
+            f"`dagrad check {plain}` and messages ambiguous: choose another name (for example '{ident}-ops')"
+        )
     return PluginNames(plain, f"dagrad-{plain}", f"dagrad_{ident}", f"{ident}_softsign")
+
+
+def _builtin_op_names() -> set:
+    return set(registry().plugins[BUILTINS].ops)
 
 
 def _templates() -> Iterator[tuple[str, str]]:
@@ -85,7 +96,8 @@ def new_plugin(name: str, directory: Optional[Union[str, os.PathLike]] = None) -
     Raises
     ------
     ScaffoldError
-        If the name is unusable or the directory exists and is not empty.
+        If the name is unusable (not a valid name, or the name of a built-in
+        op) or the directory exists and is not empty.
 
     Examples
     --------

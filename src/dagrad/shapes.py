@@ -7,7 +7,10 @@ A dimension of ``None`` (a batch size given at feed time) matches anything.
 
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence, Tuple, Union
+import math
+from typing import Any, Iterable, Optional, Sequence, Tuple, Union
+
+import numpy as np
 
 Dim = Optional[int]
 Shape = Tuple[Dim, ...]
@@ -22,6 +25,7 @@ __all__ = [
     "normalize_axes",
     "reduced_shape",
     "matmul_shape",
+    "indexed_shape",
     "fits",
     "format_shape",
 ]
@@ -115,6 +119,142 @@ def matmul_shape(a: Shape, b: Shape) -> Shape:
     if len(a) == 1:
         out = out[:-2] + out[-1:] if len(b) != 1 else out[:-1]
     return out
+
+
+def indexed_shape(shape: Shape, index: tuple) -> Shape:
+    """Shape of ``x[index]`` for an ``x`` of ``shape``, from sizes alone: nothing of that size is allocated.
+
+    ``index`` is a numpy index as a tuple of ints, slices, ``None``,
+    ``Ellipsis`` and integer or boolean arrays, under numpy's rules. With any
+    index array present, the arrays and the integers are *advanced* indices:
+    they broadcast together, and their dimensions take the place of the first
+    of them if they stand together, or go first if a slice, ``None`` or
+    ``Ellipsis`` separates them. A size that depends on an unknown (``None``)
+    size is unknown (``x[:3]`` of an unknown axis may be shorter than 3); a
+    boolean array gives as many entries as it has true ones, whatever the size.
+
+    Raises ``ValueError`` where numpy raises ``IndexError``: an index out of
+    range of a known size, a boolean array that does not match a known size,
+    index arrays that do not broadcast, too many indices.
+
+    >>> import numpy as np
+    >>> indexed_shape((None, 5), (slice(None, 3),))
+    (None, 5)
+    >>> indexed_shape((4, 5, 6), (np.array([0, 1]), slice(None), 2))   # separated: the array's axis first
+    (2, 5)
+    >>> indexed_shape((1000000, 4), (np.ones(1000000, bool), 1))
+    (1000000,)
+    """
+    items = tuple(index)
+    if sum(item is Ellipsis for item in items) > 1:
+        raise ValueError("an index can only have a single ellipsis ('...')")
+    fancy = any(isinstance(item, np.ndarray) for item in items)
+    consumed = sum(_axes_consumed(item) for item in items)
+    if consumed > len(shape):
+        raise ValueError(
+            f"too many indices: an array of shape {format_shape(shape)} has {len(shape)} dimensions, "
+            f"but {consumed} were indexed"
+        )
+    out: list[Dim] = []
+    broadcasting: list[tuple] = []   # shapes of the advanced indices
+    bounded: list[tuple] = []        # (index array, axis, size) to check once the broadcast is known
+    first = 0                        # where in ``out`` the advanced dimensions go
+    run = "none"                     # none -> together -> ended -> separated
+    axis = 0
+    for item in items:
+        if isinstance(item, np.ndarray) or (fancy and _is_int(item)):
+            if run == "none":
+                first, run = len(out), "together"
+            elif run == "ended":
+                run = "separated"
+            if _is_int(item):
+                _check_in_range(int(item), shape[axis], axis)
+                broadcasting.append(())
+                axis += 1
+            elif item.dtype.kind == "b":
+                axis = _boolean_index(item, shape, axis, broadcasting)
+            elif item.dtype.kind in "iu":
+                if item.ndim:
+                    bounded.append((item, axis, shape[axis]))
+                else:  # a 0-d array is an integer, always checked
+                    _check_in_range(int(item), shape[axis], axis)
+                broadcasting.append(item.shape)
+                axis += 1
+            else:
+                raise ValueError(f"index arrays must hold integers or booleans, not {item.dtype}")
+            continue
+        if run == "together":
+            run = "ended"
+        if item is None:
+            out.append(1)
+        elif item is Ellipsis:
+            spread = len(shape) - consumed
+            out.extend(shape[axis:axis + spread])
+            axis += spread
+        elif isinstance(item, slice):
+            out.append(_slice_length(item, shape[axis]))
+            axis += 1
+        elif _is_int(item):
+            _check_in_range(int(item), shape[axis], axis)
+            axis += 1
+        else:
+            raise ValueError(f"unsupported index item {item!r} (of type {type(item).__name__})")
+    out.extend(shape[axis:])
+    if not broadcasting:
+        return tuple(out)
+    try:
+        picked = broadcast_shapes(*broadcasting)
+    except ValueError:
+        listed = " ".join(format_shape(s) for s in broadcasting)
+        raise ValueError(f"shape mismatch: indexing arrays could not be broadcast together with shapes {listed}") from None
+    if math.prod(picked):  # numpy checks the range of index arrays only when they pick something
+        for array, at, size in bounded:
+            if array.size:
+                _check_in_range(int(array.min()), size, at)
+                _check_in_range(int(array.max()), size, at)
+    if run == "separated":
+        return tuple(picked) + tuple(out)
+    return tuple(out[:first]) + tuple(picked) + tuple(out[first:])
+
+
+def _is_int(item: Any) -> bool:
+    return isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))
+
+
+def _axes_consumed(item: Any) -> int:
+    if item is None or item is Ellipsis:
+        return 0
+    if isinstance(item, np.ndarray) and item.dtype.kind == "b":
+        return item.ndim
+    return 1
+
+
+def _check_in_range(i: int, size: Dim, axis: int) -> None:
+    if size is not None and not -size <= i < size:
+        raise ValueError(f"index {i} is out of bounds for axis {axis} with size {size}")
+
+
+def _slice_length(item: slice, size: Dim) -> Dim:
+    if item.step == 0:
+        raise ValueError("slice step cannot be zero")
+    if size is None:
+        return None
+    return len(range(*item.indices(size)))
+
+
+def _boolean_index(mask: np.ndarray, shape: Shape, axis: int, broadcasting: list) -> int:
+    """Check a boolean index against the axes it covers; record its picked count; return the next axis."""
+    if mask.ndim == 0:  # a 0-d boolean adds an axis of 1 (True) or 0 (False) entries
+        broadcasting.append((int(bool(mask)),))
+        return axis
+    for j, (size, length) in enumerate(zip(shape[axis:axis + mask.ndim], mask.shape)):
+        if size is not None and size != length and length:  # numpy lets a mask of length 0 pass
+            raise ValueError(
+                f"boolean index did not match indexed array along axis {axis + j}; size of axis is {size} "
+                f"but size of corresponding boolean axis is {length}"
+            )
+    broadcasting.append((int(np.count_nonzero(mask)),))
+    return axis + mask.ndim
 
 
 def fits(actual: Iterable[int], declared: Shape) -> bool:

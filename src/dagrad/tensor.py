@@ -4,15 +4,22 @@ A Tensor computes nothing; ``x * y`` adds a ``mul`` node to ``x``'s graph and
 returns a handle on it. Python numbers and numpy arrays mixed into an
 expression become constants; a Python number takes the dtype of the Tensor it
 meets, so a float32 graph stays float32.
+
+Comparisons build nodes too (``x == 0`` is a bool ``equal`` node, as in
+numpy, PyTorch and JAX), and ``&``, ``|``, ``^``, ``~`` are the logical ops
+on bool Tensors. Whatever needs a value (``if x:``, ``float(loss)``,
+``np.exp(x)``) raises ``SymbolicTensorError`` saying what to use instead.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
+import numbers
+
 import numpy as np
 
-from .errors import GraphError
+from .errors import GraphError, ShapeError, SymbolicTensorError
 from .index import encode_index
 from .shapes import format_shape
 
@@ -23,10 +30,24 @@ __all__ = ["Tensor", "apply"]
 
 
 class Tensor:
-    """A handle ``(graph, name)`` on a node."""
+    """A handle ``(graph, name)`` on a node.
+
+    Examples
+    --------
+    >>> import numpy as np, dagrad as dg
+    >>> g = dg.Graph()
+    >>> x = g.input("x", shape=(3,))
+    >>> y = dg.where(x > 0, x, 0.1 * x)          # the condition is a bool node
+    >>> (x > 0).dtype, (x == 0).op
+    (dtype('bool'), 'equal')
+    >>> g.forward(y, {"x": np.array([-1.0, 0.0, 2.0])}).value(y)
+    array([-0.1,  0. ,  2. ])
+    """
 
     __slots__ = ("graph", "name")
-    __array_ufunc__ = None  # numpy defers to our reflected operators: array * tensor works
+    # ``==`` builds a node, so hashing cannot follow equality: a Tensor is hashed by identity,
+    # and can still be a dict key or set member (lookups compare identity before equality).
+    __hash__ = object.__hash__
 
     def __init__(self, graph: "Graph", name: str):
         self.graph = graph
@@ -60,8 +81,77 @@ class Tensor:
         shape = "?" if self.shape is None else format_shape(self.shape)
         return f"<Tensor {self.name!r} {self.node.op} {shape} {self.dtype}>"
 
+    # ------------------------------------------------- no value to give --
+
     def __bool__(self) -> bool:
-        raise TypeError(f"Tensor {self.name!r} is symbolic and has no truth value; run the graph first")
+        raise SymbolicTensorError(
+            f"Tensor {self.name!r} has no truth value: it is symbolic and gets a value only when its graph "
+            "runs. `if`, `and`, `or`, `not` and chained comparisons (`a < x < b`) need one; build the "
+            "condition into the graph instead (`dg.where(x > 0, a, b)`, `(a < x) & (x < b)`, `~mask`), "
+            f"or run the graph and test the number: `res.value({self.name!r})`"
+        )
+
+    def _no_number(self, what: str) -> SymbolicTensorError:
+        return SymbolicTensorError(
+            f"{what}(Tensor {self.name!r}) needs a number, but a Tensor is symbolic: run the graph and convert "
+            f"its value: `{what}(res.value({self.name!r}))`, with `res = g.forward(...)` or `g.backward(...)`"
+        )
+
+    def __float__(self) -> float:
+        raise self._no_number("float")
+
+    def __int__(self) -> int:
+        raise self._no_number("int")
+
+    def __complex__(self) -> complex:
+        raise self._no_number("complex")
+
+    def __index__(self) -> int:
+        raise SymbolicTensorError(
+            f"Tensor {self.name!r} cannot be a Python index or size: it is symbolic. Static sizes are in "
+            f"`.shape`; to pick entries by computed indices use `dg.take(x, indices)`"
+        )
+
+    def __iter__(self):
+        # Without this, Python would iterate through __getitem__(0), (1), ... adding nodes, and
+        # forever along an axis whose size is unknown.
+        raise SymbolicTensorError(
+            f"Tensor {self.name!r} cannot be iterated: it is symbolic. Index it (`[x[i] for i in "
+            f"range(n)]`), or run the graph and iterate over `res.value({self.name!r})`"
+        )
+
+    def __contains__(self, item) -> bool:
+        raise SymbolicTensorError(
+            f"`... in` Tensor {self.name!r} needs its values: it is symbolic. Compare in the graph "
+            f"(`t == value` gives a bool Tensor), or run the graph and search `res.value({self.name!r})`"
+        )
+
+    def __array__(self, dtype=None, copy=None):
+        raise SymbolicTensorError(
+            f"numpy cannot turn Tensor {self.name!r} into an array: it is symbolic and gets a value only when "
+            f"its graph runs. Use dagrad's ops on Tensors (`dg.exp(x)`, `dg.sum(x)`), or run the graph and "
+            f"use numpy on `res.value({self.name!r})`"
+        )
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """``array * tensor`` and the other operators build nodes; any other numpy ufunc raises, naming the fix."""
+        op_name = _OPERATOR_UFUNCS.get(ufunc.__name__)
+        if op_name is not None and method == "__call__" and not kwargs:
+            if op_name.startswith("logical_"):
+                return _logical(op_name, *inputs)
+            return apply(op_name, *inputs)
+        call = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+        raise self._numpy_refused(call, _UFUNC_OPS.get(ufunc.__name__, ufunc.__name__))
+
+    def __array_function__(self, func, types, args, kwargs):
+        raise self._numpy_refused(f"np.{func.__name__}", func.__name__)
+
+    def _numpy_refused(self, call: str, dg_name: str) -> SymbolicTensorError:
+        return SymbolicTensorError(
+            f"{call} cannot compute with Tensor {self.name!r}: it is symbolic and gets a value only when its "
+            f"graph runs. Build the node with dagrad instead (`dg.{dg_name}(...)`; `dagrad ops` lists the ops), "
+            f"or run the graph and use numpy on `res.value({self.name!r})`"
+        )
 
     # -------------------------------------------------------- arithmetic --
 
@@ -80,6 +170,27 @@ class Tensor:
     def __neg__(self): return apply("neg", self)
     def __pos__(self): return self
     def __abs__(self): return apply("abs", self)
+
+    # ------------------------------------------------------- comparisons --
+    # Bool nodes without gradient, as numpy computes them. An operand that cannot be an array
+    # (None, a string) is not comparable, so ``x == None`` is False, as for any Python object.
+
+    def __eq__(self, other): return apply("equal", self, other) if _comparable(other) else NotImplemented
+    def __ne__(self, other): return apply("not_equal", self, other) if _comparable(other) else NotImplemented
+    def __lt__(self, other): return apply("less", self, other) if _comparable(other) else NotImplemented
+    def __le__(self, other): return apply("less_equal", self, other) if _comparable(other) else NotImplemented
+    def __gt__(self, other): return apply("greater", self, other) if _comparable(other) else NotImplemented
+    def __ge__(self, other): return apply("greater_equal", self, other) if _comparable(other) else NotImplemented
+
+    # ----------------------------------------------------------- logical --
+
+    def __and__(self, other): return _logical("logical_and", self, other)
+    def __rand__(self, other): return _logical("logical_and", other, self)
+    def __or__(self, other): return _logical("logical_or", self, other)
+    def __ror__(self, other): return _logical("logical_or", other, self)
+    def __xor__(self, other): return _logical("logical_xor", self, other)
+    def __rxor__(self, other): return _logical("logical_xor", other, self)
+    def __invert__(self): return _logical("logical_not", self)
 
     # ------------------------------------------------------------ layout --
 
@@ -122,6 +233,42 @@ class Tensor:
 
     def min(self, axis=None, keepdims: bool = False) -> "Tensor":
         return apply("min", self, axis=axis, keepdims=keepdims)
+
+
+# numpy ufuncs behind Python's operators: ``array + tensor`` reaches Tensor.__array_ufunc__ as np.add.
+_OPERATOR_UFUNCS = {
+    "add": "add", "subtract": "sub", "multiply": "mul", "true_divide": "div", "divide": "div",
+    "power": "pow", "matmul": "matmul",
+    "equal": "equal", "not_equal": "not_equal", "less": "less", "less_equal": "less_equal",
+    "greater": "greater", "greater_equal": "greater_equal",
+    "bitwise_and": "logical_and", "bitwise_or": "logical_or", "bitwise_xor": "logical_xor",
+}
+# dagrad names of ufuncs whose name differs, for error messages only.
+_UFUNC_OPS = {"absolute": "abs", "negative": "neg", "subtract": "sub", "multiply": "mul",
+              "true_divide": "div", "divide": "div", "power": "pow"}
+_SYMBOLS = {"logical_and": "&", "logical_or": "|", "logical_xor": "^", "logical_not": "~"}
+
+
+def _comparable(other: Any) -> bool:
+    return isinstance(other, (Tensor, numbers.Number, np.ndarray, np.generic, list, tuple))
+
+
+def _logical(op_name: str, *operands: Any) -> "Tensor":
+    """``&``, ``|``, ``^``, ``~``: logical ops on bool operands; numbers are refused, not bit-twiddled."""
+    for x in operands:
+        dtype = x.dtype if isinstance(x, Tensor) else getattr(x, "dtype", None)
+        if dtype is None:
+            dtype = np.asarray(x).dtype if isinstance(x, (bool, numbers.Number, list, tuple)) else None
+        if dtype is None or np.dtype(dtype).kind != "b":
+            what = f"Tensor {x.name!r} of dtype {dtype}" if isinstance(x, Tensor) else f"a {type(x).__name__}"
+            symbol = _SYMBOLS[op_name]
+            example = f"{symbol}(x > 0)" if len(operands) == 1 else f"(x > 0) {symbol} (y < 1)"
+            raise ShapeError(
+                f"`{symbol}` is {op_name} on bool Tensors, and got {what}. dagrad has no bitwise ops: "
+                f"for the truth of numbers (nonzero is true) call `dg.{op_name}(...)`, or compare first "
+                f"(`{example}`)"
+            )
+    return apply(op_name, *operands)
 
 
 def apply(op_name: str, *args: Any, name: Optional[str] = None, **attrs: Any) -> Tensor:

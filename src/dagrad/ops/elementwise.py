@@ -75,7 +75,8 @@ def _(g, x):
 def _pow_samples(rng):
     base = elementwise_samples(2, make=positive)(rng)
     integer_exponent = Sample((away_from_zero(rng, (3, 4)), np.asarray(2)), {}, "negative base, constant integer exponent 2")
-    return base + [integer_exponent]
+    zero_power = Sample((np.array([0.0, -0.7, 1.3]), np.asarray(0)), {}, "x ** 0 at x = 0: gradient 0 (as PyTorch)")
+    return base + [integer_exponent, zero_power]
 
 
 @binary_op(samples=_pow_samples)

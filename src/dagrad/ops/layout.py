@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ..opdef import Sample, first_dtype, op
-from ..shapes import broadcast_shapes, format_shape, normalize_axes
+from ..shapes import broadcast_shapes, format_shape, indexed_shape, normalize_axes
 from ..index import decode_index, encode_index
 from .samples import away_from_zero
 
@@ -120,6 +120,13 @@ def _expand_dims_rule(x, *, axis=0):
 
 def _squeeze_rule(x, *, axis=None):
     if axis is None:
+        unknown = [i for i, d in enumerate(x) if d is None]
+        if unknown:
+            # numpy drops an axis only if it is fed with size 1: the output's rank is not known yet.
+            raise ValueError(
+                f"squeeze() removes every size-1 axis, and the size of axis {unknown[0]} is known only when "
+                f"fed, so the output's rank is unknown; name the axes to remove: squeeze(x, axis=...)"
+            )
         return tuple(d for d in x if d != 1)
     axes = normalize_axes(axis, len(x))
     for a in axes:
@@ -252,30 +259,8 @@ def _(g, *xs, axis):
 # ------------------------------------------------------------ indexing ---
 
 def _getitem_rule(x, *, index=()):
-    """Shape of ``x[index]``, found by indexing zero-memory stand-ins of that shape.
-
-    A size known only at feed time is stood in for twice, by two different
-    sizes; an output size that differs between the two probes is unknown too.
-    """
-    decoded = decode_index(index)
-    largest = max([abs(int(i)) for i in _index_ints(decoded)], default=0)
-    probes = []
-    for stand_in in (max(1009, largest + 2), max(1009, largest + 2) + 7):
-        probe = np.broadcast_to(np.zeros((), bool), tuple(stand_in if d is None else d for d in x))
-        try:
-            probes.append(probe[decoded].shape)
-        except IndexError as exc:
-            raise ValueError(str(exc)) from None
-    return tuple(a if a == b else None for a, b in zip(*probes))
-
-
-def _index_ints(decoded: tuple):
-    for item in decoded:
-        if isinstance(item, int):
-            yield item
-        elif isinstance(item, np.ndarray) and item.dtype.kind in "iu" and item.size:
-            yield item.max()
-            yield item.min()
+    """Shape of ``x[index]`` by numpy's indexing rules, from the sizes alone (nothing is allocated)."""
+    return indexed_shape(x, decode_index(index))
 
 
 def _has_arrays(index):

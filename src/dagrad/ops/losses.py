@@ -71,6 +71,8 @@ def softmax_cross_entropy(logits, labels, *, reduction="mean"):
     The forward hands the softmax to the VJP as a residual, so the backward pass
     is one subtraction and one scaling.
     """
+    if logits.dtype.kind not in "fc":
+        logits = logits.astype(np.float64)  # the float64 the dtype rule declares, not uint8 arithmetic
     classes = logits.shape[-1]
     flat = logits.reshape(-1, classes)
     picks = labels.reshape(-1)
@@ -101,10 +103,31 @@ def _pair_rule(x, y, *, reduction="mean"):
     return _reduced_rule(broadcast_shapes(x, y), reduction)
 
 
+# Either side may broadcast against the other (the targets may be the wider one), under every reduction.
+_PAIR_SHAPES = [((4,), (4,)), ((2, 3), (3,)), ((3,), (2, 3)), ((3, 1), (1, 2)), ((2, 2), ()), ((0, 2), (0, 2)), ((1,), (1,))]
+
+
+def _pair_samples(first, second):
+    """Samples of a loss of two broadcasting inputs: every pairing of shapes under every reduction."""
+
+    def samples(rng):
+        out = []
+        for s, t in _PAIR_SHAPES:
+            for red in _REDUCTIONS:
+                out.append(Sample((first(rng, s), second(rng, t)), {"reduction": red}, f"{s} against {t}, {red}"))
+        return out
+
+    return samples
+
+
+def _soft_targets(rng, shape):
+    """Targets in [0, 1]: hard 0/1 labels and soft probabilities."""
+    return np.where(rng.random(shape) < 0.5, rng.integers(0, 2, size=shape), rng.uniform(0.1, 0.9, size=shape)).astype(np.float64)
+
+
 def _bce_samples(rng):
-    out = []
-    for s, t, red in [((4,), (4,), "mean"), ((2, 3), (2, 3), "sum"), ((3, 1), (3, 2), "none"), ((0, 2), (0, 2), "mean"), ((1,), (1,), "mean")]:
-        out.append(Sample((away_from_zero(rng, s), rng.integers(0, 2, size=t).astype(np.float64)), {"reduction": red}, f"{s} against {t}, {red}"))
+    out = _pair_samples(away_from_zero, _soft_targets)(rng)
+    out.append(Sample((away_from_zero(rng, (2, 3)), rng.integers(0, 2, size=(3,))), {"reduction": "mean"}, "integer targets"))
     return out
 
 
@@ -116,21 +139,26 @@ def binary_cross_entropy_with_logits(logits, targets, *, reduction="mean"):
 
 
 @binary_cross_entropy_with_logits.vjp
-def _(g, logits, targets, *, reduction):
-    e = np.exp(-np.abs(logits))
-    probs = np.where(logits >= 0, 1 / (1 + e), e / (1 + e))
+def _(g, logits, targets, *, reduction, needs):
     shape = np.broadcast_shapes(logits.shape, targets.shape)
     up = _scale(g, math.prod(shape), reduction)
-    return up * (probs - targets), -up * logits
+    grads = [None, None]
+    # Each gradient has its own input's dtype (float32 logits may meet float64 targets), and the
+    # broadcast shape: with a reduction, ``up`` is a scalar, and wider targets need the logits spread out.
+    if needs[0]:
+        e = np.exp(-np.abs(logits))
+        probs = np.where(logits >= 0, 1 / (1 + e), e / (1 + e))
+        grads[0] = (up * (probs - targets)).astype(logits.dtype, copy=False)
+    if needs[1]:
+        grads[1] = np.broadcast_to(-up * logits, shape).astype(targets.dtype, copy=False)
+    return tuple(grads)
 
 
 # ------------------------------------------------------------------ mse ---
 
 
 def _mse_samples(rng):
-    out = []
-    for s, t, red in [((4,), (4,), "mean"), ((2, 3), (2, 3), "sum"), ((3, 1), (3, 2), "none"), ((0, 2), (0, 2), "mean"), ((1,), (), "mean")]:
-        out.append(Sample((uniform(rng, s), uniform(rng, t)), {"reduction": red}, f"{s} against {t}, {red}"))
+    out = _pair_samples(uniform, uniform)(rng)
     x = uniform(rng, (2, 3))
     out.append(Sample((x, x), {"reduction": "mean"}, "the same input twice"))
     return out

@@ -34,8 +34,6 @@ ndarray = np.ndarray
 def run(plan: Any, fed: list, cotangent: Optional[np.ndarray], check: bool, profile: bool):
     """Run ``plan`` on validated feeds; return its ``Result``."""
     n = len(plan.nodes)
-    names = plan.nodes
-    dtypes = plan.dtypes
     values: list = [None] * n
     shapes: list = [None] * n
     external = list(fed)

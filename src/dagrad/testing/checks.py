@@ -2,10 +2,18 @@
 
 For every case (the op's samples, plus generated broadcasting and size-0/1
 variants for elementwise ops) an op must: run forward; produce the shape its
-shape rule promises (also with an unknown batch size) and the dtype its dtype
-rule promises; return one gradient per input from its VJP, each of a shape the
-engine can sum back to its input; match central differences in float64; and,
-run on float32 inputs through a graph, keep float32 values and gradients.
+shape rule promises and the dtype its dtype rule promises; keep its shape rule
+honest about unknown sizes (with any one input size unknown, every size the
+rule still claims must be the one any fed size gives); return one gradient per
+input from its VJP, each of a shape the engine can sum back to its input;
+match central differences in float64; run on float32 inputs through a graph,
+keep float32 values and gradients; run on mixed float32 and float64 inputs,
+give each input a gradient of its own dtype; and, if its dtype rule makes it a
+float op of integer inputs, compute in that float dtype.
+
+Ops whose output is not floating point (comparisons, integer results) or that
+declare no VJP get every check but the gradient ones; the report says which
+cases skipped gradients and why.
 """
 
 from __future__ import annotations
@@ -50,12 +58,21 @@ class OpCheckReport:
     plugin: Optional[str]
     cases: list = field(default_factory=list)
     generated: int = 0
+    no_gradients: dict = field(default_factory=dict)
+    """Cases whose gradients were not checked: ``{label: reason}``."""
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"op {self.op!r} ({self.plugin or 'not registered'}): {len(self.cases)} cases passed "
             f"({len(self.cases) - self.generated} samples + {self.generated} generated)"
         )
+        reasons: dict = {}
+        for reason in self.no_gradients.values():
+            reasons[reason] = reasons.get(reason, 0) + 1
+        for reason, count in reasons.items():
+            cases = "all cases" if count == len(self.cases) else f"{count} case{'s' * (count != 1)}"
+            text += f"; gradients not checked ({cases}): {reason}"
+        return text
 
 
 @dataclass
@@ -148,9 +165,9 @@ def check_op(
     report = OpCheckReport(op.name, op.plugin)
     problems = []
     with _in_registry(op):
-        for case in cases:
+        for position, case in enumerate(cases):
             try:
-                _check_case(op, case, seed, eps, atol, rtol)
+                skipped = _check_case(op, case, seed, eps, atol, rtol, first=position == 0)
             except _Refused:
                 continue  # a generated shape the op's own rule turns down: nothing to check
             except _Problem as problem:
@@ -158,6 +175,8 @@ def check_op(
                 continue
             report.cases.append(case.label)
             report.generated += case.generated
+            if skipped:
+                report.no_gradients[case.label] = skipped
     if problems:
         head = f"{_who(op)} failed {len(problems)} of {len(cases)} cases:"
         raise OpCheckFailure("\n".join([head, *problems[:5], *_more(problems)]), problems)
@@ -185,6 +204,9 @@ def check_plugin(name: str, *, seed: int = 0, generated: bool = True) -> list[Op
         raise PluginError(f"plugin {name!r} is {info.status}: {info.error}")
     reports, failures = [], []
     for op_name in info.ops:
+        if op_name in info.unused:
+            failures.append(f"op {op_name!r} of plugin {name!r} cannot be used: {info.unused[op_name]}")
+            continue
         try:
             reports.append(check_op(reg.op(op_name), seed=seed, generated=generated))
         except OpCheckFailure as exc:
@@ -297,7 +319,9 @@ def _same_domain(pools: list) -> bool:
 # ----------------------------------------------------------------- checks --
 
 
-def _check_case(op: Op, case: _Case, seed: int, eps: float, atol: float, rtol: float) -> None:
+def _check_case(op: Op, case: _Case, seed: int, eps: float, atol: float, rtol: float,
+                first: bool = False) -> Optional[str]:
+    """Every check of one case; returns why gradients were not checked, if they were not."""
     try:
         attrs = op.bind_attrs(case.attrs)
     except TypeError as exc:
@@ -311,13 +335,31 @@ def _check_case(op: Op, case: _Case, seed: int, eps: float, atol: float, rtol: f
             raise _Refused from None
     out, res = _run_forward(op, args64, attrs)
     _check_shape_rule(op, args64, attrs, out)
+    _check_unknown_sizes(op, args64, attrs, out)
     _check_dtype_rule(op, args64, attrs, out)
-    if not op.differentiable:
-        return
+    if first:
+        _check_integer_inputs(op, args64, attrs)
+    skipped = _why_no_gradients(op, args64, out)
+    if skipped:
+        _check_float32(op, case, args, attrs, seed, gradients=False)
+        return skipped
     _check_vjp_structure(op, args64, attrs, out, res, seed)
     _check_saves(op, args64, attrs, out, seed)
     _check_gradients(op, case, args64, out, seed, eps, atol, rtol)
     _check_float32(op, case, args, attrs, seed)
+    _check_mixed_precision(op, case, args, attrs, seed)
+    return None
+
+
+def _why_no_gradients(op: Op, args: tuple, out: np.ndarray) -> Optional[str]:
+    """Why this case has no gradient to check, or None if it has one."""
+    if out.dtype.kind not in "fc":
+        return f"the output is {out.dtype}, and the engine never differentiates a non-float node"
+    if not op.differentiable:
+        return "the op declares no VJP (a gradient asked through it is a GraphError naming the node)"
+    if not any(a.dtype.kind == "f" for a in args):
+        return "no input is floating point"
+    return None
 
 
 def _run_forward(op: Op, args: tuple, attrs: dict):
@@ -354,26 +396,63 @@ def _check_shape_rule(op: Op, args: tuple, attrs: dict, out: np.ndarray) -> None
             f"  likely cause: the rule's arithmetic differs from the forward's (off by one in a size "
             f"formula, a forgotten keepdims or attribute)"
         )
-    # A batch size given at feed time: the rule must cope with None and stay consistent. Size-1
-    # dims are left alone, since a rule cannot know that an unknown size will be 1 (squeeze).
-    unknown = [(None,) + tuple(s[1:]) if len(s) and s[0] != 1 else s for s in shapes]
-    if unknown == shapes:
+
+
+# Sizes tried in place of an unknown one: a rule's claim about the output must hold for all it accepts.
+_FED_SIZES = (0, 1, 2, 3, 5, 8)
+
+
+def _check_unknown_sizes(op: Op, args: tuple, attrs: dict, out: np.ndarray) -> None:
+    """With any one input size unknown (``None``), the rule must not claim what a fed size would change.
+
+    For each input axis in turn the size becomes ``None``: the rule may refuse
+    (``ValueError``) or return a shape that fits the real output, and every
+    size it still states must be what the rule itself gives for each fed size
+    it accepts (``x[:3]`` on an unknown axis is not 3 long: it is shorter when
+    fed fewer than 3; ``squeeze()`` cannot know whether an unknown axis goes).
+    """
+    if op.shape_rule is None:
         return
-    try:
-        partial = tuple(op.shape_rule(*unknown, **attrs))
-    except ValueError:
-        return  # a deliberate refusal; the graph reports it as a ShapeError
-    except Exception as exc:  # noqa: BLE001
-        raise _Problem(
-            f"the shape rule fails when the batch size is unknown (inputs {_shapes(unknown)}): "
-            f"{type(exc).__name__}: {exc}\n"
-            f"  likely cause: arithmetic on a None dimension; return None for sizes that depend on unknown ones"
-        ) from None
-    if not fits(out.shape, partial):
-        raise _Problem(
-            f"with an unknown batch size (inputs {_shapes(unknown)}) the shape rule says {format_shape(partial)}, "
-            f"which does not fit the real output {format_shape(out.shape)}"
-        )
+    shapes = [tuple(a.shape) for a in args]
+    for i, shape in enumerate(shapes):
+        for k, size in enumerate(shape):
+            unknown = _with_size(shapes, i, k, None)
+            try:
+                claimed = tuple(op.shape_rule(*unknown, **attrs))
+            except ValueError:
+                continue  # a deliberate refusal; the graph reports it as a ShapeError
+            except Exception as exc:  # noqa: BLE001
+                raise _Problem(
+                    f"the shape rule fails when a size is unknown (inputs {_shapes(unknown)}): "
+                    f"{type(exc).__name__}: {exc}\n"
+                    f"  likely cause: arithmetic on a None dimension; return None for sizes that depend on unknown ones"
+                ) from None
+            if not fits(out.shape, claimed):
+                raise _Problem(
+                    f"with a size unknown (inputs {_shapes(unknown)}) the shape rule says {format_shape(claimed)}, "
+                    f"which does not fit the real output {format_shape(out.shape)}"
+                )
+            for fed in _FED_SIZES:
+                if fed == size:
+                    continue
+                try:
+                    concrete = tuple(op.shape_rule(*_with_size(shapes, i, k, fed), **attrs))
+                except Exception:  # noqa: BLE001 - a size the rule refuses need not agree with anything
+                    continue
+                if not fits(concrete, claimed):
+                    raise _Problem(
+                        f"with input {i}'s axis {k} unknown (inputs {_shapes(unknown)}) the shape rule claims "
+                        f"{format_shape(claimed)}, but for a fed size of {fed} it says {format_shape(concrete)}\n"
+                        f"  likely cause: a size that depends on an unknown one is stated; it must be None "
+                        f"(or, if the op cannot know its output's rank, the rule must refuse with a ValueError "
+                        f"asking for what it needs)"
+                    )
+
+
+def _with_size(shapes: list, i: int, k: int, size) -> list:
+    changed = list(shapes)
+    changed[i] = shapes[i][:k] + (size,) + shapes[i][k + 1:]
+    return changed
 
 
 def _check_dtype_rule(op: Op, args: tuple, attrs: dict, out: np.ndarray) -> None:
@@ -496,29 +575,37 @@ def _index_of(check_name: str) -> int:
     return int(check_name.removeprefix("input"))
 
 
-def _check_float32(op: Op, case: _Case, args: tuple, attrs: dict, seed: int) -> None:
-    """Run the op on float32 inputs through a tiny graph: values and gradients must stay float32."""
+def _check_float32(op: Op, case: _Case, args: tuple, attrs: dict, seed: int, gradients: bool = True) -> None:
+    """Run the op on float32 inputs through a tiny graph: values (and gradients) must stay float32.
+
+    Without ``gradients`` (an op with a bool or integer output, or no VJP) only
+    the forward runs, and its value must have the dtype the rule declares.
+    """
     if not any(a.dtype.kind == "f" for a in args) or "dtype" in op.attr_defaults:
         return
+    all_float = all(a.dtype.kind == "f" for a in args)
     try:
         g, out, loss, params = projected_graph(op, args, case.attrs, dtype=np.float32,
                                                keys=[id(raw) for raw in case.args], seed=seed)
-        if out.dtype != np.float32 and all(a.dtype.kind == "f" for a in args):
+        declared = g.node(out).dtype
+        if gradients and declared != np.float32 and all_float:
             raise _Problem(
-                f"float32 inputs give a {out.dtype} output (by the dtype rule): an op should preserve float32; "
+                f"float32 inputs give a {declared} output (by the dtype rule): an op should preserve float32; "
                 f"use dagrad.op.float_dtype or first_dtype as the dtype rule"
             )
-        result = g.backward(loss, wrt=params, keep="all")
+        result = g.backward(loss, wrt=params, keep="all") if gradients else g.forward(out)
     except _Problem:
         raise
     except DagradError as exc:
         raise _Problem(f"run on float32 inputs: {exc}") from None
     value = result.value(out)
-    if value.dtype != g.node(out).dtype:
+    if value.dtype != declared:
         raise _Problem(
-            f"float32 inputs: the dtype rule says {g.node(out).dtype}, but the forward returned {value.dtype}"
+            f"float32 inputs: the dtype rule says {declared}, but the forward returned {value.dtype}"
         )
-    if value.dtype != np.float32 and all(a.dtype.kind == "f" for a in args):
+    if not gradients:
+        return
+    if value.dtype != np.float32 and all_float:
         raise _Problem(
             f"float32 inputs give a {value.dtype} output: the forward promotes to float64 somewhere "
             f"(a float64 constant or np.float64 scalar); cast with .astype(x.dtype, copy=False)"
@@ -527,6 +614,96 @@ def _check_float32(op: Op, case: _Case, args: tuple, attrs: dict, seed: int) -> 
         grad = result.grad(name)
         if grad.dtype != np.float32:
             raise _Problem(f"float32 inputs give a {grad.dtype} gradient for {name!r}: the VJP promotes to float64")
+
+
+def _check_mixed_precision(op: Op, case: _Case, args: tuple, attrs: dict, seed: int) -> None:
+    """Float32 and float64 inputs together: the output has the declared dtype, each gradient its input's.
+
+    The engine casts a gradient that numpy's promotion widened back to its
+    input's dtype, but a VJP that returns float64 for a float32 input of a
+    float32 output (it mixed in a float64 input) is a ``GradientError``.
+    """
+    keys = [id(raw) for raw in case.args]
+    floats = [k for i, k in enumerate(keys) if args[i].dtype.kind == "f"]
+    distinct = list(dict.fromkeys(floats))
+    if len(distinct) < 2 or "dtype" in op.attr_defaults:
+        return
+    for narrow in (distinct[:1], distinct[1:]):
+        mixed = tuple(
+            a.astype(np.float32 if k in narrow else np.float64) if a.dtype.kind == "f" else a
+            for a, k in zip(args, keys)
+        )
+        described = ", ".join(f"input{i} {a.dtype}" for i, a in enumerate(mixed) if a.dtype.kind == "f")
+        try:
+            g, out, loss, params = projected_graph(op, mixed, case.attrs, dtype=None, keys=keys, seed=seed)
+            result = g.backward(loss, wrt=params, keep="all")
+        except DagradError as exc:
+            raise _Problem(
+                f"mixed precision ({described}): {exc}\n"
+                f"  likely cause: the VJP mixes an input of another dtype into a gradient; "
+                f"cast each gradient to its input's dtype (.astype(x.dtype, copy=False))"
+            ) from None
+        value = result.value(out)
+        if value.dtype != g.node(out).dtype:
+            raise _Problem(
+                f"mixed precision ({described}): the dtype rule says {g.node(out).dtype}, "
+                f"but the forward returned {value.dtype}"
+            )
+        for name in params:
+            want = g.node(name).dtype
+            if result.grad(name).dtype != want:
+                raise _Problem(f"mixed precision ({described}): the gradient of {name!r} is "
+                               f"{result.grad(name).dtype}, its value {want}")
+
+
+# Small integer dtypes numpy would compute a float function of in float16 or float32.
+_SMALL_INTEGERS = ("bool", "uint8", "int8", "int16")
+
+
+def _small_integers(a: np.ndarray, dtype: str) -> np.ndarray:
+    """Whole numbers (up to 12: exp(12) overflows float16) of ``dtype`` from a float sample's values."""
+    a = np.clip(np.nan_to_num(a), -1.5, 1.5)
+    if dtype == "bool":
+        return a > 0
+    whole = np.round(a * 8)
+    return (np.abs(whole) if dtype == "uint8" else whole).astype(dtype)
+
+
+def _check_integer_inputs(op: Op, args: tuple, attrs: dict) -> None:
+    """A float op of small-integer inputs computes in the float dtype it declares, not in float16.
+
+    numpy computes ``exp`` of ``uint8`` in float16 (inf at 12) and of ``int16``
+    in float32; an op whose dtype rule declares float64 for them must compute
+    in float64 (``float_inputs=True`` does it).
+    """
+    if not any(a.dtype.kind == "f" for a in args):
+        return
+    for small in _SMALL_INTEGERS:
+        ints = tuple(_small_integers(a, small) if a.dtype.kind == "f" else a for a in args)
+        try:
+            declared = np.dtype(op.dtype_rule(*[a.dtype for a in ints], **attrs))
+        except (TypeError, ValueError):
+            continue  # the op refuses integer inputs: nothing to compute
+        if declared.kind not in "fc":
+            continue  # integer arithmetic, numpy's business
+        with np.errstate(all="ignore"):
+            out, _ = _run_forward(op, ints, attrs)
+            exact, _ = _run_forward(op, tuple(a.astype(np.float64) if a.dtype.kind in "biu" and b.dtype.kind == "f"
+                                              else a for a, b in zip(ints, args)), attrs)
+        if out.dtype != declared:
+            raise _Problem(
+                f"{small} inputs: the dtype rule says {declared}, but the forward returned {out.dtype}\n"
+                f"  likely cause: numpy computes a float function of small integers in float16/float32; "
+                f"declare the op float_inputs=True (the float presets do) or cast the inputs first"
+            )
+        if out.shape != exact.shape or not np.allclose(out, exact.astype(out.dtype), rtol=1e-6, atol=0, equal_nan=True):
+            raise _Problem(
+                f"{small} inputs give other values than the same numbers as float64 "
+                f"(for example {format_value(out.reshape(-1)[0]) if out.size else '-'} against "
+                f"{format_value(exact.reshape(-1)[0]) if exact.size else '-'})\n"
+                f"  likely cause: the forward computes in a narrower dtype than it declares; "
+                f"declare the op float_inputs=True"
+            )
 
 
 # -------------------------------------------------------------- formatting --

@@ -8,11 +8,14 @@ from ..errors import PluginError
 from ..plugins import registry
 from .checks import check_op
 
-__all__ = ["op_tests", "ops_of"]
+__all__ = ["op_tests", "ops_of", "unusable_ops"]
 
 
 def ops_of(names: Iterable[str]) -> list[str]:
-    """Op names for a mix of plugin and op names; a ``PluginError`` names a plugin that did not load."""
+    """Op names for a mix of plugin and op names; a ``PluginError`` names a plugin that did not load.
+
+    Ops a plugin defines but cannot use (see ``unusable_ops``) are left out.
+    """
     reg = registry()
     found: list[str] = []
     for name in names:
@@ -20,7 +23,7 @@ def ops_of(names: Iterable[str]) -> list[str]:
         if info is not None:
             if info.status != "loaded":
                 raise PluginError(f"plugin {name!r} ({info.distribution}) is {info.status}: {info.error}")
-            found.extend(info.ops)
+            found.extend(op for op in info.ops if op not in info.unused)
         elif name in reg.ops:
             found.append(name)
         else:
@@ -30,6 +33,12 @@ def ops_of(names: Iterable[str]) -> list[str]:
                 f"is its distribution installed (pip install -e .)?"
             )
     return found
+
+
+def unusable_ops(names: Iterable[str]) -> dict:
+    """``{op: reason}`` for the ops the named plugins define but cannot use (a conflict, a built-in's name)."""
+    reg = registry()
+    return {op: reason for name in names if name in reg.plugins for op, reason in reg.plugins[name].unused.items()}
 
 
 def op_tests(*names: str, seed: int = 0, generated: bool = True) -> Callable:
@@ -48,9 +57,9 @@ def op_tests(*names: str, seed: int = 0, generated: bool = True) -> Callable:
 
     problem: Optional[str] = None
     try:
-        ops = ops_of(names)
+        ops, unusable = ops_of(names), unusable_ops(names)
     except Exception as exc:  # noqa: BLE001 - reported by the test itself
-        ops, problem = [], str(exc)
+        ops, unusable, problem = [], {}, str(exc)
 
     if problem is not None:
         def test_plugin_loads() -> None:
@@ -58,9 +67,11 @@ def op_tests(*names: str, seed: int = 0, generated: bool = True) -> Callable:
 
         return test_plugin_loads
 
-    @pytest.mark.parametrize("op_name", ops)
+    @pytest.mark.parametrize("op_name", ops + list(unusable))
     def test_op(op_name: str) -> None:
         __tracebackhide__ = True
+        if op_name in unusable:
+            pytest.fail(f"op {op_name!r} cannot be used: {unusable[op_name]}", pytrace=False)
         check_op(op_name, seed=seed, generated=generated)
 
     return test_op
