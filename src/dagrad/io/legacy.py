@@ -79,7 +79,7 @@ class Reader:
 
     def document(self) -> dict:
         info = self.infos[GRAPH]
-        part = f"member {GRAPH}"
+        part = f"member {quote(GRAPH)}"
         if info.file_size > MAX_HEADER_BYTES:
             raise self.source.error(part, f"declares {info.file_size:,} bytes, more than the {MAX_HEADER_BYTES:,} allowed")
         try:
@@ -105,7 +105,7 @@ class Reader:
                 members = _members(inner, {key + ".npy" for key in specs}, self.source, where, info.file_size)
                 return {key: self._array(inner, members[key + ".npy"], spec, where) for key, spec in specs.items()}
         except _ZIP_ERRORS as exc:
-            raise self.source.error(f"member {PARAMS}", f"is damaged: {quote(str(exc))}") from None
+            raise self.source.error(f"member {quote(PARAMS)}", f"is damaged: {quote(str(exc))}") from None
 
     def _array(self, inner: zipfile.ZipFile, info: zipfile.ZipInfo, spec: ArraySpec, where: str) -> np.ndarray:
         part = f"{where}member {quote(info.filename)} ({spec.part})"

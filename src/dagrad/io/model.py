@@ -260,6 +260,9 @@ def _why_missing(op_name: str, users: list[str], provider: dict, document: dict)
     head = f"op {quote(op_name)} (used by {used})"
     if op_name in reg.conflicts:
         return f"{head} is defined by two installed plugins that conflict ({reg.conflicts[op_name]})"
+    if plugin == BUILTINS or dist == "dagrad":
+        return (f"{head} is not a built-in op of this dagrad ({__version__}); the file was written by dagrad "
+                f"{quote(document.get('dagrad_version'))}: install that version")
     for info in reg.plugins.values():
         same = (plugin is not None and info.name.split("@")[0] == plugin) or (dist is not None and info.distribution == dist)
         if not same:
@@ -272,11 +275,8 @@ def _why_missing(op_name: str, users: list[str], provider: dict, document: dict)
         if info.status == "conflict":
             return f"{head} comes from plugin {quote(info.name)}, which is installed but was not loaded: {info.error}"
         if info.status == "loaded":
-            return (f"{head} is not defined by plugin {quote(info.name)} {quote(info.version)} as installed "
-                    f"(the file was saved with version {quote(version)}): install that version")
-    if plugin == BUILTINS or dist == "dagrad":
-        return (f"{head} is not a built-in op of this dagrad ({__version__}); the file was written by dagrad "
-                f"{quote(document.get('dagrad_version'))}: install that version")
+            return (f"{head} is not defined by plugin {quote(info.name)} as installed (version {quote(info.version)}; "
+                    f"the file was saved with version {quote(version)}): install that version")
     if not is_distribution_name(dist):
         return f"{head} comes from plugin {quote(plugin)}, and the file names no valid distribution for it ({quote(dist)})"
     try:
