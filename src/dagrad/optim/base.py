@@ -35,11 +35,21 @@ Params = Union["Graph", Mapping[str, np.ndarray]]
 
 
 def global_norm(grads: Iterable[np.ndarray]) -> float:
-    """L2 norm of all the gradients together, as if they were one long vector."""
-    total = 0.0
-    for g in grads:
-        flat = g.reshape(-1)
-        total += float(np.dot(flat, flat))
+    """L2 norm of all the gradients together, as if they were one long vector.
+
+    Infinite only when an entry is: squares too large for floats are rescaled,
+    so clipping a huge but finite gradient keeps its direction.
+
+    >>> global_norm([np.array([3.0]), np.array([4e200])])
+    4e+200
+    """
+    grads = [g.reshape(-1) for g in grads]
+    with np.errstate(over="ignore"):
+        total = sum(float(np.dot(g, g)) for g in grads)
+    if math.isinf(total):
+        biggest = max((float(np.max(np.abs(g))) for g in grads if g.size), default=0.0)
+        if math.isfinite(biggest):
+            return biggest * math.sqrt(sum(float(np.dot(g / biggest, g / biggest)) for g in grads))
     return math.sqrt(total)
 
 
