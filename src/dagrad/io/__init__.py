@@ -31,6 +31,7 @@ array([[1., 0.],
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Optional, Union
 
@@ -119,9 +120,9 @@ def load(path: PathLike, *, max_nodes: Optional[int] = DEFAULT_MAX_NODES, on_pro
         The ``.dagrad`` file (a regular file; devices, pipes and directories are refused).
     max_nodes
         Refuse files with more nodes than this (``None``: no limit). Loading
-        costs time and memory per node, beyond the file's size; the default
-        (``DEFAULT_MAX_NODES``) bounds that to about a second and a few
-        hundred megabytes (measured in docs/files.md).
+        costs about 20 µs and 2 KB per node; the default
+        (``DEFAULT_MAX_NODES``, 100,000) bounds that to a few seconds and
+        about 200 MB (measured in docs/files.md).
     on_provider_change
         When an op now comes from a different plugin than when the file was
         saved (say a plugin overriding ``tanh`` is installed): ``"warn"``
@@ -153,6 +154,8 @@ def read_model(path: PathLike, *, max_nodes: Optional[int] = DEFAULT_MAX_NODES, 
         raise ValueError(f"max_nodes must be a non-negative int or None, not {max_nodes!r}")
     source = Source(os.fspath(path), kind)
     f, size = container.open_regular(source.path, source)
+    collecting = gc.isenabled()
+    gc.disable()  # parsing and rebuilding make many objects and no garbage cycles: the collector would only rescan them
     try:
         with f:
             reader = legacy.Reader(f, size, source) if f.read(4) == legacy.ZIP_MAGIC else _Reader(f, size, source)
@@ -165,6 +168,9 @@ def read_model(path: PathLike, *, max_nodes: Optional[int] = DEFAULT_MAX_NODES, 
             return ModelFile(graph, document, arrays)
     except MemoryError:
         raise format_error_for_memory(source) from None
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class _Reader:

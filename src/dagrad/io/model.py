@@ -12,6 +12,7 @@ op, arity, attribute and shape is checked exactly as when it was first built.
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -174,17 +175,17 @@ _FIELDS = {"name": str, "op": str, "inputs": list, "attrs": dict, "dtype": str, 
 def _check_record(i: int, rec: Any, names: set, specs: dict, source: Source) -> None:
     if not isinstance(rec, dict):
         raise source.error(f"node #{i}", "is not a JSON object")
-    part = f"node #{i} ({quote(rec.get('name'))})"
+    part = _RecordPart(i, rec)
     for key, kind in _FIELDS.items():
         if not isinstance(rec.get(key), kind):
-            raise source.error(part, f"field {key!r} should be a {kind.__name__}, got {quote(rec.get(key))}")
+            raise source.error(str(part), f"field {key!r} should be a {kind.__name__}, got {quote(rec.get(key))}")
     name = rec["name"]
     if name in names:
         raise source.error(part, "has a name that appears twice")
     names.add(name)
     if not all(isinstance(n, str) for n in rec["inputs"]):
         raise source.error(part, f"inputs must be node names, got {quote(rec['inputs'])}")
-    if depth(rec["attrs"], MAX_ATTR_DEPTH) > MAX_ATTR_DEPTH:
+    if rec["attrs"] and depth(rec["attrs"], MAX_ATTR_DEPTH) > MAX_ATTR_DEPTH:
         raise source.error(part, f"attrs nest more than {MAX_ATTR_DEPTH} levels deep")
     shape = rec.get("shape")
     if shape is not None and not (isinstance(shape, list) and all(d is None or (type(d) is int and d >= 0) for d in shape)):
@@ -199,19 +200,38 @@ def _check_record(i: int, rec: Any, names: set, specs: dict, source: Source) -> 
             raise source.error(part, f"array key {quote(key)} is not a string, or is used twice")
         if shape is None or None in shape:
             raise source.error(part, f"a {rec['op']} needs a complete shape, not {quote(shape)}")
-        specs[key] = ArraySpec(dtype, tuple(shape), part)
+        specs[key] = ArraySpec(dtype, tuple(shape), str(part))
 
 
-def _dtype(spelling: Any, source: Source, part: str) -> np.dtype:
+class _RecordPart:
+    """``node #3 ('fc1/W')``, made only when a message needs it (most records are fine)."""
+
+    __slots__ = ("i", "rec")
+
+    def __init__(self, i: int, rec: dict):
+        self.i, self.rec = i, rec
+
+    def __str__(self) -> str:
+        return f"node #{self.i} ({quote(self.rec.get('name'))})"
+
+
+def _dtype(spelling: Any, source: Source, part: Any) -> np.dtype:
     """A numeric dtype written as dagrad writes it; anything else (objects, records, subarrays) is refused."""
-    try:
-        dtype = np.dtype(spelling) if isinstance(spelling, str) and len(spelling) <= 16 else None
-    except (TypeError, ValueError, SyntaxError):
-        dtype = None
-    if dtype is None or dtype.kind not in "biufc" or dtype.fields is not None or dtype.shape != () \
-            or dtype_name(dtype) != spelling:
+    dtype = _numeric_dtype(spelling) if isinstance(spelling, str) and len(spelling) <= 16 else None
+    if dtype is None:
         raise source.error(part, f"dtype {quote(spelling)} is refused: dagrad stores bool, integer, float and "
                                  "complex numbers only")
+    return dtype
+
+
+@functools.lru_cache(maxsize=64)  # a file spells the same few dtypes on every node
+def _numeric_dtype(spelling: str) -> Optional[np.dtype]:
+    try:
+        dtype = np.dtype(spelling)
+    except (TypeError, ValueError, SyntaxError):
+        return None
+    if dtype.kind not in "biufc" or dtype.fields is not None or dtype.shape != () or dtype_name(dtype) != spelling:
+        return None
     return dtype
 
 
@@ -294,6 +314,9 @@ def _why_missing(op_name: str, users: list[str], provider: dict, document: dict)
 def build_order(records: list[dict], source: Source) -> list[dict]:
     """Records in an order where every input comes before its consumers (file order when possible)."""
     index = {rec["name"]: i for i, rec in enumerate(records)}
+    if all(index.get(src, len(records)) < i for i, rec in enumerate(records) for src in rec["inputs"]) and \
+            not any(rec["inputs"] for rec in records if rec["op"] in SOURCE_OPS):
+        return records  # the usual case: saved in insertion order, which is topological unless a rewire changed it
     dag = nx.DiGraph()
     dag.add_nodes_from(index)
     for rec in records:

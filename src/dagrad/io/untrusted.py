@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import reprlib
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable
 
 from ..errors import FormatError
 
@@ -63,7 +63,9 @@ class Source:
         self.path = path
         self.kind = kind
 
-    def error(self, part: Optional[str], detail: str) -> FormatError:
+    def error(self, part: Any, detail: str) -> FormatError:
+        """The error for ``part`` (a string, or anything whose ``str`` names it; None for the whole file)."""
+        part = None if part is None else str(part)
         where = f"{self.kind} {self.path!r}" + (f": {part}" if part else "")
         return FormatError(f"{where}: {detail}", path=self.path, part=part)
 
