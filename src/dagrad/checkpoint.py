@@ -90,6 +90,10 @@ class Checkpoint:
             raise
 
 
+def __dir__():  # dir() lists the public names, not the imports behind them
+    return __all__
+
+
 def _check_same_structure(saved: Graph, graph: Graph) -> None:
     mine = {n.name: n for n in graph.nodes()}
     for node in saved.nodes():

@@ -203,3 +203,7 @@ class _Reader:
         return {key: container.read_array(self.f, self.entries[key], self.data_start, spec.dtype, spec.shape,
                                           self.source, spec.part)
                 for key, spec in specs.items()}
+
+
+def __dir__():  # dir() lists the public names, not the submodules and imports behind them
+    return __all__
