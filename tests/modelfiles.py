@@ -34,6 +34,15 @@ def small_mlp() -> tuple[dg.Graph, dg.Tensor]:
     return g, loss
 
 
+@pytest.fixture
+def saved(tmp_path):
+    """``(graph, loss, path)`` of ``small_mlp`` saved to a file."""
+    g, loss = small_mlp()
+    path = tmp_path / "model.dagrad"
+    dg.save(g, path)
+    return g, loss, path
+
+
 def feeds() -> dict:
     rng = np.random.default_rng(1)
     return {"x": rng.normal(size=(6, 4)).astype(np.float32), "y": rng.integers(0, 3, size=6)}

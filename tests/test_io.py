@@ -14,15 +14,7 @@ import pytest
 import dagrad as dg
 from dagrad.files import temporary_files
 from dagrad.io import FORMAT_NAME, FORMAT_VERSION
-from modelfiles import document, feeds, load_error, parts, small_mlp, v1_file
-
-
-@pytest.fixture
-def saved(tmp_path):
-    g, loss = small_mlp()
-    path = tmp_path / "model.dagrad"
-    dg.save(g, path)
-    return g, loss, path
+from modelfiles import document, feeds, load_error, parts, saved, small_mlp, v1_file  # noqa: F401 (saved: a fixture)
 
 
 # ------------------------------------------------------------ round trip --

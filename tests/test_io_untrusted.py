@@ -19,15 +19,8 @@ import pytest
 
 import dagrad as dg
 from dagrad.io import DEFAULT_MAX_NODES, ProviderWarning
-from modelfiles import (document, load_error, npz, parts, patch_zip, raw, rewrite, small_mlp, v1_document, v1_file)
-
-
-@pytest.fixture
-def saved(tmp_path):
-    g, loss = small_mlp()
-    path = tmp_path / "model.dagrad"
-    dg.save(g, path)
-    return g, loss, path
+from modelfiles import (document, load_error, npz, parts, patch_zip, raw, rewrite, saved, small_mlp,  # noqa: F401
+                        v1_document, v1_file)
 
 
 @pytest.fixture
@@ -329,24 +322,27 @@ def test_pip_install_is_suggested_only_for_valid_distribution_names(saved, tmp_p
 # ---------------------------------------- item 12: the right reason --
 
 
-def test_a_missing_plugin_says_what_to_install(saved):
-    _, _, path = saved
+def error_with_plugins(path, **selection) -> str:
+    """The message of loading ``path`` with plugins reloaded as ``load_plugins(**selection)``; restored after."""
     try:
-        dg.load_plugins(only=[])
-        message = str(load_error(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a conflict warns while plugins load
+            dg.load_plugins(**selection)
+        return str(load_error(path))
     finally:
         dg.load_plugins()
+
+
+def test_a_missing_plugin_says_what_to_enable(saved):
+    _, _, path = saved
+    message = error_with_plugins(path, only=[])
     assert "'gelu'" in message and "disabled" in message and "enable it" in message
     assert dg.load(path)
 
 
 def test_an_installed_but_disabled_plugin_is_called_disabled_not_missing(saved):
     _, _, path = saved
-    try:
-        dg.load_plugins(exclude=["activations"])
-        message = str(load_error(path))
-    finally:
-        dg.load_plugins()
+    message = error_with_plugins(path, exclude=["activations"])
     assert "installed but disabled" in message and "pip install" not in message
 
 
@@ -368,15 +364,7 @@ def test_an_op_two_plugins_conflict_over_is_called_a_conflict(saved, fake_distri
         def dagrad_ops():
             return [gelu]
     '''})
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            dg.load_plugins()
-        if "gelu" in dg.registry().ops:
-            pytest.skip("this registry resolves the clash by keeping one provider")
-        message = str(load_error(path))
-    finally:
-        dg.load_plugins()
+    message = error_with_plugins(path)
     assert "conflict" in message and "pip install" not in message
 
 

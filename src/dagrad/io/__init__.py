@@ -44,7 +44,7 @@ from . import container, legacy
 from .model import (DEFAULT_MAX_NODES, FORMAT_NAME, FORMAT_VERSION, PROVIDER_POLICIES, ArraySpec, ModelFile,
                     ProviderWarning, build_order, check_document, check_ops, describe, dtype_name, encode,
                     format_error_for_memory, rebuild)
-from .untrusted import Source, parse_json
+from .untrusted import Source, parse_json, quote
 
 __all__ = [
     "save", "load", "FORMAT_NAME", "FORMAT_VERSION", "DEFAULT_MAX_NODES", "MAX_HEADER_BYTES", "ProviderWarning",
@@ -192,7 +192,7 @@ class _Reader:
         """Every array the document declares, once the table matches the declarations exactly."""
         unknown = sorted(set(self.entries) - set(specs))
         if unknown:
-            raise self.source.error("header", f"holds arrays the document does not declare: {unknown[:5]!r}")
+            raise self.source.error("header", f"holds arrays the document does not declare: {quote(unknown)}")
         for key, spec in specs.items():
             entry = self.entries.get(key)
             if entry is None:

@@ -88,12 +88,11 @@ class Reader:
         except _ZIP_ERRORS as exc:
             raise self.source.error(part, f"cannot be read: {quote(str(exc))}") from None
         document = parse_json(data, self.source, part)
-        if isinstance(document, dict) and document.get("format_version") == 1:
-            return _upgrade(document, self.source)
-        if isinstance(document, dict) and document.get("format_version") not in (None, 1) and \
-                isinstance(document.get("format_version"), int) and document["format_version"] > 1:
-            raise self.source.error(part, f"says format version {quote(document['format_version'])}, but only "
-                                          "format 1 files are zip archives")
+        version = document.get("format_version") if isinstance(document, dict) else None
+        if version == 1:
+            return _upgrade(document)
+        if type(version) is int and version > 1:
+            raise self.source.error(part, f"says format version {version}, but only format 1 files are zip archives")
         return document  # not a dagrad document: check_document says why
 
     def arrays(self, specs: dict[str, ArraySpec]) -> dict[str, np.ndarray]:
@@ -136,7 +135,7 @@ class Reader:
         return array.T if fortran else array
 
 
-def _upgrade(document: dict, source: Source) -> dict:
+def _upgrade(document: dict) -> dict:
     """A format-1 document in format 2's shape: a table of op providers, and each array keyed by its node's name."""
     nodes = document.get("nodes")
     if not isinstance(nodes, list):

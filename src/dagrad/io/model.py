@@ -269,7 +269,9 @@ def check_ops(records: list[dict], document: dict, source: Source, on_provider_c
 
 def _provider(entry: dict) -> str:
     plugin, dist, version = entry.get("plugin"), entry.get("distribution"), entry.get("version")
-    return f"plugin {quote(plugin)} ({quote(dist)} {quote(version)})"
+    if dist is None:
+        return f"plugin {quote(plugin)} (registered from Python)"
+    return f"plugin {quote(plugin)} (distribution {quote(dist)}, version {quote(version)})"
 
 
 def _why_missing(op_name: str, users: list[str], provider: dict, document: dict) -> str:
