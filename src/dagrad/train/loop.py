@@ -291,14 +291,14 @@ def fit(
                 plan = graph.compile(outputs, loss=loss_name, wrt=wrt, keep="all") if full else fast
                 result = plan.run(feeds, check=check)
                 batch_loss = float(result.values[loss_name])
+                scores = [m(result.values, feeds) for m in metric_list]
                 # The step is committed whole: Ctrl-C lands before or after it, so a checkpoint is exact.
                 with deferred_interrupt():
                     if full or step == 1 or step % history_every == 0:
                         history.record(step, epoch, batch_loss, optimizer.lr,
                                        {w: result.grads.get(w) for w in wrt_names})
-                    updated = _update(optimizer, result, batch_loss, loss_name, step, epoch, on_nonfinite)
-                    if updated:
-                        at.add(batch_loss, [m(result.values, feeds) for m in metric_list], len(idx), metric_list)
+                    if _update(optimizer, result, batch_loss, loss_name, step, epoch, on_nonfinite):
+                        at.add(batch_loss, scores, len(idx), metric_list)
                     else:
                         history.skipped.append(step)
                     at.batch += 1
@@ -319,11 +319,11 @@ def fit(
                 cb.on_epoch_end(state, logs)
             with deferred_interrupt():
                 history.epochs.append(logs)
+                history.stopped_early = state.stop
                 at = at.next_epoch(rng, metric_list)
             bar.write(_format_logs(logs, epochs))
             saver.save(at)
             if state.stop:
-                history.stopped_early = True
                 break
         for cb in callbacks:
             cb.on_fit_end(state)
