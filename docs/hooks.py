@@ -19,7 +19,8 @@ import logging
 from mkdocs.structure.files import File
 
 #: The modules with a reference page, in navigation order.
-REFERENCE = ("dagrad", "dagrad.nn", "dagrad.optim", "dagrad.train", "dagrad.testing", "dagrad.extend")
+REFERENCE = ("dagrad", "dagrad.nn", "dagrad.optim", "dagrad.train", "dagrad.io", "dagrad.checkpoint", "dagrad.testing",
+             "dagrad.extend")
 SECTION = "API reference"
 
 log = logging.getLogger("mkdocs.hooks.reference")

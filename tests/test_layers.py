@@ -20,6 +20,7 @@ LAYER = {
     # L0 foundations: import nothing from dagrad above them
     "errors": 0, "shapes": 0, "files": 0, "hookspecs": 0, "_version": 0, "index": 0, "data": 0,
     "render.escape": 0, "render.summary": 0, "testing.diagnose": 0, "optim.schedules": 0, "nn.init": 0,
+    "interrupts": 0,
     # L1 the op model and the symbolic handle
     "tensor": 1.0, "opdef": 1.1,
     # L2 the built-in op library (the plugin named "builtins")
@@ -29,7 +30,7 @@ LAYER = {
     # L4 intermediate representation and execution
     "node": 4.0, "result": 4.1, "scheduler": 4.2, "graph": 4.3, "functions": 4.4,
     # L5 built on the engine
-    "gradcheck": 5, "io": 5, "nn": 5, "optim": 5,
+    "gradcheck": 5, "io": 5, "nn": 5, "optim": 5, "checkpoint": 5,
     # L6 presentation
     "render": 6,
     # L7 loops and tools

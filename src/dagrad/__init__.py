@@ -13,7 +13,8 @@
 from . import _compat, extend, nn, ops, optim, shapes, train
 from ._version import __version__
 from .errors import (AnomalyError, CycleError, DagradError, FeedError, FormatError, GradientError, GraphError,
-                     OpError, PluginError, PluginWarning, RenderError, ShapeError, SymbolicTensorError)
+                     NonFiniteError, OpError, PluginError, PluginWarning, RenderError, ShapeError,
+                     SymbolicTensorError)
 from .functions import (binary_cross_entropy_with_logits, broadcast_to, clip, concatenate, einsum, expand_dims,
                         log_softmax, logsumexp, max, mean, min, mse, reshape, softmax, softmax_cross_entropy,
                         squeeze, stack, sum, take, transpose)
@@ -39,7 +40,8 @@ del _compat  # imported for its effect: ``from dagrad.op import ...`` keeps work
 __all__ = [
     "__version__", "ops", "shapes", "extend", "nn", "optim", "train", "fit",
     "DagradError", "GraphError", "CycleError", "ShapeError", "FeedError", "PluginError", "OpError",
-    "GradientError", "AnomalyError", "FormatError", "RenderError", "SymbolicTensorError", "PluginWarning",
+    "GradientError", "AnomalyError", "NonFiniteError", "FormatError", "RenderError", "SymbolicTensorError",
+    "PluginWarning",
     "Graph", "Node", "Tensor", "Result", "Plan", "Op", "Sample", "op", "apply", "hookimpl",
     "gradcheck", "GradcheckReport", "check_anomalies",
     "load_plugins", "register", "register_ops", "registry", "render", "save", "load",

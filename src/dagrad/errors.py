@@ -18,6 +18,7 @@ __all__ = [
     "OpError",
     "GradientError",
     "AnomalyError",
+    "NonFiniteError",
     "FormatError",
     "RenderError",
     "PluginWarning",
@@ -78,8 +79,29 @@ class AnomalyError(DagradError):
         self.phase = phase
 
 
+class NonFiniteError(AnomalyError):
+    """Training met a NaN or Inf loss or gradient; ``node`` is the loss or parameter, ``step`` the step.
+
+    Optimizers and ``fit`` raise it before changing any parameter, unless told
+    to skip such steps (``on_nonfinite="skip"``).
+    """
+
+    def __init__(self, message: str, node: str, phase: str, step: int):
+        super().__init__(message, node, phase)
+        self.step = step
+
+
 class FormatError(DagradError):
-    """A model file is damaged, foreign, too new, or needs a missing plugin."""
+    """A model file is damaged, foreign, too new, hostile, or needs a missing plugin.
+
+    ``path`` is the file and ``part`` the part of it that is wrong (``"header"``,
+    ``"node 'fc1/W'"``...), when known; both are also in the message.
+    """
+
+    def __init__(self, message: str, *, path: "str | None" = None, part: "str | None" = None):
+        super().__init__(message)
+        self.path = path
+        self.part = part
 
 
 class RenderError(DagradError):

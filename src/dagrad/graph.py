@@ -13,7 +13,7 @@ import contextlib
 import difflib
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 import networkx as nx
 import numpy as np
@@ -145,14 +145,18 @@ class Graph:
         return [n.name for n in self.nodes() if n.op == "input"]
 
     @property
-    def params(self) -> dict[str, np.ndarray]:
-        """Trainable parameters by name; the arrays are the live values (optimizers update them in place)."""
+    def params(self) -> "ParamsView":
+        """Trainable parameters by name, read-only; the arrays are the live values (optimizers update them in place).
+
+        Assigning ``g.params[name] = array`` raises: it could only change this
+        mapping, never the graph; use ``g.set_value(name, array)``.
+        """
         # Optimizers read this every step: walk the stored values, not every node in sorted order.
         records = self._g._node
-        return {
+        return ParamsView({
             name: value for name, value in self._values.items()
             if (rec := records[name]["node"]).op == "param" and rec.trainable
-        }
+        })
 
     def value(self, ref: NodeRef) -> np.ndarray:
         """The stored value of a param or const."""
@@ -502,6 +506,43 @@ class Graph:
         from .render import mimebundle
 
         return mimebundle(self)
+
+
+class ParamsView(Mapping):
+    """``Graph.params``: a read-only mapping of names to live parameter arrays.
+
+    Writing into an array (``g.params["W"][...] = 0``, ``g.params["W"] *= 0``)
+    changes the parameter; replacing one (``g.params["W"] = new``) would only
+    change this mapping, so it raises a ``GraphError`` pointing to ``set_value``.
+    """
+
+    __slots__ = ("_arrays",)
+
+    def __init__(self, arrays: dict):
+        self._arrays = arrays
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._arrays[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if value is self._arrays.get(name):  # ``g.params[n] *= 2`` writes in place, then stores the same array
+            return
+        raise GraphError(
+            f"g.params is read-only: assigning g.params[{name!r}] would be lost; "
+            f"use g.set_value({name!r}, value), or write into the array with g.params[{name!r}][...] = value"
+        )
+
+    def __delitem__(self, name: str) -> None:
+        raise GraphError(f"g.params is read-only: parameter {name!r} cannot be deleted from it")
+
+    def __repr__(self) -> str:
+        return f"ParamsView({self._arrays!r})"
 
 
 @dataclass(slots=True)

@@ -39,6 +39,7 @@ class Adam(Optimizer):
 
     decoupled = False
     default_weight_decay = 0.0
+    hyperparameter_names = ("beta1", "beta2", "eps", "weight_decay", "decoupled")
 
     def __init__(
         self,
@@ -49,8 +50,9 @@ class Adam(Optimizer):
         weight_decay: Optional[float] = None,
         *,
         clip_norm: float | None = None,
+        on_nonfinite: str = "raise",
     ):
-        super().__init__(params, lr, clip_norm=clip_norm)
+        super().__init__(params, lr, clip_norm=clip_norm, on_nonfinite=on_nonfinite)
         if weight_decay is None:
             weight_decay = self.default_weight_decay
         kind = type(self).__name__
@@ -67,13 +69,14 @@ class Adam(Optimizer):
                 param *= 1.0 - lr * self.weight_decay
             else:
                 grad = grad + self.weight_decay * param
-        if not state:
+        if "t" not in state:
             state["t"] = 0
             state["m"] = np.zeros_like(param)
             state["v"] = np.zeros_like(param)
-            state["scratch"] = np.empty_like(param)  # reused every step: no temporaries in the update
+        if "_scratch" not in state:  # reused every step: no temporaries in the update (not saved in checkpoints)
+            state["_scratch"] = np.empty_like(param)
         state["t"] = t = state["t"] + 1
-        m, v, tmp = state["m"], state["v"], state["scratch"]
+        m, v, tmp = state["m"], state["v"], state["_scratch"]
         b1, b2 = self.beta1, self.beta2
         np.multiply(grad, 1.0 - b1, out=tmp)
         m *= b1

@@ -31,6 +31,8 @@ class SGD(Optimizer):
     array([0.71])
     """
 
+    hyperparameter_names = ("momentum", "nesterov", "weight_decay", "dampening")
+
     def __init__(
         self,
         params: Params,
@@ -41,8 +43,9 @@ class SGD(Optimizer):
         dampening: float = 0.0,
         *,
         clip_norm: float | None = None,
+        on_nonfinite: str = "raise",
     ):
-        super().__init__(params, lr, clip_norm=clip_norm)
+        super().__init__(params, lr, clip_norm=clip_norm, on_nonfinite=on_nonfinite)
         self.momentum = _param_float(momentum, "momentum", "SGD")
         self.weight_decay = _param_float(weight_decay, "weight_decay", "SGD")
         self.dampening = _param_float(dampening, "dampening", "SGD")

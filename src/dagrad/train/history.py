@@ -30,6 +30,12 @@ class History:
     epochs : list[dict]
         One dict per finished epoch: ``epoch``, ``loss``, each metric, the
         ``val_`` versions with validation data, and ``seconds``.
+    skipped : list[int]
+        Steps whose update was skipped for a NaN/Inf loss or gradient
+        (``fit(..., on_nonfinite="skip")``).
+    stopped_early, interrupted : bool
+        Whether a callback stopped the fit, or an exception (Ctrl-C) ended it;
+        an interrupted fit's History is the exception's ``history`` attribute.
     """
 
     every: int = 1
@@ -39,7 +45,9 @@ class History:
     lr: list = field(default_factory=list)
     grad_norms: dict = field(default_factory=dict)
     epochs: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
     stopped_early: bool = False
+    interrupted: bool = False
     seconds: float = 0.0
 
     def record(self, step: int, epoch: int, loss: float, lr: float, grads: Mapping[str, Optional[np.ndarray]]) -> None:
@@ -70,9 +78,48 @@ class History:
         """Plain lists and dicts, ready for ``json.dump``."""
         return {
             "every": self.every, "steps": self.steps, "epoch_of_step": self.epoch_of_step, "loss": self.loss,
-            "lr": self.lr, "grad_norms": self.grad_norms, "epochs": self.epochs,
-            "stopped_early": self.stopped_early, "seconds": self.seconds,
+            "lr": self.lr, "grad_norms": self.grad_norms, "epochs": self.epochs, "skipped": self.skipped,
+            "stopped_early": self.stopped_early, "interrupted": self.interrupted, "seconds": self.seconds,
         }
+
+    # The per-step series grow with training; a checkpoint keeps them as arrays, the rest as JSON.
+    _SERIES = {"steps": np.int64, "epoch_of_step": np.int64, "loss": np.float64, "lr": np.float64}
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """``(JSON-ready dict, arrays)`` holding everything recorded, for a checkpoint; see ``from_state``."""
+        arrays = {name: np.asarray(getattr(self, name), dtype) for name, dtype in self._SERIES.items()}
+        norms = list(self.grad_norms)
+        for i, name in enumerate(norms):
+            arrays[f"grad_norms/{i}"] = np.asarray(self.grad_norms[name], np.float64)
+        info = {"every": self.every, "grad_norms": norms, "epochs": self.epochs, "skipped": self.skipped,
+                "stopped_early": self.stopped_early, "seconds": self.seconds}
+        return info, arrays
+
+    @classmethod
+    def from_state(cls, info: Mapping, arrays: Mapping[str, np.ndarray]) -> "History":
+        """The History ``state()`` described; ``ValueError`` if the parts do not fit together.
+
+        >>> h = History(every=2)
+        >>> h.record(1, 1, 0.5, 0.1, {"w": np.array([3.0, 4.0])})
+        >>> again = History.from_state(*h.state())
+        >>> again.loss, again.grad_norms
+        ([0.5], {'w': [5.0]})
+        """
+        history = cls(every=int(info["every"]), epochs=[dict(e) for e in info["epochs"]],
+                      skipped=[int(s) for s in info["skipped"]], stopped_early=bool(info["stopped_early"]),
+                      seconds=float(info["seconds"]))
+        lengths = set()
+        for name in cls._SERIES:
+            series = arrays[name]
+            lengths.add(series.shape)
+            setattr(history, name, series.tolist())
+        for i, name in enumerate(info["grad_norms"]):
+            series = arrays[f"grad_norms/{i}"]
+            lengths.add(series.shape)
+            history.grad_norms[str(name)] = series.tolist()
+        if len(lengths) > 1 or any(len(shape) != 1 for shape in lengths):
+            raise ValueError(f"the recorded series have different lengths: {sorted(lengths)}")
+        return history
 
 
 @dataclass
