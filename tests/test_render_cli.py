@@ -52,7 +52,7 @@ def test_graph_from_a_file_is_run_backward_from_its_scalar_output(model, tmp_pat
     out = tmp_path / "flow.svg"
     assert main(["render", f"{model}:build", "--feed", f"x={tmp_path / 'x.npy'}", "-o", str(out)]) == 0
     shown = texts(out)
-    assert "#1" in shown and "fc1/W" in shown and "|g|" in shown
+    assert "#1" in shown and "fc1" in shown and "W" in shown.split("\n") and "|g|" in shown
     assert "wrote" in capsys.readouterr().out
 
 
@@ -92,7 +92,7 @@ def test_saved_model_is_rendered(model, tmp_path):
     dagrad.io.save(module.build(), tmp_path / "m.dagrad")
     out = tmp_path / "flow.svg"
     assert main(["render", str(tmp_path / "m.dagrad"), "--feed", f"x={tmp_path / 'x.npy'}", "-o", str(out)]) == 0
-    assert "fc1/W" in texts(out)
+    assert "fc1" in texts(out)
 
 
 def test_docs_pictures_build(tmp_path):

@@ -37,6 +37,8 @@ def render(
     show: Sequence[str] = ("value", "grad"),
     edge_labels: bool = False,
     grad_range: Optional[tuple] = None,
+    arrows: str = "forward",
+    compact: bool = True,
     timeout: Optional[float] = DEFAULT_TIMEOUT,
 ) -> graphviz.Digraph:
     """Draw a Result's gradient flow (or a Graph's structure) with Graphviz.
@@ -103,7 +105,7 @@ def render(
     True
     """
     digraph = build(result_or_graph, rankdir=rankdir, max_nodes=max_nodes, collapse=collapse, expand=expand,
-                    show=show, edge_labels=edge_labels, grad_range=grad_range)
+                    show=show, edge_labels=edge_labels, grad_range=grad_range, arrows=arrows, compact=compact)
     if path is None:
         if format is not None:
             digraph.format = format_for("", format)
