@@ -35,7 +35,7 @@ from ..result import Result
 from ..shapes import format_shape
 from .escape import html, shorten, tooltip
 from .layout import Box, Layout, plan_layout, scope_chain
-from .summary import SMALL, Stats, bad_text, brief, describe, number
+from .summary import SMALL, Stats, bad_text, brief, describe, dtype_name, number
 
 __all__ = [
     "build", "Look", "LOOKS", "CLUSTER_LOOKS", "kind_of", "cluster_kind", "PALETTE", "NAN_FILL", "ZERO_FILL",
@@ -89,7 +89,7 @@ def cluster_kind(scope: str) -> str:
 
 
 @dataclass
-class _Numbers:
+class Numbers:
     """What the diagram knows about the nodes of one box."""
 
     value: Stats = field(default_factory=Stats)
@@ -115,7 +115,7 @@ class _Numbers:
         return f"#{low}" if low == high else f"#{low}\u2013#{high}"
 
 
-class _Source:
+class Source:
     """Values, gradients and backward ranks, from a Result or (values of params/consts only) a Graph."""
 
     def __init__(self, obj: Any):
@@ -175,7 +175,7 @@ def build(
 ) -> graphviz.Digraph:
     """The diagram as a ``graphviz.Digraph`` (see ``dagrad.render.render`` for the parameters)."""
     show = check_options(rankdir, show, grad_range, arrows)
-    source = _Source(obj)
+    source = Source(obj)
     order = source.graph.topological_order()
     layout = plan_layout(order, max_nodes, collapse, expand)
     per_node, per_box, scope_nums = numbers(source, order, layout.boxes, layout.box_of, layout.clusters)
@@ -214,12 +214,12 @@ def graph_attrs(rankdir: str, compact: bool) -> dict:
             "nodesep": "0.15" if compact else "0.25", "ranksep": "0.22" if compact else "0.35"}
 
 
-def numbers(source: _Source, order: list, boxes: list, box_of: dict, clusters: Iterable[str]):
+def numbers(source: Source, order: list, boxes: list, box_of: dict, clusters: Iterable[str]):
     """Per-node statistics, per-box statistics, and the statistics of each scope in ``clusters``."""
     per_node: dict[str, tuple] = {}
-    per_box = [_Numbers() for _ in boxes]
+    per_box = [Numbers() for _ in boxes]
     open_scopes = set(clusters)
-    per_scope: dict[str, _Numbers] = {s: _Numbers() for s in open_scopes}
+    per_scope: dict[str, Numbers] = {s: Numbers() for s in open_scopes}
     for node in order:
         value, grad = source.value(node), source.grad(node)
         vs, gs = Stats(), Stats()
@@ -230,12 +230,12 @@ def numbers(source: _Source, order: list, boxes: list, box_of: dict, clusters: I
         rank = source.rank(node)
         targets = [per_box[box_of[node.name]]] + [per_scope[s] for s in scope_chain(node.scope) if s in open_scopes]
         for nums in targets:
-            _count(nums, vs, gs, value is not None, grad is not None, source.grads, rank)
+            count(nums, vs, gs, value is not None, grad is not None, source.grads, rank)
         per_node[node.name] = (value, grad, vs, gs)
     return per_node, per_box, per_scope
 
 
-def _count(nums: _Numbers, vs: Stats, gs: Stats, has_value: bool, has_grad: bool, grads: bool, rank) -> None:
+def count(nums: Numbers, vs: Stats, gs: Stats, has_value: bool, has_grad: bool, grads: bool, rank) -> None:
     if has_value:
         nums.value.merge(vs)
     if has_grad:
@@ -281,7 +281,7 @@ class LogScale:
         return [10 ** (self.low + span * k / self.bins) for k in range(self.bins + 1)]
 
 
-def colours(kind: str, nums: _Numbers, grads: bool, scale: LogScale) -> dict:
+def colours(kind: str, nums: Numbers, grads: bool, scale: LogScale) -> dict:
     """Shape (by kind), fill, border and font colour of a box."""
     look = LOOKS[kind]
     style = look.style
@@ -300,7 +300,7 @@ def colours(kind: str, nums: _Numbers, grads: bool, scale: LogScale) -> dict:
     return attrs
 
 
-def box_attrs(source: _Source, box: Box, nums: _Numbers, per_node: dict, show: Sequence[str],
+def box_attrs(source: Source, box: Box, nums: Numbers, per_node: dict, show: Sequence[str],
               scale: LogScale, ident: str) -> dict:
     """Every Graphviz attribute of one box: label, tooltip, look, and the SVG id and class."""
     if box.kind == "node":
@@ -321,7 +321,7 @@ def relative(name: str, cluster: str) -> str:
     return name[len(cluster) + 1:] if cluster and name.startswith(cluster + "/") else name
 
 
-def cluster_attrs(source: _Source, scope: str, nums: Optional[_Numbers]) -> dict:
+def cluster_attrs(source: Source, scope: str, nums: Optional[Numbers]) -> dict:
     tail = ""
     if source.grads and nums is not None:
         tail = html(f"  |grad| {number(math.sqrt(nums.grad.squares))}")
@@ -374,10 +374,10 @@ def op_text(node: Node) -> str:
     return f"{node.op}  [plugin {info.name}]"
 
 
-def node_tooltip(source: _Source, node: Node) -> str:
+def node_tooltip(source: Source, node: Node) -> str:
     rank = source.rank(node)
     shape = "?" if node.shape is None else format_shape(node.shape)
-    lines = [node.name, f"{op_text(node)}  {shape} {node.dtype}"]
+    lines = [node.name, f"{op_text(node)}  {shape} {dtype_name(node.dtype)}"]
     if rank is not None:
         lines.append(f"backward #{rank}: the {_ordinal(rank)} gradient finished")
     return "\n".join(lines)
@@ -392,7 +392,7 @@ def _entries(array: np.ndarray) -> str:
     return "[" + ", ".join(brief(v) if isinstance(v, float) else str(v) for v in np.ravel(array).tolist()) + "]"
 
 
-def node_label(source: _Source, node: Node, data: tuple, show: Sequence[str], title: str) -> str:
+def node_label(source: Source, node: Node, data: tuple, show: Sequence[str], title: str) -> str:
     """The HTML-like label of one node: title and ``#k`` badge, op, then one labelled row per fact."""
     value, grad, vs, gs = data
     rank = source.rank(node)
@@ -410,10 +410,10 @@ def node_label(source: _Source, node: Node, data: tuple, show: Sequence[str], ti
     return _table(title, f"#{rank}" if rank else "", rows)
 
 
-def _value_rows(source: _Source, node: Node, value, vs: Stats) -> list[str]:
+def _value_rows(source: Source, node: Node, value, vs: Stats) -> list[str]:
     if value is None:
         shape = "?" if node.shape is None else format_shape(node.shape)
-        return [_row("value", f"{shape} {node.dtype}" + ("" if source.result is None else "  (not kept)"))]
+        return [_row("value", f"{shape} {dtype_name(node.dtype)}" + ("" if source.result is None else "  (not kept)"))]
     head, body = describe(value)
     a = np.asarray(value)
     if vs.bad:
@@ -439,7 +439,7 @@ def _grad_rows(node: Node, grad, gs: Stats, rank, with_shape: bool) -> list[str]
     return [_row("grad", f"|g| {number(gs.norm)}{shape}  {body}")]
 
 
-def group_label(source: _Source, box: Box, nums: _Numbers, show: Sequence[str]) -> str:
+def group_label(source: Source, box: Box, nums: Numbers, show: Sequence[str]) -> str:
     """The label of a collapsed scope or a segment: what it holds, and statistics over all its nodes."""
     what = "scope" if box.kind == "scope" else f"segment of {box.parts} boxes"
     rows = [_row("", f"{what}, {len(box.members)} nodes collapsed", style="I")]
@@ -485,7 +485,7 @@ def _plugin_rows(node: Node, value, grad) -> list[tuple[str, str]]:
     return rows
 
 
-def title(source: _Source, nodes: int, layout: Layout, legend_table: str = "") -> str:
+def title(source: Source, nodes: int, layout: Layout, legend_table: str = "") -> str:
     """The graph label: the graph's name, the loss, the size, and the legend under them."""
     parts = [f"<B>{_styled(source.graph.name, limit=2 * _LINE)}</B>"]
     res = source.result
@@ -506,7 +506,7 @@ def title(source: _Source, nodes: int, layout: Layout, legend_table: str = "") -
 # ------------------------------------------------------------------ edges --
 
 
-def edge_flows(source: _Source, box_of: dict) -> dict:
+def edge_flows(source: Source, box_of: dict) -> dict:
     """``{(box a, box b): [sum of squared norms, any gradient seen, any NaN/Inf]}`` over the graph's edges."""
     flows: dict[tuple, list] = {}
     norms = source.result.edge_norms if source.result is not None else {}
@@ -551,7 +551,7 @@ def edge_attrs(flow: list, scale: LogScale, labels: bool, arrows: str, tail: str
     return attrs
 
 
-def beside(source: _Source, boxes: list, box_of: dict) -> list[list[int]]:
+def beside(source: Source, boxes: list, box_of: dict) -> list[list[int]]:
     """Groups of boxes to draw on one rank: each box, with the source nodes that only it uses.
 
     A parameter drawn a rank above the op that uses it pushes every layer one

@@ -121,6 +121,17 @@ def bad_text(nan: int, inf: int) -> str:
     return ", ".join(p for p in (f"{nan} NaN" if nan else "", f"{inf} Inf" if inf else "") if p)
 
 
+_DTYPE_NAMES: dict = {}
+
+
+def dtype_name(dtype: np.dtype) -> str:
+    """``str(dtype)``, remembered: numpy builds the string anew on every call, which showed in profiles."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype)
+    return name
+
+
 def describe(array: Optional[np.ndarray]) -> tuple[str, str]:
     """``(head, body)`` for one array: its shape and dtype, then its number(s) or statistics.
 
@@ -134,7 +145,7 @@ def describe(array: Optional[np.ndarray]) -> tuple[str, str]:
     'mean 4.5 std 2.87 in [0, 9]'
     """
     a = np.asarray(array)
-    head = f"{tuple(a.shape)} {a.dtype}"
+    head = f"{tuple(a.shape)} {dtype_name(a.dtype)}"
     if a.dtype.kind not in "fcbiu":
         return head, ""
     if a.ndim == 0:
@@ -167,5 +178,11 @@ def histogram(array: Optional[np.ndarray], bins: int = BINS) -> Optional[dict]:
     if a.size == 0:
         return None
     low, high = float(a.min()), float(a.max())
-    counts, _ = np.histogram(a, bins=bins, range=(low, high) if high > low else (low - 0.5, high + 0.5))
+    if high > low:  # np.histogram's general binning costs ten times this for equal bins
+        where = ((a - low) * (bins / (high - low))).astype(np.intp)
+        np.minimum(where, bins - 1, out=where)
+        counts = np.bincount(where, minlength=bins)
+    else:
+        counts = np.zeros(bins, np.intp)
+        counts[bins // 2] = a.size
     return {"counts": counts.tolist(), "low": low, "high": high}
