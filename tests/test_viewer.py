@@ -214,3 +214,18 @@ def test_screenshot_mid_playback_is_not_blank(open_page, tmp_path):
     white = max(count for count, rgb in colours if rgb == (255, 255, 255)) if any(
         rgb == (255, 255, 255) for _, rgb in colours) else 0
     assert white < 0.9 * picture.width * picture.height
+
+
+def test_notebook_iframe_runs_the_viewer_sandboxed(browser, tmp_path):
+    res = mlp()
+    path = tmp_path / "cell.html"
+    path.write_text(f"<!DOCTYPE html><html><body>{dg.show(res)._repr_html_()}</body></html>")
+    tab = browser.new_page()
+    problems = []
+    tab.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    tab.goto(path.as_uri())
+    frame = tab.frames[1]
+    frame.wait_for_function("window.dagradViewer && window.dagradViewer.layouts > 0", timeout=30000)
+    assert frame.locator("g.node").count() == len(res.graph)
+    assert problems == []
+    tab.close()

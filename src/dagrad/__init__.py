@@ -26,7 +26,7 @@ from .opdef import Op, Sample, op
 from .ops.elementwise import (abs, add, astype, cos, div, exp, log, maximum, minimum, mul, neg, pow, relu,
                               sigmoid, sin, sqrt, sub, tanh, where)
 from .plugins import load_plugins, register, register_ops, registry
-from .render import render
+from .render import render, show
 from .result import Result
 from .scheduler import Plan, check_anomalies
 from .tensor import Tensor, apply
@@ -40,7 +40,7 @@ __all__ = [
     "GradientError", "AnomalyError", "FormatError", "RenderError",
     "Graph", "Node", "Tensor", "Result", "Plan", "Op", "Sample", "op", "apply", "hookimpl",
     "gradcheck", "GradcheckReport", "check_anomalies",
-    "load_plugins", "register", "register_ops", "registry", "render", "save", "load",
+    "load_plugins", "register", "register_ops", "registry", "render", "show", "save", "load",
     "abs", "add", "astype", "cos", "div", "exp", "log", "maximum", "minimum", "mul", "neg", "pow", "relu",
     "sigmoid", "sin", "sqrt", "sub", "tanh", "where",
     "binary_cross_entropy_with_logits", "broadcast_to", "clip", "concatenate", "einsum", "expand_dims",

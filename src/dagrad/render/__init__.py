@@ -19,9 +19,9 @@ import graphviz
 from ..errors import RenderError
 from .diagram import build
 from .run import format_for, run_dot, write
-from .viewer import write_page
+from .viewer import Viewer, write_page
 
-__all__ = ["render", "mimebundle", "DEFAULT_MAX_NODES", "DEFAULT_TIMEOUT"]
+__all__ = ["render", "show", "mimebundle", "Viewer", "DEFAULT_MAX_NODES", "DEFAULT_TIMEOUT"]
 
 DEFAULT_MAX_NODES = 200  # past ~200 detailed boxes a diagram is no longer readable, and dot slows down
 DEFAULT_TIMEOUT = 60.0  # seconds; dot is stopped after this and a RenderError says what to do
@@ -124,7 +124,10 @@ def render(
     digraph = build(result_or_graph, edge_labels=edge_labels, compact=compact, **options)
     if path is None:
         if format is not None:
-            digraph.format = format_for("", format)
+            fmt = format_for("", format)
+            if fmt == "html":
+                raise RenderError("format='html' writes a file: give a path, or use dg.show(result) in a notebook")
+            digraph.format = fmt
         return digraph
     fmt = format_for(path, format)
     if fmt == "html":
@@ -134,6 +137,24 @@ def render(
     if fmt != "dot":
         digraph.format = fmt
     return digraph
+
+
+def show(result_or_graph: Any, *, height: int = 640, **options: Any) -> Viewer:
+    """The interactive viewer, to display in a notebook: ``dg.show(result)`` as a cell's last line.
+
+    Takes ``render``'s options (``max_nodes``, ``expand``, ``arrows``...).
+    Returns a ``Viewer``; ``Viewer.save(path)`` writes the page to a file.
+
+    Examples
+    --------
+    >>> import numpy as np, dagrad as dg
+    >>> g = dg.Graph("tiny")
+    >>> w = g.param("w", np.array([0.5, -1.0]))
+    >>> viewer = dg.show(g.backward(dg.sum(dg.tanh(w))))
+    >>> viewer._repr_html_().startswith("<iframe srcdoc=")
+    True
+    """
+    return Viewer(result_or_graph, height=height, **options)
 
 
 def mimebundle(obj: Any) -> dict:

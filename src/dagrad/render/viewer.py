@@ -34,7 +34,7 @@ from .layout import plan_layout, scope_chain
 from .run import write
 from .summary import Stats, dtype_name, histogram
 
-__all__ = ["page", "write_page", "model", "VENDORED"]
+__all__ = ["page", "write_page", "model", "Viewer", "VENDORED"]
 
 VENDORED = ("viz-global.js", "svg-pan-zoom.min.js")  # from npm, see static/vendor.json
 OURS = ("viewer.js", "viewer.css")
@@ -208,3 +208,40 @@ def write_page(obj: Any, path: Union[str, os.PathLike], **options: Any) -> Path:
     """Write the viewer to ``path`` (through a temporary file, then a rename)."""
     return write(page(obj, **options).encode("utf-8"), path)
 
+
+
+class Viewer:
+    """The viewer of one Result or Graph, for a notebook: ``dg.show(result)`` displays it inline.
+
+    Jupyter shows ``text/html``: the page in a sandboxed ``<iframe>`` (scripts
+    run, nothing else: no network, no access to the notebook). Front ends that
+    do not run HTML (nbconvert to PDF, some previews) fall back to the static
+    SVG diagram, or to text.
+    """
+
+    def __init__(self, obj: Any, height: int = 640, **options: Any):
+        self.obj, self.height, self.options = obj, int(height), options
+
+    def html(self) -> str:
+        """The ``<iframe>`` holding the page."""
+        document = page(self.obj, **self.options)
+        escaped = document.replace("&", "&amp;").replace('"', "&quot;")
+        return (f'<iframe srcdoc="{escaped}" sandbox="allow-scripts" title="dagrad gradient flow" '
+                f'style="width: 100%; height: {self.height}px; border: 1px solid #ccc"></iframe>')
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        from . import mimebundle  # the static diagram and text, which never raise
+
+        bundle = mimebundle(self.obj)
+        try:
+            bundle["text/html"] = self.html()
+        except Exception as exc:  # noqa: BLE001 - display falls back to the SVG whatever went wrong
+            bundle["text/plain"] += f"\n(no interactive viewer: {exc})"
+        return bundle
+
+    def save(self, path: Union[str, os.PathLike]) -> Path:
+        """Write the page itself (not the iframe) to ``path``."""
+        return write_page(self.obj, path, **self.options)
