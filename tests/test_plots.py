@@ -63,6 +63,7 @@ def test_grad_flow_bars_mark_a_dead_layer():
     ax = history.plot_grad_flow()
     texts = [t.get_text() for t in ax.texts]
     assert texts.count("dead") == 2  # fc1, at the first and at the last step
+    assert "step 1" in texts
     assert "dead layer (zero gradient)" in ax.get_legend().get_texts()[-1].get_text()
     heights = [p.get_height() for p in ax.patches if np.isfinite(p.get_height())]
     last = history.steps.index(history.steps[-1])

@@ -105,3 +105,68 @@ def test_docs_pictures_build(tmp_path):
     for path in written:
         ET.parse(path)
         assert (ROOT / "docs" / "img" / path.name).exists(), f"docs/img/{path.name} is not committed"
+
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_has_a_build_function_the_cli_draws(example, tmp_path):
+    if example.stem in ("cnn_digits", "digits_mlp"):
+        pytest.importorskip("sklearn")
+    if example.stem == "cnn_digits":
+        pytest.importorskip("dagrad_conv")
+    out = tmp_path / f"{example.stem}.svg"
+    assert main(["render", f"{example}:build", "-o", str(out)]) == 0
+    assert "#1" in texts(out) or example.stem == "mlp"  # mlp.py:build is a bare graph: structure only
+
+
+def saved_digits(tmp_path):
+    import dagrad as dg
+
+    spec = importlib.util.spec_from_file_location("mlp_example", ROOT / "examples" / "mlp.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dg.save(module.build(), tmp_path / "mlp.dagrad")
+    return tmp_path / "mlp.dagrad"
+
+
+def test_a_saved_model_without_feeds_draws_its_structure(tmp_path, monkeypatch):
+    model = saved_digits(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["render", str(model)]) == 0  # default output: mlp.svg here
+    shown = texts(tmp_path / "mlp.svg")
+    assert "layer1" in shown and "(3, 4) float64" in shown and "grad" not in shown
+
+
+def test_npz_feeds_add_values_and_gradients_and_format_html_writes_the_viewer(tmp_path, capsys):
+    model = saved_digits(tmp_path)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "batch.npz", x=rng.normal(size=(5, 3)), y=rng.integers(0, 2, size=5))
+    out = tmp_path / "flow.svg"
+    assert main(["render", str(model), "--feed", str(tmp_path / "batch.npz"), "-o", str(out), "--arrows", "backward"]) == 0
+    assert "#1" in texts(out) and "|g|" in texts(out)
+    html = tmp_path / "flow.html"
+    assert main(["render", str(model), "--feed", f"x={tmp_path / 'batch.npz'}", "--feed", f"y={tmp_path / 'batch.npz'}",
+                 "--format", "html", "-o", str(html)]) == 0
+    assert "dagrad-data" in html.read_text()
+
+
+def test_bad_feeds_are_reported(tmp_path, capsys):
+    model = saved_digits(tmp_path)
+    np.save(tmp_path / "x.npy", np.ones((2, 3)))
+    assert main(["render", str(model), "--feed", str(tmp_path / "x.npy"), "-o", str(tmp_path / "f.svg")]) == 2
+    assert "name its input" in capsys.readouterr().err
+    np.savez(tmp_path / "two.npz", a=np.ones(2), b=np.ones(2))
+    assert main(["render", str(model), "--feed", f"x={tmp_path / 'two.npz'}", "-o", str(tmp_path / "f.svg")]) == 2
+    assert "has no array 'x'" in capsys.readouterr().err
+
+
+def test_open_hands_the_file_to_the_browser(model, tmp_path, monkeypatch):
+    import webbrowser
+
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", opened.append)
+    out = tmp_path / "flow.html"
+    assert main(["render", f"{model}:result", "-o", str(out), "--open"]) == 0
+    assert opened == [out.resolve().as_uri()]

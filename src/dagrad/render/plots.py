@@ -120,8 +120,8 @@ def grad_flow(history: "History", steps: Optional[Sequence[int]] = None, ax: Any
     for j, step in enumerate(chosen):
         i = history.steps.index(step)
         for x, (layer, names) in enumerate(layers.items()):
-            means = [history.grad_means[n][i] for n in names]
-            mean = sum(means) / len(means)  # of the parameters' means: a layer's W and b count alike
+            sizes = [history.sizes.get(n, 1) for n in names]
+            mean = sum(history.grad_means[n][i] * k for n, k in zip(names, sizes)) / sum(sizes)  # over all entries
             largest = max(history.grad_maxes[n][i] for n in names)
             left = x - 0.4 + j * width
             alpha = 0.45 + 0.55 * (j + 1) / len(chosen)
@@ -129,9 +129,9 @@ def grad_flow(history: "History", steps: Optional[Sequence[int]] = None, ax: Any
                 shown = value if 0 < value < math.inf else math.nan  # a log axis has no zero (nor infinity)
                 ax.bar(left, shown, width * 0.95, align="edge", color=colour, alpha=alpha,
                        label=label if x == 0 and j == len(chosen) - 1 else None)
-            if len(chosen) > 1:
-                ax.annotate(f"{step}", (left + width / 2, 0), xycoords=("data", "axes fraction"), ha="center",
-                            va="bottom", fontsize=7, color="#555555")
+            if len(chosen) > 1 and 0 < largest < math.inf:
+                ax.annotate(f"step {step}", (left + width / 2, largest), xytext=(0, 2), textcoords="offset points",
+                            ha="center", va="bottom", fontsize=7, color="#555555")
             state = "dead" if largest == 0 else (
                 "exploding" if not math.isfinite(largest) or largest > exploding else "")
             if state:

@@ -33,6 +33,8 @@ class History:
     grad_means, grad_maxes : dict[str, list[float]]
         For each parameter, the mean and the largest absolute entry of its
         gradient at each recorded step (what ``plot_grad_flow`` draws).
+    sizes : dict[str, int]
+        Each parameter's number of entries (to average a layer's |grad| over all of them).
     epochs : list[dict]
         One dict per finished epoch: ``epoch``, ``loss``, each metric, the
         ``val_`` versions with validation data, and ``seconds``.
@@ -46,6 +48,7 @@ class History:
     grad_norms: dict = field(default_factory=dict)
     grad_means: dict = field(default_factory=dict)
     grad_maxes: dict = field(default_factory=dict)
+    sizes: dict = field(default_factory=dict)
     epochs: list = field(default_factory=list)
     stopped_early: bool = False
     seconds: float = 0.0
@@ -59,6 +62,7 @@ class History:
             if g is None or g.size == 0:
                 norm = mean = largest = 0.0
             else:
+                self.sizes[name] = int(g.size)
                 flat = np.abs(g.reshape(-1))
                 norm, mean, largest = float(np.sqrt(np.dot(flat, flat))), float(flat.mean()), float(flat.max())
             self.grad_norms.setdefault(name, []).append(norm)
@@ -85,7 +89,7 @@ class History:
         return {
             "every": self.every, "steps": self.steps, "epoch_of_step": self.epoch_of_step, "loss": self.loss,
             "lr": self.lr, "grad_norms": self.grad_norms, "grad_means": self.grad_means,
-            "grad_maxes": self.grad_maxes, "epochs": self.epochs,
+            "grad_maxes": self.grad_maxes, "sizes": self.sizes, "epochs": self.epochs,
             "stopped_early": self.stopped_early, "seconds": self.seconds,
         }
 
