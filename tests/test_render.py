@@ -113,7 +113,7 @@ def test_fill_colour_grows_with_gradient_magnitude(tmp_path):
 def test_legend_explains_the_colour_scale_badges_and_shapes(mlp_result):
     source = dg.render(mlp_result).source
     assert "log scale" in source and "NaN / Inf" in source and "k-th gradient finished" in source
-    assert "cylinder: parameter" in source
+    assert "double border: parameter" in source
 
 
 def test_input_without_gradient_is_marked_no_gradient(mlp_result, tmp_path):
