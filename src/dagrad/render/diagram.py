@@ -60,16 +60,18 @@ PLUGIN_ROWS = 8  # rows one node takes from plugins; more are counted, not drawn
 
 @dataclass(frozen=True)
 class Look:
-    """How one kind of box is drawn: its Graphviz shape and style, and a word for the legend."""
+    """How one kind of box is drawn: its Graphviz shape and style, other attributes, and words for the legend."""
 
     shape: str
     style: str = "filled"
     legend: str = ""
+    attrs: tuple = ()  # more Graphviz attributes, as (name, value) pairs
 
 
 LOOKS = {
     "op": Look("box", "rounded,filled"),
-    "param": Look("cylinder", "filled", "cylinder: parameter"),
+    # A double border, not a cylinder: a cylinder's caps make every parameter's rank taller.
+    "param": Look("box", "filled", "double border: parameter", (("peripheries", "2"),)),
     "input": Look("box", "filled,diagonals", "cut corners: input"),
     "const": Look("note", "filled", "folded corner: constant"),
     "scope": Look("box3d", "filled", "3-D box: collapsed scope"),
@@ -205,13 +207,13 @@ def build(
     return dot
 
 
-NODE_ATTRS = {"fontname": FONT, "fontsize": "10", "margin": "0.04,0.02"}
+NODE_ATTRS = {"fontname": FONT, "fontsize": "10", "margin": "0.03,0.01"}
 EDGE_ATTRS = {"fontname": FONT, "fontsize": "9", "arrowsize": "0.7"}
 
 
 def graph_attrs(rankdir: str, compact: bool) -> dict:
     return {"rankdir": rankdir, "fontname": FONT, "labelloc": "t", "newrank": "true",
-            "nodesep": "0.15" if compact else "0.25", "ranksep": "0.22" if compact else "0.35"}
+            "nodesep": "0.15" if compact else "0.25", "ranksep": "0.16" if compact else "0.35"}
 
 
 def numbers(source: Source, order: list, boxes: list, box_of: dict, clusters: Iterable[str]):
@@ -285,7 +287,7 @@ def colours(kind: str, nums: Numbers, grads: bool, scale: LogScale) -> dict:
     """Shape (by kind), fill, border and font colour of a box."""
     look = LOOKS[kind]
     style = look.style
-    attrs = {"shape": look.shape, "style": style, "fillcolor": PLAIN_FILL, "color": "#4d4d4d"}
+    attrs = {"shape": look.shape, "style": style, "fillcolor": PLAIN_FILL, "color": "#4d4d4d", **dict(look.attrs)}
     if nums.bad:
         attrs.update(fillcolor=NAN_FILL, color=NAN_LINE, fontcolor="white", penwidth="3", style=style + ",bold")
     elif grads and not nums.with_grad:
