@@ -14,7 +14,6 @@ import pytest
 import dagrad as dg
 from dagrad.render import mimebundle
 from dagrad.render.diagram import NAN_FILL, NONE_FILL, PALETTE, ZERO_FILL
-from dagrad.render.escape import html
 from dagrad.render.summary import number
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -216,12 +216,8 @@ def graph_attrs(rankdir: str, compact: bool) -> dict:
             "nodesep": "0.15" if compact else "0.25", "ranksep": "0.16" if compact else "0.35"}
 
 
-def numbers(source: Source, order: list, boxes: list, box_of: dict, clusters: Iterable[str]):
-    """Per-node statistics, per-box statistics, and the statistics of each scope in ``clusters``."""
-    per_node: dict[str, tuple] = {}
-    per_box = [Numbers() for _ in boxes]
-    open_scopes = set(clusters)
-    per_scope: dict[str, Numbers] = {s: Numbers() for s in open_scopes}
+def measured(source: Source, order: list):
+    """``(node, (value, grad, value stats, grad stats), rank)`` for each node: one pass over its arrays."""
     for node in order:
         value, grad = source.value(node), source.grad(node)
         vs, gs = Stats(), Stats()
@@ -229,18 +225,29 @@ def numbers(source: Source, order: list, boxes: list, box_of: dict, clusters: It
             vs.add(value)
         if grad is not None:
             gs.add(grad)
-        rank = source.rank(node)
+        yield node, (value, grad, vs, gs), source.rank(node)
+
+
+def numbers(source: Source, order: list, boxes: list, box_of: dict, clusters: Iterable[str]):
+    """Per-node statistics, per-box statistics, and the statistics of each scope in ``clusters``."""
+    per_node: dict[str, tuple] = {}
+    per_box = [Numbers() for _ in boxes]
+    open_scopes = set(clusters)
+    per_scope: dict[str, Numbers] = {s: Numbers() for s in open_scopes}
+    for node, data, rank in measured(source, order):
         targets = [per_box[box_of[node.name]]] + [per_scope[s] for s in scope_chain(node.scope) if s in open_scopes]
         for nums in targets:
-            count(nums, vs, gs, value is not None, grad is not None, source.grads, rank)
-        per_node[node.name] = (value, grad, vs, gs)
+            count(nums, data, source.grads, rank)
+        per_node[node.name] = data
     return per_node, per_box, per_scope
 
 
-def count(nums: Numbers, vs: Stats, gs: Stats, has_value: bool, has_grad: bool, grads: bool, rank) -> None:
-    if has_value:
+def count(nums: Numbers, data: tuple, grads: bool, rank: Optional[int]) -> None:
+    """Add one node's statistics (``data`` from ``measured``) to a box's or scope's."""
+    value, grad, vs, gs = data
+    if value is not None:
         nums.value.merge(vs)
-    if has_grad:
+    if grad is not None:
         nums.grad.merge(gs)
         nums.with_grad += 1
         if gs.bad == 0 and gs.squares == 0.0:

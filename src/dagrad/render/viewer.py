@@ -28,7 +28,7 @@ import numpy as np
 from ..node import SOURCE_KINDS
 from .diagram import (
     BADGE_FILL, EDGE_ATTRS, MAX_PEN, MIN_PEN, NAN_FILL, NODE_ATTRS, Box, LogScale, Numbers, Source,
-    box_attrs, check_options, cluster_attrs, count, graph_attrs, legend, op_text, title,
+    box_attrs, check_options, cluster_attrs, count, graph_attrs, legend, measured, op_text, title,
 )
 from .layout import plan_layout, scope_chain
 from .run import write
@@ -81,18 +81,11 @@ def model(
     per_node: dict[str, tuple] = {}
     node_nums: dict[str, Numbers] = {}
     group_nums = {key: Numbers() for key in groups}
-    for node in order:
-        value, grad = source.value(node), source.grad(node)
-        vs, gs = Stats(), Stats()
-        if value is not None:
-            vs.add(value)
-        if grad is not None:
-            gs.add(grad)
-        rank = source.rank(node)
-        per_node[node.name] = (value, grad, vs, gs)
+    for node, data, rank in measured(source, order):
+        per_node[node.name] = data
         node_nums[node.name] = Numbers()
         for nums in [node_nums[node.name]] + [group_nums[key] for key in chains[node.name]]:
-            count(nums, vs, gs, value is not None, grad is not None, source.grads, rank)
+            count(nums, data, source.grads, rank)
 
     everything = list(node_nums.values()) + list(group_nums.values())
     scale = LogScale(grad_range if grad_range is not None
