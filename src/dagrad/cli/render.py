@@ -19,14 +19,9 @@ FORMATS = ("svg", "png", "pdf", "html", "dot")
 
 
 def add(sub) -> None:
-    p = sub.add_parser(
-        "render", help="draw a gradient-flow diagram (SVG, PNG, PDF, DOT, or the interactive HTML viewer)",
-        description=__doc__.split("\n\n")[1].replace("\n", " "),
-        epilog="examples: dagrad render out/digits.dagrad -o model.svg; "
-               "dagrad render out/digits.dagrad --feed batch.npz -o flow.html --open; "
-               "dagrad render examples/two_moons.py:build --format html",
-    )
-    p.add_argument("target", metavar="MODEL.dagrad|FILE.py:FUNCTION|MODULE:FUNCTION")
+    p = sub.add_parser("render", help="draw a gradient-flow diagram (SVG, PNG, PDF, DOT, or the interactive HTML viewer)")
+    p.add_argument("target", metavar="MODEL.dagrad|FILE.py:FUNCTION|MODULE:FUNCTION",
+                   help="a saved model, or a function returning a Graph or a Result")
     p.add_argument("-o", "--output", help="file to write; its suffix picks the format "
                                           "(default: the target's name with the --format suffix)")
     p.add_argument("--format", choices=FORMATS, help="output format (default: from -o's suffix, else svg)")
@@ -37,7 +32,8 @@ def add(sub) -> None:
     p.add_argument("--max-nodes", type=int, default=None, help="collapse scopes above this many nodes (default 200)")
     p.add_argument("--expand", action="append", default=[], metavar="SCOPE", help="keep a scope open (repeat)")
     p.add_argument("--collapse", action="append", default=[], metavar="SCOPE", help="collapse a scope (repeat)")
-    p.add_argument("--rankdir", default="TB", choices=("TB", "LR", "BT", "RL"))
+    p.add_argument("--rankdir", default="TB", choices=("TB", "LR", "BT", "RL"),
+                   help="direction of the forward pass on the page (default TB: top to bottom)")
     p.add_argument("--arrows", default="forward", choices=("forward", "backward"),
                    help="point edges the way values flow, or the way the gradient flows back")
     p.add_argument("--edge-labels", action="store_true", help="label edges with the gradient norm they carry")
