@@ -103,7 +103,8 @@ def screenshot(page: Path, png: Path, size=(1280, 760)) -> None:
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium") or "chromium", args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": size[0], "height": size[1]})
+        # reduced motion: the edges stand still, so the same page always gives the same picture
+        tab = browser.new_page(viewport={"width": size[0], "height": size[1]}, reduced_motion="reduce")
         tab.goto(page.resolve().as_uri())
         tab.wait_for_function("window.dagradViewer && window.dagradViewer.layouts > 0", timeout=60000)
         tab.evaluate("""() => {  // the first op past half way, so edges carry its gradient back to its inputs
