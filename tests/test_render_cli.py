@@ -96,8 +96,7 @@ def test_saved_model_is_rendered(model, tmp_path):
     assert "fc1" in texts(out)
 
 
-def test_docs_pictures_build(tmp_path, monkeypatch):
-    monkeypatch.setenv("DAGRAD_DOCS_TEST", "1")  # the pages' quick settings (fewer epochs)
+def test_docs_pictures_build(tmp_path):
     spec = importlib.util.spec_from_file_location("docs_build", ROOT / "docs" / "build.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
