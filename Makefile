@@ -1,5 +1,6 @@
 # The two commands a newcomer runs: `make demo` and `make test`. Both set up everything from nothing:
-# a virtual environment in .venv with dagrad, its bundled plugins and test tools, and Graphviz's `dot`.
+# a virtual environment in .venv with dagrad, its bundled plugins and test tools, Graphviz's `dot`, and
+# Chromium (the browser tests of the HTML viewer run in it, headless).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -7,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 
-.PHONY: demo test setup graphviz docs docs-serve pictures bench clean
+.PHONY: demo test setup graphviz chromium docs docs-serve pictures bench clean vendor-js
 
 demo: setup
 	$(PY) -m dagrad.cli demo
@@ -15,7 +16,7 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
-setup: $(STAMP) graphviz
+setup: $(STAMP) graphviz chromium
 
 $(STAMP): pyproject.toml $(PLUGINS)
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,17 @@ graphviz:
 	  elif command -v dnf >/dev/null 2>&1; then sudo dnf install -y graphviz; \
 	  else echo "Install Graphviz (https://graphviz.org/download/) and re-run." >&2; exit 1; fi; }
 
+# Chromium for the viewer's browser tests, from the system's packages (Playwright's own browser
+# download is not used). Where no package manager can install it, those tests skip and say why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "Chromium is missing; installing it for the viewer's browser tests"; \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	  elif command -v brew >/dev/null 2>&1; then brew install --cask chromium; \
+	  else echo "Install Chromium to run the viewer's browser tests (they skip without it)." >&2; fi; }
+
 # The docs site, built strictly (a broken link, a missing reference or any warning fails) into site/.
 # NO_MKDOCS_2_WARNING: Material for MkDocs prints a notice about its end of life (May 2027) on every run.
 docs: setup
@@ -45,6 +57,10 @@ docs-serve: setup
 # Redraw docs/img/*.svg by running the guide pages that draw them.
 pictures: setup
 	$(PY) docs/build.py
+
+# Re-vendor the viewer's JavaScript from npm at the versions in src/dagrad/render/static/vendor.json.
+vendor-js: setup
+	$(PY) tools/vendor_js.py
 
 bench: setup
 	$(PY) benchmarks/run.py

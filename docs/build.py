@@ -4,12 +4,17 @@ A page's ```python blocks run top to bottom in one namespace, through Sybil:
 a block starting with ``>>>`` is a doctest whose shown output must match
 what it prints, and ``<!-- skip: next -->`` skips the block after it.
 ``tests/test_docs.py`` runs every page this way; ``build()`` runs the pages
-in ``PAGES`` in a scratch directory and copies every ``img/NAME.svg`` the
-page links to from there into ``docs/img``. So the code a reader sees is the
-code that drew the picture next to it.
+in ``PAGES`` in one scratch directory and copies every ``img/NAME.svg`` or
+``.png`` the pages link to from there into ``docs/img``. So the code a reader
+sees is the code that drew the picture next to it. A linked ``NAME.png`` that
+the code did not write but whose ``NAME.html`` (a viewer page) it did is a
+screenshot of that page in headless Chromium, halfway through playing
+backpropagation. Pictures under ``img/before/`` are kept as they are: they show
+what the diagrams looked like before dagrad 0.2.
 
-    python docs/build.py             # rebuild docs/img/*.svg
-    python docs/build.py --measure   # the render-time table of docs/render.md
+    python docs/build.py             # rebuild docs/img/*
+    python docs/build.py --measure   # the render-time table of docs/render.md, and the viewer's
+    python docs/build.py --sizes     # width x height of every diagram, before and after
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from sybil.evaluators.doctest import NUMBER
 from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 
 DOCS = Path(__file__).resolve().parent
-PAGES = ("how-gradients-flow.md", "render.md")
-IMAGE = re.compile(r"\]\(img/([\w.-]+\.svg)\)")
+PAGES = ("how-gradients-flow.md", "render.md", "training.md")
+IMAGE = re.compile(r"\]\(img/([\w.-]+\.(?:svg|png))\)")  # img/before/* is not matched: kept as it is
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
 
 #: ELLIPSIS: ``...`` in shown output stands for any text; NUMBER: a shown number is
 #: compared to the digits it shows (``0.712`` matches 0.71203); NORMALIZE_WHITESPACE:
@@ -62,25 +69,66 @@ def run_page(page: Path, directory: Path) -> dict:
 
 
 def pictures(page: Path) -> list[str]:
-    """The ``img/*.svg`` files a page links to."""
+    """The ``img/*.svg`` and ``img/*.png`` files a page links to (not those under ``img/before/``)."""
     return IMAGE.findall(page.read_text())
 
 
-def build(out_dir: Path = DOCS / "img", pages=PAGES) -> list[Path]:
-    """Run the pages' code in a scratch directory and copy the pictures they link to into ``out_dir``."""
+def build(out_dir: Path = DOCS / "img", pages=PAGES, screenshots: bool = True) -> list[Path]:
+    """Run the pages' code in one scratch directory and copy the pictures they link to into ``out_dir``.
+
+    A picture may be drawn by one page and shown by another (the training
+    plots are drawn by training.md and shown in render.md too).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in pages:
-        page = DOCS / name
-        with tempfile.TemporaryDirectory() as scratch:
-            run_page(page, Path(scratch))
-            for picture in pictures(page):
-                made = Path(scratch) / picture
-                if not made.exists():
-                    raise SystemExit(f"{name} links to img/{picture}, but its code did not write {picture}")
-                shutil.copyfile(made, out_dir / picture)
-                written.append(out_dir / picture)
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in pages:
+            run_page(DOCS / name, Path(scratch))
+        for picture in dict.fromkeys(p for name in pages for p in pictures(DOCS / name)):
+            made = Path(scratch) / picture
+            if not made.exists() and made.with_suffix(".html").exists():
+                if not screenshots:
+                    continue
+                screenshot(made.with_suffix(".html"), made)
+            if not made.exists():
+                raise SystemExit(f"the docs link to img/{picture}, but no page's code wrote {picture}")
+            shutil.copyfile(made, out_dir / picture)
+            written.append(out_dir / picture)
     return written
+
+
+def screenshot(page: Path, png: Path, size=(1280, 760)) -> None:
+    """A picture of a viewer page halfway through playback, with the current node's panel open."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "chromium", args=CHROMIUM_ARGS)
+        # reduced motion: the edges stand still, so the same page always gives the same picture
+        tab = browser.new_page(viewport={"width": size[0], "height": size[1]}, reduced_motion="reduce")
+        tab.goto(page.resolve().as_uri())
+        tab.wait_for_function("window.dagradViewer && window.dagradViewer.layouts > 0", timeout=60000)
+        tab.evaluate("""() => {  // the first op past half way, so edges carry its gradient back to its inputs
+            const v = dagradViewer, half = Math.ceil(v.data.steps / 2);
+            const node = v.data.nodes.filter(n => n.rank >= half && n.info.inputs.length)
+                .sort((a, b) => a.rank - b.rank)[0];
+            v.setStep(node.rank); v.select(node.id); }""")
+        tab.screenshot(path=str(png))
+        browser.close()
+
+
+def diagram_sizes(before: Path = DOCS / "img" / "before", after: Path = DOCS / "img") -> str:
+    """A markdown table of each diagram's width x height in CSS pixels (SVG points x 4/3), before and after."""
+    def size(path: Path) -> str:
+        if not path.exists():
+            return "-"
+        head = path.read_text()[:2000]
+        width, height = (float(re.search(rf'{k}="([\d.]+)pt"', head).group(1)) * 4 / 3 for k in ("width", "height"))
+        return f"{width:,.0f} x {height:,.0f}"
+
+    rows = ["| diagram | before (0.1) | after |", "| --- | --- | --- |"]
+    for path in sorted(after.glob("*.svg")):
+        rows.append(f"| {path.name} | {size(before / path.name)} | {size(path)} |")
+    return "\n".join(rows)
 
 
 def layered(n_nodes: int):
@@ -119,12 +167,42 @@ def measure(sizes=(100, 1000, 5000, 10000), detailed_up_to=1000) -> str:
     return "\n".join(rows)
 
 
+def measure_viewer(n_nodes: int = 10000) -> str:
+    """Seconds to write the viewer of a ``n_nodes`` layered graph, and for headless Chromium to open and lay it out."""
+    import dagrad as dg
+    from playwright.sync_api import sync_playwright
+
+    res = layered(n_nodes)
+    with tempfile.TemporaryDirectory() as scratch:
+        page = Path(scratch) / "viewer.html"
+        t0 = time.perf_counter()
+        dg.render(res, page)
+        t1 = time.perf_counter()
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium") or "chromium", args=CHROMIUM_ARGS)
+            tab = browser.new_page(viewport={"width": 1280, "height": 800})
+            t2 = time.perf_counter()
+            tab.goto(page.as_uri())
+            tab.wait_for_function("window.dagradViewer && window.dagradViewer.layouts > 0", timeout=120000)
+            t3 = time.perf_counter()
+            boxes = tab.locator("g.node").count()
+            browser.close()
+        size = page.stat().st_size / 2**20
+    return (f"{len(res.graph)} nodes: viewer written in {t1 - t0:.2f} s ({size:.1f} MiB); "
+            f"opened and laid out ({boxes} boxes) in headless Chromium in {t3 - t2:.2f} s")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--measure", action="store_true", help="print the render-time table instead")
+    p.add_argument("--sizes", action="store_true", help="print the diagram sizes, before and after")
     args = p.parse_args(argv)
     if args.measure:
         print(measure())
+        print(measure_viewer())
+        return 0
+    if args.sizes:
+        print(diagram_sizes())
         return 0
     for path in build():
         print(f"wrote {path.relative_to(DOCS.parent)} ({path.stat().st_size // 1024} KiB)")

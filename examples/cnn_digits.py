@@ -7,6 +7,7 @@ through its entry point; nothing in dagrad itself knows about convolution.
 The gradient-flow diagram labels them ``[plugin conv]``.
 
 Run it with ``python examples/cnn_digits.py [EPOCHS]``; it needs scikit-learn.
+``dagrad render examples/cnn_digits.py:build`` draws one batch's backward pass.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def conv_block(x: dg.Tensor, channels: int, name: str, rng: np.random.Generator)
         return dg.ops.max_pool2d(h, kernel=2)
 
 
-def build(channels: Sequence[int] = (16, 32), seed: int = 0):
+def network(channels: Sequence[int] = (16, 32), seed: int = 0):
     """The CNN: ``(None, 64)`` pixels in, ``(None, 10)`` logits out; returns graph, loss, logits, accuracy."""
     rng = np.random.default_rng(seed)
     g = dg.Graph("digits_cnn")
@@ -48,6 +49,13 @@ def build(channels: Sequence[int] = (16, 32), seed: int = 0):
     return g, loss, logits, dg.train.accuracy(logits, y)
 
 
+def build(batch: int = 8, seed: int = 0) -> dg.Result:
+    """A backward pass of the untrained CNN on ``batch`` held-out digits (``dagrad render`` draws it)."""
+    data = digits(seed=seed)
+    g, loss, _, _ = network(seed=seed)
+    return g.backward(loss, {"x": data["X_test"][:batch], "y": data["y_test"][:batch]})
+
+
 def main(epochs: int = 20, channels: Sequence[int] = (16, 32), batch_size: int = 32, limit: Optional[int] = None,
          lr: float = 2e-3, out: str = "out", seed: int = 0, progress: Optional[bool] = None,
          render: bool = True) -> dict:
@@ -58,7 +66,7 @@ def main(epochs: int = 20, channels: Sequence[int] = (16, 32), batch_size: int =
     data = digits(seed=seed)
     train = {"x": data["X_train"][:limit], "y": data["y_train"][:limit]}
     test = {"x": data["X_test"], "y": data["y_test"]}
-    g, loss, logits, accuracy = build(channels, seed)
+    g, loss, logits, accuracy = network(channels, seed)
 
     started = time.perf_counter()
     history = dg.fit(g, loss, train, dg.optim.Adam(g, lr=lr), epochs, batch_size,

@@ -5,7 +5,8 @@ nodes (``h1 = tanh(w11*x1 + w21*x2 + b1)``), so the gradient-flow diagram of
 one example reads like the textbook picture of backpropagation: each node
 shows its number and its gradient, numbered in the order the backward pass
 finished them. Run it with ``python examples/two_moons.py``; it writes
-``out/two_moons.svg``.
+``out/two_moons.svg``. ``dagrad render examples/two_moons.py:build`` draws
+one example's backward pass through the untrained network.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def moons(n: int, rng: np.random.Generator, noise: float = 0.1) -> tuple[np.ndar
     return points[order], labels[order]
 
 
-def build(hidden: int = 3, seed: int = 0) -> tuple[dg.Graph, dg.Tensor, dg.Tensor]:
+def network(hidden: int = 3, seed: int = 0) -> tuple[dg.Graph, dg.Tensor, dg.Tensor]:
     """The network at scalar level; returns ``(graph, logit, loss)``."""
     rng = np.random.default_rng(seed)
     g = dg.Graph("two-moons")
@@ -50,11 +51,18 @@ def build(hidden: int = 3, seed: int = 0) -> tuple[dg.Graph, dg.Tensor, dg.Tenso
     return g, logit, loss
 
 
+def build(seed: int = 0) -> dg.Result:
+    """One example's forward and backward pass through the untrained network (``dagrad render`` draws it)."""
+    points, labels = moons(1, np.random.default_rng(seed))
+    g, _, loss = network(seed=seed)
+    return g.backward(loss, {"x1": points[:, 0], "x2": points[:, 1], "label": labels})
+
+
 def main(n: int = 400, epochs: int = 300, hidden: int = 3, out: str = "out", seed: int = 0,
          progress: bool | None = None) -> dict:
     rng = np.random.default_rng(seed)
     points, labels = moons(n, rng)
-    g, logit, loss = build(hidden, seed)
+    g, logit, loss = network(hidden, seed)
     data = {"x1": points[:, 0], "x2": points[:, 1], "label": labels}
     history = dg.fit(g, loss, data, dg.optim.Adam(g, lr=0.05), epochs, batch_size=50, seed=seed,
                      metrics=dg.train.accuracy(logit, "label"), progress=progress, history_every=25)

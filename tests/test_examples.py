@@ -50,7 +50,8 @@ def test_the_demo_learns_with_few_epochs_and_names_its_files(tmp_path, capsys):
     out = capsys.readouterr().out
     accuracy = float(out.split("held-out accuracy ")[1].split("%")[0]) / 100
     assert accuracy > 0.7                    # chance is 0.1
-    for name in ("digits.dagrad", "digits-step00001.svg", "digits-step00126.svg", "gradient-norms.txt", "history.json"):
+    for name in ("digits.dagrad", "digits-step00001.svg", "digits-step00126.svg", "gradient-norms.txt", "history.json",
+                 "digits-flow.html", "digits-grad-norms.png", "digits-metrics.png", "digits-grad-flow.png"):
         assert (tmp_path / name).is_file(), name
         assert str(tmp_path / name) in out
     table = (tmp_path / "gradient-norms.txt").read_text()

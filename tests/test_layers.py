@@ -31,10 +31,10 @@ LAYER = {
     "node": 4.0, "result": 4.1, "scheduler": 4.2, "graph": 4.3, "functions": 4.4,
     # L5 built on the engine
     "gradcheck": 5, "io": 5, "nn": 5, "optim": 5, "checkpoint": 5,
-    # L6 presentation
-    "render": 6,
+    # L6 presentation (render.plots imports matplotlib only when a plot is asked for)
+    "render": 6, "render.viewer": 6, "render.plots": 6,
     # L7 loops and tools
-    "train": 7, "testing": 7, "scaffold": 7, "cli": 7,
+    "train": 7, "train.progress": 7, "testing": 7, "scaffold": 7, "cli": 7,
     # L8 the facade
     "__init__": 8,
 }

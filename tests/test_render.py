@@ -14,30 +14,34 @@ import pytest
 import dagrad as dg
 from dagrad.render import mimebundle
 from dagrad.render.diagram import NAN_FILL, NONE_FILL, PALETTE, ZERO_FILL
-from dagrad.render.escape import html
 from dagrad.render.summary import number
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = '<b>"x"&{|}</b>'
 
 
+XLINK = "{http://www.w3.org/1999/xlink}"
+
+
 def svg_nodes(path) -> dict:
-    """Graphviz id -> {"text": all text of the node joined by newlines, "fill": its shape's fill colour}."""
+    """Graphviz id -> {"text": all text of the node joined by newlines, "fill": its shape's fill colour, "tip": tooltip}."""
     root = ET.parse(path).getroot()
     nodes = {}
     for g in root.iter(f"{SVG}g"):
-        if g.get("class") != "node":
+        if "node" not in (g.get("class") or "").split():
             continue
         title = g.find(f"{SVG}title").text
         texts = [t.text or "" for t in g.iter(f"{SVG}text")]
-        shape = next(e for e in g if e.tag in (f"{SVG}polygon", f"{SVG}path", f"{SVG}ellipse"))
-        nodes[title] = {"text": "\n".join(texts), "fill": shape.get("fill")}
+        shape = next(e for e in g.iter() if e.tag in (f"{SVG}polygon", f"{SVG}path", f"{SVG}ellipse"))
+        link = next(g.iter(f"{SVG}a"), None)
+        nodes[title] = {"text": "\n".join(texts), "fill": shape.get("fill"),
+                        "tip": link.get(f"{XLINK}title", "") if link is not None else ""}
     return nodes
 
 
 def by_name(nodes: dict) -> dict:
-    """Detailed nodes keyed by the node name in their header (first text line)."""
-    return {n["text"].split("\n")[0]: n for k, n in nodes.items() if k != "legend"}
+    """Detailed nodes keyed by the full node name (the first line of their tooltip)."""
+    return {n["tip"].split("\n")[0]: n for n in nodes.values()}
 
 
 def mlp(seed=0, dead=False):
@@ -105,9 +109,10 @@ def test_fill_colour_grows_with_gradient_magnitude(tmp_path):
     assert bins == sorted(bins) and bins[0] == 0 and bins[-1] == len(PALETTE) - 1
 
 
-def test_legend_explains_the_colour_scale(mlp_result):
+def test_legend_explains_the_colour_scale_badges_and_shapes(mlp_result):
     source = dg.render(mlp_result).source
-    assert "legend" in source and "log scale" in source and "NaN / Inf" in source
+    assert "log scale" in source and "NaN / Inf" in source and "k-th gradient finished" in source
+    assert "double border: parameter" in source
 
 
 def test_input_without_gradient_is_marked_no_gradient(mlp_result, tmp_path):
@@ -139,7 +144,8 @@ def test_nan_is_red_with_the_count_of_bad_entries(tmp_path):
     assert nodes["w"]["fill"] == NAN_FILL and "grad: 2 NaN" in nodes["w"]["text"]
 
 
-@pytest.mark.parametrize("name", [HOSTILE, "port:like:name", "quote\"back\\slash"])
+@pytest.mark.parametrize("name", [HOSTILE, "port:like:name", "quote\"back\\slash", "\\N", "\\G", "x\\E\\L\\T",
+                                  "ends with \\", "\\\\N"])
 def test_hostile_names_render_literally(name, tmp_path):
     g = dg.Graph(name)
     scope = name.replace("/", "")
@@ -149,13 +155,79 @@ def test_hostile_names_render_literally(name, tmp_path):
     res = g.backward(loss)
     digraph = dg.render(res, tmp_path / "hostile.svg")
     ids = re.findall(r"^\s*(\S+) \[", digraph.source, re.M)
-    assert ids and all(re.fullmatch(r"n\d+|legend|graph|node|edge", i) for i in ids)
-    assert name not in digraph.source or html(name) == name
-    text = "\n".join(n["text"] for n in svg_nodes(tmp_path / "hostile.svg").values())  # parses: no markup got in
-    def shown(s):
-        return s.replace("\n", "\u21b5").replace("\t", "\\x09")
+    assert ids and all(re.fullmatch(r"n\d+|graph|node|edge", i) for i in ids)
+    assert HOSTILE not in digraph.source
+    nodes = svg_nodes(tmp_path / "hostile.svg")  # parses: no markup got in
+    full = f"{scope}/{name}"
+    box = by_name(nodes)[full]  # the tooltip has the whole name, backslashes and all
+    assert box["text"].split("\n")[1] == full.rpartition("/")[2]  # the title: the name inside its cluster
+    root = ET.parse(tmp_path / "hostile.svg").getroot()
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert texts[0] == name and scope in texts  # the graph's name in the title, the scope on its cluster
 
-    assert f"{shown(scope)}/{shown(name)}" in text
+
+@pytest.mark.parametrize("char", ["n", "&", "\\"])
+def test_longest_names_are_cut_with_an_ellipsis_and_kept_whole_in_the_tooltip(char, tmp_path):
+    g = dg.Graph(char * 20000)  # graph names are not limited
+    scope, name = char * 500, char * 523  # node names are: at most 1024 characters, scope included
+    with g.scope(scope):
+        w = g.param(name, np.array([1.0, 2.0]))
+    res = g.backward(dg.sum(w * w, name="loss"))
+    dg.render(res, tmp_path / "long.svg")
+    nodes = svg_nodes(tmp_path / "long.svg")
+    box = by_name(nodes)[f"{scope}/{name}"]
+    title = box["text"].split("\n")[1]
+    assert "\u2026" in title and len(title) < 60 and title.startswith(name[:10])
+    for text in ET.parse(tmp_path / "long.svg").getroot().iter(f"{SVG}text"):
+        assert char * 100 not in (text.text or "")
+
+
+def test_plugin_rows_are_capped_so_a_label_stays_under_dots_limit(tmp_path):
+    class Chatty:
+        @dg.hookimpl
+        def dagrad_node_rows(self, node):
+            return [("row", "&" * 5000)] * 500
+
+    dg.register(Chatty(), "render-test-chatty")
+    try:
+        g = dg.Graph()
+        w = g.param("w", np.array([1.0, 2.0]))
+        dg.render(g.backward(dg.sum(w * w)), tmp_path / "chatty.svg")
+    finally:
+        dg.load_plugins()
+    for box in svg_nodes(tmp_path / "chatty.svg").values():
+        assert "more rows" in box["text"] and box["text"].count("row: ") < 10
+
+
+def test_backward_arrows_point_the_way_gradients_flow(mlp_result, tmp_path):
+    forward = dg.render(mlp_result).source
+    backward = dg.render(mlp_result, arrows="backward").source
+    assert "dir=back" not in forward and backward.count("dir=back") == forward.count(" -> ")
+    with pytest.raises(dg.RenderError, match="arrows"):
+        dg.render(mlp_result, arrows="up")
+
+
+def test_compact_layout_puts_a_parameter_beside_the_op_that_uses_it(mlp_result, tmp_path):
+    dg.render(mlp_result, tmp_path / "compact.svg")
+    dg.render(mlp_result, tmp_path / "tall.svg", compact=False)
+
+    def size(path):
+        root = ET.parse(path).getroot()
+        return float(root.get("width")[:-2]), float(root.get("height")[:-2])
+
+    assert size(tmp_path / "compact.svg")[1] < 0.95 * size(tmp_path / "tall.svg")[1]
+    assert "{rank=same;" in dg.render(mlp_result).source
+
+
+def test_every_row_of_a_box_is_labelled(mlp_result, tmp_path):
+    dg.render(mlp_result, tmp_path / "flow.svg", show=("value", "grad", "attrs"))
+    for name, box in by_name(svg_nodes(tmp_path / "flow.svg")).items():
+        rows = box["text"].split("\n")
+        start = 2 if rows[0].startswith("#") else 1  # badge, title
+        if rows[start] == name.rpartition("/")[2] or not rows[start].split(":")[0].isalpha():
+            start += 1  # the op, in italics
+        for row in rows[start:]:
+            assert re.match(r"(value|grad|attrs): ", row), (name, row)
 
 
 @pytest.mark.parametrize("name", ["two\nlines", "tab\there", "bell\a", "lone \ud800 surrogate"])
@@ -243,7 +315,7 @@ def test_large_graph_collapses_scopes_into_boxes_with_aggregated_statistics(tmp_
     collapsed = [n for n in nodes.values() if "nodes collapsed" in n["text"]]
     assert collapsed
     # block19 is the last block: its aggregated gradient norm is the norm over all its nodes' gradients.
-    box = next(n for n in nodes.values() if n["text"].startswith("block19\n"))
+    box = next(n for n in nodes.values() if n["tip"].startswith("scope block19:"))
     norm = math.sqrt(sum(float(np.sum(res.grad(n) ** 2)) for n in res.grads if n.startswith("block19/")))
     assert f"|g| {number(norm)} over 100 nodes" in box["text"]
     assert re.search(r"values: \d+ entries in 100 arrays", box["text"])
@@ -347,7 +419,7 @@ def test_forward_only_result_has_no_gradient_rows():
     g, loss, feeds = mlp()
     res = g.forward([loss], feeds)
     source = dg.render(res).source
-    assert "grad:" not in source and "legend" not in source and "value: () float64" in source
+    assert "grad:" not in source and "log scale" not in source and "() float64" in source
 
 
 def test_grad_range_fixes_the_colour_scale_so_two_diagrams_compare():

@@ -29,7 +29,7 @@ from .ops.compare import (equal, greater, greater_equal, isfinite, isinf, isnan,
 from .ops.elementwise import (abs, add, astype, cos, div, exp, log, maximum, minimum, mul, neg, pow, relu,
                               sigmoid, sin, sqrt, sub, tanh, where)
 from .plugins import load_plugins, register, register_ops, registry
-from .render import render
+from .render import render, show
 from .result import Result
 from .scheduler import Plan, check_anomalies
 from .tensor import Tensor, apply
@@ -44,7 +44,7 @@ __all__ = [
     "PluginWarning",
     "Graph", "Node", "Tensor", "Result", "Plan", "Op", "Sample", "op", "apply", "hookimpl",
     "gradcheck", "GradcheckReport", "check_anomalies",
-    "load_plugins", "register", "register_ops", "registry", "render", "save", "load",
+    "load_plugins", "register", "register_ops", "registry", "render", "show", "save", "load",
     "abs", "add", "astype", "cos", "div", "exp", "log", "maximum", "minimum", "mul", "neg", "pow", "relu",
     "sigmoid", "sin", "sqrt", "sub", "tanh", "where",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",

@@ -36,7 +36,7 @@ class InputCheck:
         return self.worst_ratio <= 1.0
 
 
-@dataclass
+@dataclass(repr=False)
 class GradcheckReport:
     """Outcome of ``gradcheck``; true when every entry is within tolerance."""
 
@@ -70,6 +70,24 @@ class GradcheckReport:
             f"analytic {a:.8g}, numeric {n:.8g} (error {abs(a - n):.3g}, "
             f"{worst.worst_ratio:.3g}x the tolerance atol={self.atol:g} + rtol={self.rtol:g}*|numeric|)"
         )
+
+
+    def __repr__(self) -> str:
+        worst = self.worst
+        tail = f", worst {worst.name!r} at {worst.worst_ratio:.3g}x the tolerance" if worst is not None else ""
+        return f"<GradcheckReport of {self.target}: {'passed' if self.ok else 'FAILED'}, {len(self.checks)} checked{tail}>"
+
+    def _repr_html_(self) -> str:
+        """One row per checked node: shape, largest error, and its ratio to the tolerance."""
+        import html
+
+        rows = []
+        for c in self.checks:
+            error = float(np.max(np.abs(c.analytic - c.numeric))) if c.analytic.size else 0.0
+            rows.append(f"<tr><td>{html.escape(c.name)}</td><td>{c.analytic.shape}</td><td>{error:.3g}</td>"
+                        f"<td>{c.worst_ratio:.3g}</td><td>{'ok' if c.ok else '<b>FAILED</b>'}</td></tr>")
+        return (f"<p>{html.escape(str(self))}</p><table><thead><tr><th>node</th><th>shape</th>"
+                f"<th>max |error|</th><th>x tolerance</th><th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 def as_float64(graph: Graph) -> Graph:

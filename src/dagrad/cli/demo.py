@@ -3,7 +3,9 @@
 Trains an MLP on scikit-learn's handwritten digits (1,797 8x8 images shipped
 with scikit-learn, no download) on a fixed seed, reports held-out accuracy,
 saves the model, draws the gradient flow at the first and the last training
-step, and prints how large each layer's gradients were at both steps.
+step (and the last one as an interactive page that plays backpropagation),
+plots how the gradients changed over training, and prints how large each
+layer's gradients were at both steps.
 """
 
 from __future__ import annotations
@@ -126,6 +128,13 @@ def main(
             continue
         files.append(path)
         labels[path] = f"gradient flow at step {step} ({which})"
+    if snapshots.results:
+        last = max(snapshots.results)
+        page = out_dir / "digits-flow.html"
+        dg.render(snapshots.results[last], page, grad_range=grad_range, arrows="backward")
+        files.append(page)
+        labels[page] = f"the same, interactive: open it in a browser and press play (step {last})"
+    files += _plots(history, out_dir, labels, notes)
     model_path = out_dir / MODEL_NAME
     dg.save(g, model_path)
     reloaded = dg.load(model_path)
@@ -197,6 +206,43 @@ def gradient_table(results: dict, graph) -> str:
     for r in rows:
         lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
     return "\n".join(lines) + "\n"
+
+
+PLOTS = {
+    "digits-grad-norms.png": ("plot_grad_norms", "each layer's gradient norm at every step (log scale)"),
+    "digits-metrics.png": ("plot_metrics", "loss and accuracy per epoch, training and held-out"),
+    "digits-grad-flow.png": ("plot_grad_flow", "mean and max |grad| per layer at the first and last step"),
+}
+
+
+def _plots(history, out_dir: Path, labels: dict, notes: list) -> list:
+    """The History's plots as PNG files; without matplotlib, a note saying how to get them."""
+    import sys
+
+    from ..errors import RenderError
+
+    if "matplotlib.pyplot" not in sys.modules:  # a command writes files: no window, whatever the desktop
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+        except ImportError:
+            pass
+    written = []
+    for name, (method, label) in PLOTS.items():
+        try:
+            ax = getattr(history, method)()
+        except RenderError as exc:
+            notes.append(f"no training plots: {exc}")
+            break
+        path = out_dir / name
+        ax.figure.savefig(path, dpi=110)
+        import matplotlib.pyplot as plt
+
+        plt.close(ax.figure)
+        written.append(path)
+        labels[path] = label
+    return written
 
 
 def _write_text(path: Path, text: str) -> None:

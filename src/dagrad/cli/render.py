@@ -1,10 +1,11 @@
-"""``dagrad render TARGET -o flow.svg``: draw the gradient flow of a graph built by a Python function or saved model.
+"""``dagrad render TARGET``: draw the gradient flow of a saved model or of a graph built by a Python function.
 
-TARGET is ``MODULE:FUNCTION`` (``mypkg.models:build``), ``path/to/file.py:FUNCTION``,
-or a saved model ``MODEL.dagrad`` (when ``dagrad.io`` is available). The function
-is called without arguments and returns a ``Result`` (drawn as is) or a ``Graph``,
-which is run on the ``--feed`` arrays: backward from ``--loss`` (or from the only
-scalar output, if there is one), else forward only.
+TARGET is a saved model ``MODEL.dagrad``, ``path/to/file.py:FUNCTION`` or
+``MODULE:FUNCTION``. The function is called without arguments and returns a
+``Result`` (drawn as it is) or a ``Graph``. A Graph (or a saved model) without
+``--feed`` is drawn as structure: shapes and parameter values. With feeds it is
+run backward from ``--loss`` (or from its only scalar output), else forward.
+Every example in ``examples/`` has a ``build`` function for this.
 """
 
 from __future__ import annotations
@@ -14,34 +15,59 @@ import importlib.util
 import sys
 from pathlib import Path
 
+FORMATS = ("svg", "png", "pdf", "html", "dot")
+
 
 def add(sub) -> None:
-    p = sub.add_parser("render", help="draw a gradient-flow diagram (SVG, PNG, PDF or DOT)")
-    p.add_argument("target", metavar="MODULE:FUNCTION|FILE.py:FUNCTION|MODEL.dagrad")
-    p.add_argument("-o", "--output", required=True, help="file to write; the suffix picks the format")
-    p.add_argument("--feed", action="append", default=[], metavar="NAME=FILE.npy", help="an input array (repeat)")
+    p = sub.add_parser("render", help="draw a gradient-flow diagram (SVG, PNG, PDF, DOT, or the interactive HTML viewer)")
+    p.add_argument("target", metavar="MODEL.dagrad|FILE.py:FUNCTION|MODULE:FUNCTION",
+                   help="a saved model, or a function returning a Graph or a Result")
+    p.add_argument("-o", "--output", help="file to write; its suffix picks the format "
+                                          "(default: the target's name with the --format suffix)")
+    p.add_argument("--format", choices=FORMATS, help="output format (default: from -o's suffix, else svg)")
+    p.add_argument("--feed", action="append", default=[], metavar="NAME=FILE.npy|FILE.npz",
+                   help="input arrays: NAME=FILE.npy, NAME=FILE.npz (its array NAME, or its only one), "
+                        "or FILE.npz (every array, by its name); repeat for more")
     p.add_argument("--loss", help="node to backpropagate from (default: the graph's only scalar output)")
     p.add_argument("--max-nodes", type=int, default=None, help="collapse scopes above this many nodes (default 200)")
     p.add_argument("--expand", action="append", default=[], metavar="SCOPE", help="keep a scope open (repeat)")
     p.add_argument("--collapse", action="append", default=[], metavar="SCOPE", help="collapse a scope (repeat)")
-    p.add_argument("--rankdir", default="TB", choices=("TB", "LR", "BT", "RL"))
+    p.add_argument("--rankdir", default="TB", choices=("TB", "LR", "BT", "RL"),
+                   help="direction of the forward pass on the page (default TB: top to bottom)")
+    p.add_argument("--arrows", default="forward", choices=("forward", "backward"),
+                   help="point edges the way values flow, or the way the gradient flows back")
     p.add_argument("--edge-labels", action="store_true", help="label edges with the gradient norm they carry")
     p.add_argument("--timeout", type=float, default=None, help="seconds Graphviz may run (default 60)")
+    p.add_argument("--open", action="store_true", help="open the file in the default viewer or browser")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..render import DEFAULT_MAX_NODES, DEFAULT_TIMEOUT, render
 
+    output = _output(args.target, args.output, args.format)
     obj = _run(_load(args.target), _feeds(args.feed), args.loss)
     render(
-        obj, args.output, rankdir=args.rankdir,
+        obj, output, format=args.format, rankdir=args.rankdir, arrows=args.arrows,
         max_nodes=DEFAULT_MAX_NODES if args.max_nodes is None else args.max_nodes,
         expand=args.expand or None, collapse=args.collapse or None, edge_labels=args.edge_labels,
         timeout=DEFAULT_TIMEOUT if args.timeout is None else args.timeout,
     )
-    print(f"wrote {args.output}")
+    print(f"wrote {output}")
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(Path(output).resolve().as_uri())
     return 0
+
+
+def _output(target: str, output, fmt) -> str:
+    """``-o`` as given, or the target's name (``digits.dagrad`` -> ``digits.svg``) in the current directory."""
+    if output:
+        return output
+    where, _, func = target.rpartition(":") if not target.endswith(".dagrad") else (target, "", "")
+    stem = Path(where).stem if target.endswith(".dagrad") or where.endswith(".py") else where.rpartition(".")[2]
+    return f"{stem}{'-' + func if func and func != 'build' else ''}.{fmt or 'svg'}"
 
 
 def _load(target: str):
@@ -49,14 +75,12 @@ def _load(target: str):
     from ..errors import RenderError
 
     if target.endswith(".dagrad"):
-        try:
-            from ..io import load
-        except ImportError:
-            raise RenderError(f"{target!r}: this dagrad cannot read saved models yet (no dagrad.io.load)") from None
+        from ..io import load
+
         return load(target)
     where, sep, func = target.rpartition(":")
     if not sep or not where or not func:
-        raise RenderError(f"{target!r}: expected MODULE:FUNCTION, FILE.py:FUNCTION or MODEL.dagrad")
+        raise RenderError(f"{target!r}: expected MODEL.dagrad, FILE.py:FUNCTION or MODULE:FUNCTION")
     if where.endswith(".py"):
         path = Path(where)
         if not path.is_file():
@@ -78,7 +102,10 @@ def _load(target: str):
             sys.path.pop(0)
     fn = getattr(module, func, None)
     if not callable(fn):
-        raise RenderError(f"{target!r}: {where!r} has no function {func!r}")
+        public = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                        and getattr(v, "__module__", None) == module.__name__)
+        raise RenderError(f"{target!r}: {where!r} has no function {func!r}"
+                          + (f" (it has {', '.join(public)})" if public else ""))
     return fn()
 
 
@@ -90,17 +117,34 @@ def _feeds(items: list) -> dict:
     feeds = {}
     for item in items:
         name, sep, file = item.partition("=")
-        if not sep or not name or not file:
-            raise FeedError(f"--feed {item!r}: expected NAME=FILE.npy")
+        if not sep:
+            name, file = "", item
+        if not file or (sep and not name):
+            raise FeedError(f"--feed {item!r}: expected NAME=FILE.npy, NAME=FILE.npz or FILE.npz")
         try:
-            feeds[name] = np.load(file, allow_pickle=False)
+            loaded = np.load(file, allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise FeedError(f"--feed {item!r}: cannot read {file!r} as a .npy array: {exc}") from None
+            raise FeedError(f"--feed {item!r}: cannot read {file!r} as a .npy or .npz array file: {exc}") from None
+        if isinstance(loaded, np.ndarray):
+            if not name:
+                raise FeedError(f"--feed {item!r}: a .npy file holds one array; name its input: NAME={file}")
+            feeds[name] = loaded
+            continue
+        with loaded:
+            arrays = {key: loaded[key] for key in loaded.files}
+        if not name:
+            feeds.update(arrays)
+        elif name in arrays:
+            feeds[name] = arrays[name]
+        elif len(arrays) == 1:
+            feeds[name] = next(iter(arrays.values()))
+        else:
+            raise FeedError(f"--feed {item!r}: {file!r} has no array {name!r} (it has {', '.join(arrays)})")
     return feeds
 
 
 def _run(obj, feeds: dict, loss):
-    """A Result drawn as is; a Graph run backward from its loss, or forward to its outputs."""
+    """A Result drawn as is; a Graph without feeds drawn as structure, with feeds run backward (or forward)."""
     from ..errors import RenderError
     from ..graph import Graph
     from ..result import Result
@@ -111,6 +155,12 @@ def _run(obj, feeds: dict, loss):
         return obj
     if not isinstance(obj, Graph):
         raise RenderError(f"the function must return a dagrad Graph or Result, not {type(obj).__name__}")
+    inputs = [n.name for n in obj.nodes() if n.kind == "input"]
+    if not feeds and inputs:  # nothing to run it on: draw the structure
+        if loss is not None:
+            raise RenderError(f"--loss {loss!r}: the graph needs its inputs {', '.join(inputs)} fed to run "
+                              f"(--feed NAME=FILE.npy or --feed FILE.npz)")
+        return obj
     sinks = [n for n in obj.nodes() if not obj.consumers(n.name) and n.kind == "op"]
     if loss is None:
         scalars = [n for n in sinks if n.shape == ()]

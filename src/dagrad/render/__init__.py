@@ -1,10 +1,12 @@
 """Gradient-flow diagrams: a Result (or a Graph) drawn with Graphviz, every node annotated with its gradient.
 
 ``render`` returns a ``graphviz.Digraph`` and, given a path, writes an SVG, PNG,
-PDF or DOT file. ``mimebundle`` is what a ``Result`` or ``Graph`` shows in
-Jupyter. The work is split by job: ``layout`` decides which boxes to draw,
-``summary`` computes the numbers, ``escape`` makes user strings safe,
-``diagram`` assembles the Digraph and ``run`` starts ``dot`` with a timeout.
+PDF or DOT file, or the interactive viewer as one HTML file. ``mimebundle`` is
+what a ``Result`` or ``Graph`` shows in Jupyter, and ``show`` puts the viewer
+in a notebook. The work is split by job: ``layout`` decides which boxes to
+draw, ``summary`` computes the numbers, ``escape`` makes user strings safe,
+``diagram`` assembles the Digraph, ``viewer`` the HTML page, ``run`` starts
+``dot`` with a timeout, and ``plots`` draws a training History with matplotlib.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import graphviz
 from ..errors import RenderError
 from .diagram import build
 from .run import format_for, run_dot, write
+from .viewer import Viewer, write_page
 
-__all__ = ["render", "mimebundle", "DEFAULT_MAX_NODES", "DEFAULT_TIMEOUT"]
+__all__ = ["render", "show", "mimebundle", "Viewer", "DEFAULT_MAX_NODES", "DEFAULT_TIMEOUT"]
 
 DEFAULT_MAX_NODES = 200  # past ~200 detailed boxes a diagram is no longer readable, and dot slows down
 DEFAULT_TIMEOUT = 60.0  # seconds; dot is stopped after this and a RenderError says what to do
@@ -37,6 +40,8 @@ def render(
     show: Sequence[str] = ("value", "grad"),
     edge_labels: bool = False,
     grad_range: Optional[tuple] = None,
+    arrows: str = "forward",
+    compact: bool = True,
     timeout: Optional[float] = DEFAULT_TIMEOUT,
 ) -> graphviz.Digraph:
     """Draw a Result's gradient flow (or a Graph's structure) with Graphviz.
@@ -57,9 +62,13 @@ def render(
         Graph shows structure, shapes and parameter values.
     path : str or os.PathLike, optional
         Write the diagram there (through a temporary file, then a rename).
-    format : {"svg", "png", "pdf", "dot"}, optional
+    format : {"svg", "png", "pdf", "dot", "html"}, optional
         Output format; by default taken from the suffix of ``path``
-        (``.svg``, ``.png``, ``.pdf``, ``.dot``/``.gv``).
+        (``.svg``, ``.png``, ``.pdf``, ``.dot``/``.gv``, ``.html``). ``html``
+        writes the interactive viewer: one self-contained file (pan and zoom,
+        search, statistics and histograms per node, scopes to open and close,
+        and a player that lights the nodes in ``#k`` order); it needs no
+        Graphviz on this machine and no network where it is opened.
     rankdir : {"TB", "LR", "BT", "RL"}
         Direction of the forward pass on the page.
     max_nodes : int or None
@@ -76,6 +85,12 @@ def render(
         The gradient norms at the two ends of the colour scale, instead of the
         smallest and largest in this diagram: give two diagrams the same range
         (say, the first and last training step) and their colours compare.
+    arrows : {"forward", "backward"}
+        Point the arrows the way values flow (forward), or the way the
+        gradient flows back from the loss (backward); the layout is the same.
+    compact : bool
+        Draw a parameter, input or constant used by a single op beside it
+        rather than a rank above, so layers stack along the flow.
     timeout : float or None
         Seconds ``dot`` may run before it is stopped.
 
@@ -102,18 +117,44 @@ def render(
     >>> "#1" in digraph.source and "no gradient" in digraph.source   # x is an input: no gradient
     True
     """
-    digraph = build(result_or_graph, rankdir=rankdir, max_nodes=max_nodes, collapse=collapse, expand=expand,
-                    show=show, edge_labels=edge_labels, grad_range=grad_range)
+    options = dict(rankdir=rankdir, max_nodes=max_nodes, collapse=collapse, expand=expand, show=show,
+                   grad_range=grad_range, arrows=arrows)
+    if path is not None and format_for(path, format) == "html":
+        write_page(result_or_graph, path, **options)
+    digraph = build(result_or_graph, edge_labels=edge_labels, compact=compact, **options)
     if path is None:
         if format is not None:
-            digraph.format = format_for("", format)
+            fmt = format_for("", format)
+            if fmt == "html":
+                raise RenderError("format='html' writes a file: give a path, or use dg.show(result) in a notebook")
+            digraph.format = fmt
         return digraph
     fmt = format_for(path, format)
+    if fmt == "html":
+        return digraph
     boxes = sum(1 for line in digraph.body if line.lstrip().startswith("n") and "->" not in line)
     write(run_dot(digraph.source, fmt, timeout, nodes=boxes), path)
     if fmt != "dot":
         digraph.format = fmt
     return digraph
+
+
+def show(result_or_graph: Any, *, height: int = 640, **options: Any) -> Viewer:
+    """The interactive viewer, to display in a notebook: ``dg.show(result)`` as a cell's last line.
+
+    Takes ``render``'s options (``max_nodes``, ``expand``, ``arrows``...).
+    Returns a ``Viewer``; ``Viewer.save(path)`` writes the page to a file.
+
+    Examples
+    --------
+    >>> import numpy as np, dagrad as dg
+    >>> g = dg.Graph("tiny")
+    >>> w = g.param("w", np.array([0.5, -1.0]))
+    >>> viewer = dg.show(g.backward(dg.sum(dg.tanh(w))))
+    >>> viewer._repr_html_().startswith("<iframe srcdoc=")
+    True
+    """
+    return Viewer(result_or_graph, height=height, **options)
 
 
 def mimebundle(obj: Any) -> dict:

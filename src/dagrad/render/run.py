@@ -17,7 +17,7 @@ from ..files import atomic_write
 
 __all__ = ["FORMATS", "dot_binary", "format_for", "run_dot", "write"]
 
-FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".html": "html", ".htm": "html"}
 TEXT_FORMATS = {"dot"}
 
 INSTALL = (
@@ -43,12 +43,12 @@ def format_for(path: Union[str, os.PathLike], format: Optional[str]) -> str:
         if fmt == "gv":
             fmt = "dot"
         if fmt not in set(FORMATS.values()):
-            raise RenderError(f"unknown diagram format {format!r}; use one of svg, png, pdf, dot")
+            raise RenderError(f"unknown diagram format {format!r}; use one of svg, png, pdf, dot, html")
         return fmt
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise RenderError(
-            f"cannot tell the diagram format from {str(path)!r}: name the file .svg, .png, .pdf, .dot or .gv, "
+            f"cannot tell the diagram format from {str(path)!r}: name the file .svg, .png, .pdf, .html, .dot or .gv, "
             f"or pass format="
         )
     return FORMATS[suffix]

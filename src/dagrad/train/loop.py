@@ -38,6 +38,7 @@ from ..tensor import Tensor
 from .callbacks import Callback
 from .history import History, TrainState
 from .metrics import Metric, _metric_list, _name
+from .progress import in_notebook, progress_bar
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..graph import Graph
@@ -103,14 +104,12 @@ class _Progress:
 
     def __init__(self, total: int, enabled: Optional[bool], log: Union[None, bool, Callable[[str], Any]]):
         stream = sys.stderr
-        self.enabled = stream.isatty() if enabled is None else bool(enabled)
+        self.enabled = (stream.isatty() or in_notebook()) if enabled is None else bool(enabled)
         self.log_fn = log if callable(log) else None
         self.log = self.enabled if log is None else bool(log)
         self.bar = None
         if self.enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, unit="step", dynamic_ncols=True, leave=True, file=stream)
+            self.bar = progress_bar(total, stream)
 
     def skip(self, steps: int) -> None:
         """Count steps done before this fit started (a resumed fit)."""
@@ -209,7 +208,8 @@ def fit(
     callbacks
         ``EarlyStopping``, ``RenderEvery`` or any ``Callback``.
     progress, log
-        Show a tqdm bar (default: when stderr is a terminal); print one line
+        Show a tqdm bar (default: when stderr is a terminal, or in a Jupyter
+        notebook, where it is a widget with ipywidgets installed); print one line
         per epoch (default: when the bar is shown), or pass each line to
         ``log`` if it is a function.
     check
