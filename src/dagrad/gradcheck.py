@@ -110,16 +110,14 @@ def _compare(name: str, analytic: np.ndarray, numeric: np.ndarray, atol: float, 
 def _numeric(run_loss, array: np.ndarray, eps: float) -> np.ndarray:
     """Central differences of ``run_loss()`` with respect to each entry of ``array`` (perturbed in place)."""
     grad = np.zeros(array.shape, np.float64)
-    flat = array.reshape(-1)
-    out = grad.reshape(-1)
-    for i in range(flat.size):
-        keep = flat[i]
-        flat[i] = keep + eps
+    for i in np.ndindex(array.shape):  # indexes the array itself: reshape(-1) copies a Fortran-ordered one
+        keep = array[i]
+        array[i] = keep + eps
         up = run_loss()
-        flat[i] = keep - eps
+        array[i] = keep - eps
         down = run_loss()
-        flat[i] = keep
-        out[i] = (up - down) / (2 * eps)
+        array[i] = keep
+        grad[i] = (up - down) / (2 * eps)
     return grad
 
 
