@@ -12,12 +12,13 @@
 
 from . import _compat, extend, nn, ops, optim, shapes, train
 from ._version import __version__
+from .autodiff import grad, hessian, hvp, jacobian
 from .errors import (AnomalyError, CycleError, DagradError, FeedError, FormatError, GradientError, GraphError,
-                     OpError, PluginError, RenderError, ShapeError)
+                     HigherOrderError, OpError, PluginError, RenderError, ShapeError)
 from .functions import (binary_cross_entropy_with_logits, broadcast_to, clip, concatenate, einsum, expand_dims,
                         log_softmax, logsumexp, max, mean, min, mse, reshape, softmax, softmax_cross_entropy,
                         squeeze, stack, sum, take, transpose)
-from .gradcheck import GradcheckReport, gradcheck
+from .gradcheck import GradcheckReport, gradcheck, gradgradcheck
 from .graph import Graph
 from .hookspecs import hookimpl
 from .io import load, save
@@ -37,9 +38,9 @@ del _compat  # imported for its effect: ``from dagrad.op import ...`` keeps work
 __all__ = [
     "__version__", "ops", "shapes", "extend", "nn", "optim", "train", "fit",
     "DagradError", "GraphError", "CycleError", "ShapeError", "FeedError", "PluginError", "OpError",
-    "GradientError", "AnomalyError", "FormatError", "RenderError",
+    "GradientError", "HigherOrderError", "AnomalyError", "FormatError", "RenderError",
     "Graph", "Node", "Tensor", "Result", "Plan", "Op", "Sample", "op", "apply", "hookimpl",
-    "gradcheck", "GradcheckReport", "check_anomalies",
+    "gradcheck", "gradgradcheck", "GradcheckReport", "check_anomalies", "grad", "hvp", "hessian", "jacobian",
     "load_plugins", "register", "register_ops", "registry", "render", "save", "load",
     "abs", "add", "astype", "cos", "div", "exp", "log", "maximum", "minimum", "mul", "neg", "pow", "relu",
     "sigmoid", "sin", "sqrt", "sub", "tanh", "where",

@@ -101,6 +101,8 @@ def _describe(graph: Graph) -> tuple[dict, dict]:
             "dtype": _dtype_name(node.dtype),
             "trainable": bool(node.trainable),
         }
+        if node.origin is not None:
+            record["origin"] = node.origin
         if node.kind == "op":
             op = reg.op(node.op)
             info = reg.plugins.get(op.plugin)
@@ -248,6 +250,8 @@ def _records(path: str, document: dict) -> list[dict]:
         seen.add(name)
         if not all(isinstance(n, str) for n in rec["inputs"]):
             raise FormatError(f"{where} ({name!r}): inputs must be node names, got {rec['inputs']!r}")
+        if not isinstance(rec.get("origin", ""), str):
+            raise FormatError(f"{where} ({name!r}): origin must be a node name, got {rec['origin']!r}")
         if not isinstance(rec.get("attrs", {}), dict):
             raise FormatError(f"{where} ({name!r}): attrs must be a JSON object")
         shape = rec.get("shape")
@@ -372,6 +376,7 @@ def _rebuild(path: str, document: dict, records: list[dict], order: list[dict], 
         except DagradError as exc:
             raise FormatError(f"model file {path!r}: node {node_name!r} (op {op_name!r}) cannot be rebuilt: {exc}") from exc
         _check_node(path, graph.node(node_name), rec, dtype)
+        graph.node(node_name).origin = rec.get("origin")
     return graph
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ..hookspecs import hookimpl
 from ..opdef import ops_in
-from . import elementwise, layout, linalg, losses, random, reductions
+from . import adjoints, elementwise, fallback, layout, linalg, losses, random, reductions
 
-MODULES = (elementwise, reductions, layout, linalg, losses, random)
+MODULES = (elementwise, reductions, layout, linalg, losses, random, adjoints, fallback)
 BUILTIN_OPS = [op for module in MODULES for op in ops_in(module)]
 
 

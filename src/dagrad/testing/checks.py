@@ -5,7 +5,11 @@ variants for elementwise ops) an op must: run forward; produce the shape its
 shape rule promises (also with an unknown batch size) and the dtype its dtype
 rule promises; return one gradient per input from its VJP, each of a shape the
 engine can sum back to its input; match central differences in float64; and,
-run on float32 inputs through a graph, keep float32 values and gradients.
+run on float32 inputs through a graph, keep float32 values and gradients. An
+op with a graph VJP must also agree with its numpy VJP through ``dagrad.grad``
+(with static and with unknown sizes), and its second derivatives must match
+central differences of its gradient; an op without one gets a note, not a
+failure.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from typing import Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import DagradError, PluginError
-from ..gradcheck import gradcheck, projected_graph
+from ..autodiff import grad
+from ..errors import DagradError, HigherOrderError, PluginError
+from ..gradcheck import gradcheck, gradgradcheck, op_graph, projected_graph
 from ..opdef import Op, Sample
 from ..ops.samples import elementwise_samples
 from ..plugins import registry
@@ -43,18 +48,28 @@ class OpCheckFailure(AssertionError):
 
 @dataclass
 class OpCheckReport:
-    """What ``check_op`` checked: the op, and the label of every case that passed."""
+    """What ``check_op`` checked: the op, the label of every case that passed, and notes.
+
+    ``second_order`` is true when the op's graph VJP was checked too (against
+    its numpy VJP, and its second derivatives against finite differences);
+    ``notes`` says why not, for an op without a graph VJP.
+    """
 
     op: str
     plugin: Optional[str]
     cases: list = field(default_factory=list)
     generated: int = 0
+    second_order: bool = False
+    notes: list = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"op {self.op!r} ({self.plugin or 'not registered'}): {len(self.cases)} cases passed "
             f"({len(self.cases) - self.generated} samples + {self.generated} generated)"
         )
+        if self.second_order:
+            text += ", second derivatives too"
+        return "".join([text, *(f"; note: {note}" for note in self.notes)])
 
 
 @dataclass
@@ -120,7 +135,7 @@ def check_op(
     >>> import numpy as np, dagrad as dg
     >>> from dagrad.testing import check_op
     >>> print(check_op("tanh"))
-    op 'tanh' (builtins): 10 cases passed (5 samples + 5 generated)
+    op 'tanh' (builtins): 10 cases passed (5 samples + 5 generated), second derivatives too
     >>> @dg.op(shape=dg.shapes.same_as_first)
     ... def cube(x):
     ...     return x ** 3
@@ -146,10 +161,11 @@ def check_op(
         cases += _generated_cases(op, cases, rng)
     report = OpCheckReport(op.name, op.plugin)
     problems = []
+    declined = False
     with _in_registry(op):
         for case in cases:
             try:
-                _check_case(op, case, seed, eps, atol, rtol)
+                declined |= _check_case(op, case, seed, eps, atol, rtol)
             except _Refused:
                 continue  # a generated shape the op's own rule turns down: nothing to check
             except _Problem as problem:
@@ -157,6 +173,15 @@ def check_op(
                 continue
             report.cases.append(case.label)
             report.generated += case.generated
+    if declined:
+        report.notes.append("its VJP raises HigherOrderError (it cannot be differentiated): gradients not checked")
+    elif op.differentiable and op.has_graph_vjp:
+        report.second_order = True
+    elif op.differentiable:
+        report.notes.append(
+            f"no graph VJP: dagrad.grad differentiates it once, through its numpy VJP; "
+            f"add @{op.name}.graph_vjp for second derivatives"
+        )
     if problems:
         head = f"{_who(op)} failed {len(problems)} of {len(cases)} cases:"
         raise OpCheckFailure("\n".join([head, *problems[:5], *_more(problems)]), problems)
@@ -296,7 +321,8 @@ def _same_domain(pools: list) -> bool:
 # ----------------------------------------------------------------- checks --
 
 
-def _check_case(op: Op, case: _Case, seed: int, eps: float, atol: float, rtol: float) -> None:
+def _check_case(op: Op, case: _Case, seed: int, eps: float, atol: float, rtol: float) -> bool:
+    """Check one case; true if the op's VJP declines to run (``HigherOrderError``), so gradients were not checked."""
     try:
         attrs = op.bind_attrs(case.attrs)
     except TypeError as exc:
@@ -312,10 +338,17 @@ def _check_case(op: Op, case: _Case, seed: int, eps: float, atol: float, rtol: f
     _check_shape_rule(op, args64, attrs, out)
     _check_dtype_rule(op, args64, attrs, out)
     if not op.differentiable:
-        return
-    _check_vjp_structure(op, args64, attrs, out, res, seed)
+        return False
+    try:
+        _check_vjp_structure(op, args64, attrs, out, res, seed)
+    except HigherOrderError:
+        return True
     _check_gradients(op, case, args64, out, seed, eps, atol, rtol)
     _check_float32(op, case, args, attrs, seed)
+    if op.has_graph_vjp:
+        _check_graph_vjp(op, case, seed)
+        _check_second_order(op, case, seed, eps, atol, rtol)
+    return False
 
 
 def _run_forward(op: Op, args: tuple, attrs: dict):
@@ -391,6 +424,8 @@ def _check_vjp_structure(op: Op, args: tuple, attrs: dict, out: np.ndarray, res,
     saved_out = out if "out" in op.saves else None
     try:
         grads = op.call_vjp(g, list(args), saved_out, res, attrs)
+    except HigherOrderError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise _Problem(f"the VJP raised {type(exc).__name__}: {exc}\n  inputs: {_describe(args)}") from None
     n = len(args)
@@ -485,6 +520,72 @@ def _check_float32(op: Op, case: _Case, args: tuple, attrs: dict, seed: int) -> 
         grad = result.grad(name)
         if grad.dtype != np.float32:
             raise _Problem(f"float32 inputs give a {grad.dtype} gradient for {name!r}: the VJP promotes to float64")
+
+
+def _check_graph_vjp(op: Op, case: _Case, seed: int) -> None:
+    """``dagrad.grad`` through the op's graph VJP must give the numpy VJP's numbers, with static and unknown sizes."""
+    keys = [id(raw) for raw in case.args]
+    for fed in (False, True):
+        sizes = "with unknown sizes, " if fed else ""
+        try:
+            g, out, names, feeds = op_graph(op, case.args, case.attrs, keys=keys, fed=fed)
+        except DagradError as exc:
+            if fed:
+                continue  # the rule turns down unknown sizes; the shape-rule check judges that
+            raise _Problem(f"building a graph of the op failed: {exc}") from None
+        if not names or out.dtype.kind != "f":
+            return
+        try:
+            value = g.forward(out, feeds).value(out)
+            if out.shape is not None and not fits(value.shape, out.shape):
+                continue  # the shape rule is wrong for unknown sizes; the shape-rule check reports that
+            cotangent = g.const(np.random.default_rng(seed).standard_normal(value.shape), name="cotangent")
+            built = grad(out, [g[n] for n in names], cotangent=cotangent)
+            got = g.forward(built, feeds)
+            expected = g.backward((out * cotangent).sum(), feeds, wrt=names, keep="wrt")
+        except DagradError as exc:
+            raise _Problem(f"dagrad.grad through its graph VJP, {sizes}failed: {exc}") from None
+        for name, tensor in zip(names, built):
+            a, b = got.value(tensor), expected.grad(name)
+            i = _index_of(name)
+            if a.shape != b.shape:
+                raise _Problem(
+                    f"{sizes}the graph VJP's gradient of input {i} has shape {format_shape(a.shape)}, "
+                    f"the numpy VJP's {format_shape(b.shape)}"
+                )
+            if a.size and not np.allclose(a, b, rtol=1e-7, atol=1e-9, equal_nan=True):
+                idx = np.unravel_index(int(np.nanargmax(np.abs(a - b))), a.shape) if a.ndim else ()
+                raise _Problem(
+                    f"{sizes}the graph VJP disagrees with the numpy VJP for input {i}\n"
+                    f"  worst element: input{i}{format_index(idx)}: graph VJP {format_value(a[idx])}, "
+                    f"numpy VJP {format_value(b[idx])}\n"
+                    f"  likely cause: the two rules compute different maths, or the graph rule misses a "
+                    f"case the numpy rule handles (a tie, a zero, keepdims)"
+                )
+
+
+def _check_second_order(op: Op, case: _Case, seed: int, eps: float, atol: float, rtol: float) -> None:
+    """Second derivatives, built by ``dagrad.grad`` from the graph VJP, against differences of the gradient."""
+    try:
+        report = gradgradcheck(op, *case.args, attrs=case.attrs, eps=eps, atol=atol, rtol=rtol, seed=seed)
+    except DagradError as exc:
+        raise _Problem(f"differentiating its graph VJP again failed: {exc}") from None
+    if report.ok:
+        return
+    lines = []
+    for check in report.checks:
+        if check.ok:
+            continue
+        idx = check.worst_index
+        what = "the cotangent" if check.name == "cotangent" else f"input {_index_of(check.name)}"
+        lines.append(
+            f"second derivatives with respect to {what} are wrong\n"
+            f"  worst element: {check.name}{format_index(idx)}: dagrad.grad twice {format_value(check.analytic[idx])}, "
+            f"differences of the gradient {format_value(check.numeric[idx])} ({check.worst_ratio:.3g}x the tolerance)\n"
+            f"  likely cause: the graph VJP uses a value (an input, out, a mask) in a way that is right as a "
+            f"number but not as a function of the inputs; or an op it builds on has a wrong graph VJP"
+        )
+    raise _Problem("\n".join(lines))
 
 
 # -------------------------------------------------------------- formatting --
