@@ -178,10 +178,7 @@ def check_op(
     elif op.differentiable and op.has_graph_vjp:
         report.second_order = True
     elif op.differentiable:
-        report.notes.append(
-            f"no graph VJP: dagrad.grad differentiates it once, through its numpy VJP; "
-            f"add @{op.name}.graph_vjp for second derivatives"
-        )
+        report.notes.append(f"no graph VJP: first derivatives only (add @{op.name}.graph_vjp for second ones)")
     if problems:
         head = f"{_who(op)} failed {len(problems)} of {len(cases)} cases:"
         raise OpCheckFailure("\n".join([head, *problems[:5], *_more(problems)]), problems)
