@@ -186,8 +186,9 @@ def op_graph(
     Floating-point arguments become params cast to ``dtype`` (so gradients are
     taken with respect to them; their names are ``names``), or with ``fed``
     inputs fed ``feeds`` whose sizes are unknown (``None``) except sizes of 1,
-    which rules such as squeeze's may rely on; other arguments become constants. Arguments with the same key (by default, the
-    same object) are one node, as in ``x * x``.
+    which rules such as squeeze's may rely on; other arguments become
+    constants. Arguments with the same key (by default, the same object) are
+    one node, as in ``x * x``.
     """
     g = Graph(f"check:{op.name}")
     keys = [id(a) for a in args] if keys is None else list(keys)
@@ -219,12 +220,10 @@ def projected_graph(
     keys: Optional[Sequence[Any]] = None,
     seed: int = 0,
 ) -> tuple:
-    """A graph applying ``op`` to ``args``, ending in ``loss = sum(out * R)`` for a fixed random ``R``.
+    """:func:`op_graph` (with params) ending in ``loss = sum(out * R)`` for a fixed random ``R``.
 
-    Floating-point arguments become params cast to ``dtype`` (so gradients are
-    taken with respect to them), others constants. Arguments with the same key
-    (by default, the same object) are one node, as in ``x * x``. The projection
-    ``R`` makes the loss exercise every entry of the VJP, not only its sum.
+    The projection ``R`` makes the loss exercise every entry of the VJP, not
+    only its sum.
 
     Returns ``(graph, out, loss, param_names)``.
     """

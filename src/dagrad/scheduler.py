@@ -29,6 +29,7 @@ from .errors import (
     OpError,
 )
 from .node import SOURCE_KINDS, topological_order
+from .ops.adjoints import sum_to_shape as _sum_to  # one summing-back for numpy VJPs and the sum_to op
 from .plugins import registry
 from .result import Result
 from .shapes import fits, format_shape
@@ -106,28 +107,6 @@ def _placeholder(shape: tuple, dtype: np.dtype) -> np.ndarray:
             _PLACEHOLDERS.clear()
         stand_in = _PLACEHOLDERS[key] = np.broadcast_to(np.zeros((), dtype), shape)
     return stand_in
-
-
-def _sum_to(g: np.ndarray, shape: tuple) -> Optional[np.ndarray]:
-    """Sum a broadcast gradient back to ``shape``; None if it cannot have come from it.
-
-    ``np.add.reduce`` is called directly: ``ndarray.sum`` goes through a Python
-    wrapper, which is most of the cost for the small arrays of a bias gradient.
-    """
-    lead = g.ndim - len(shape)
-    if lead < 0:
-        return None
-    inner = []
-    for i, d in enumerate(shape):
-        gd = g.shape[lead + i]
-        if d == gd:
-            continue
-        if d != 1:
-            return None
-        inner.append(lead + i)
-    if not inner:
-        return np.add.reduce(g, axis=tuple(range(lead))) if lead else g
-    return np.add.reduce(g, axis=tuple(range(lead)) + tuple(inner), keepdims=True).reshape(shape)
 
 
 def _reachable(adjacency: dict, sources) -> set:
