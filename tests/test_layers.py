@@ -24,13 +24,15 @@ LAYER = {
     # L1 the op model and the symbolic handle
     "tensor": 1.0, "opdef": 1.1,
     # L2 the built-in op library (the plugin named "builtins")
-    "ops.samples": 2.0, "ops.presets": 2.1, "ops": 2.2, "ops.plugin": 2.3,
+    "ops.samples": 2.0, "ops.presets": 2.1, "ops": 2.2,
     # L3 the registry, and what op authors import
-    "plugins": 3.0, "ops.__init__": 3.1, "extend": 3.2, "_compat": 3.3,
+    # ops.fallback (the op that runs another op's numpy VJP) looks ops up when it runs, and the
+    # built-in plugin module, which the registry loads by name, lists it with the other ops
+    "plugins": 3.0, "ops.fallback": 3.01, "ops.plugin": 3.02, "ops.__init__": 3.1, "extend": 3.2, "_compat": 3.3,
     # L4 intermediate representation and execution
     "node": 4.0, "result": 4.1, "scheduler": 4.2, "graph": 4.3, "functions": 4.4,
     # L5 built on the engine
-    "gradcheck": 5, "io": 5, "nn": 5, "optim": 5, "checkpoint": 5,
+    "gradcheck": 5, "io": 5, "nn": 5, "optim": 5, "checkpoint": 5, "autodiff": 5,
     # L6 presentation (render.plots imports matplotlib only when a plot is asked for)
     "render": 6, "render.viewer": 6, "render.plots": 6,
     # L7 loops and tools

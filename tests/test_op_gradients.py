@@ -30,9 +30,22 @@ def test_the_bundled_plugins_provide_every_op_the_engine_promises():
 
 @pytest.mark.parametrize("name", OPS)
 def test_op_passes_the_full_check_on_every_sample(name):
-    # Finite differences in float64, shape and dtype rules, VJP arity, float32 preservation.
+    # Finite differences in float64, shape and dtype rules, VJP arity, float32 preservation, and for an op
+    # with a graph VJP: agreement with the numpy VJP and second derivatives against finite differences.
     report = check_op(name)
     assert report.cases, f"op {name!r} has no samples"
+    if name != "vjp":  # the op that runs another op's numpy VJP cannot be differentiated, and says so
+        assert report.second_order == dg.registry().op(name).has_graph_vjp
+
+
+def test_the_core_ops_have_graph_vjps_so_dg_grad_can_differentiate_them_again():
+    core = {
+        "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid",
+        "relu", "sum", "mean", "reshape", "transpose", "broadcast_to", "expand_dims", "squeeze", "matmul", "where",
+        "maximum", "minimum", "getitem", "take", "concatenate", "stack", "softmax", "log_softmax", "logsumexp", "mse",
+        "max", "min", "clip", "astype", "sum_to", "broadcast_like", "reshape_like", "add_at", "index_add", "split_like",
+    }
+    assert {name for name in core if not dg.registry().op(name).has_graph_vjp} == set()
 
 
 def _shapes(sample):

@@ -196,6 +196,45 @@ def test_a_float_op_that_computes_small_integers_in_float16_is_caught():
     assert "float_inputs=True" in message
 
 
+# --------------------------------------------------------- graph VJPs --
+
+
+def cube_with_graph_vjp(rule):
+    op = unary(cube, lambda g, x: (3 * g * x ** 2,))
+    op.graph_vjp(rule)
+    return op
+
+
+def test_a_graph_vjp_that_disagrees_with_the_numpy_vjp_is_named():
+    message = failure_of(cube_with_graph_vjp(lambda g, x: (3 * g * x,)), generated=False)
+    assert "the graph VJP disagrees with the numpy VJP for input 0" in message
+    assert "graph VJP " in message and "numpy VJP " in message
+
+
+def test_a_graph_vjp_built_on_an_op_with_a_wrong_vjp_fails_the_second_order_check():
+    ok = check_op(cube_with_graph_vjp(lambda g, x: (3 * g * x * x,)), samples=[dg.Sample((X,), {}, "m")])
+    assert ok.second_order and "second derivatives too" in str(ok)
+
+    @dg.op(shape=same_as_first, saves=("inputs",), name="square_with_wrong_vjp")
+    def square(x):
+        return x * x
+
+    square.vjp(lambda g, x: (g * x,))             # should be 2 g x: wrong only to the second order of cube
+    try:
+        dg.register_ops(square, plugin="wrong-square")
+        message = failure_of(cube_with_graph_vjp(lambda g, x: (3 * g * square(x),)), generated=False)
+    finally:
+        dg.load_plugins()
+    assert "second derivatives with respect to input 0 are wrong" in message
+    assert "dagrad.grad twice" in message and "differences of the gradient" in message
+
+
+def test_an_op_without_a_graph_vjp_passes_with_a_note():
+    report = check_op(unary(cube, lambda g, x: (3 * g * x ** 2,)), samples=[dg.Sample((X,), {}, "m")])
+    assert not report.second_order
+    assert "note: no graph VJP" in str(report) and "@cube.graph_vjp" in str(report)
+
+
 # -------------------------------------------------- what passes, and how --
 
 

@@ -187,7 +187,10 @@ def test_built_in_ops_never_write_into_their_inputs():
             g = np.ones_like(out)
             g.flags.writeable = False
             out.flags.writeable = False
-            op.call_vjp(g, args, out, res=res, attrs=attrs)
+            try:
+                op.call_vjp(g, args, out, res=res, attrs=attrs)
+            except dg.HigherOrderError:
+                pass  # the 'vjp' op (a numpy VJP run as a node) is not differentiable, by design
 
 
 # -------------------------------------------------- 4. declared outputs ---

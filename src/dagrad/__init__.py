@@ -12,13 +12,14 @@
 
 from . import _compat, extend, nn, ops, optim, shapes, train
 from ._version import __version__
+from .autodiff import grad, hessian, hvp, jacobian
 from .errors import (AnomalyError, CycleError, DagradError, FeedError, FormatError, GradientError, GraphError,
-                     NonFiniteError, OpError, PluginError, PluginWarning, RenderError, ShapeError,
+                     HigherOrderError, NonFiniteError, OpError, PluginError, PluginWarning, RenderError, ShapeError,
                      SymbolicTensorError)
 from .functions import (binary_cross_entropy_with_logits, broadcast_to, clip, concatenate, einsum, expand_dims,
                         log_softmax, logsumexp, max, mean, min, mse, reshape, softmax, softmax_cross_entropy,
                         squeeze, stack, sum, take, transpose)
-from .gradcheck import GradcheckReport, gradcheck
+from .gradcheck import GradcheckReport, gradcheck, gradgradcheck
 from .graph import Graph
 from .hookspecs import hookimpl
 from .io import load, save
@@ -40,10 +41,10 @@ del _compat  # imported for its effect: ``from dagrad.op import ...`` keeps work
 __all__ = [
     "__version__", "ops", "shapes", "extend", "nn", "optim", "train", "fit",
     "DagradError", "GraphError", "CycleError", "ShapeError", "FeedError", "PluginError", "OpError",
-    "GradientError", "AnomalyError", "NonFiniteError", "FormatError", "RenderError", "SymbolicTensorError",
-    "PluginWarning",
+    "GradientError", "HigherOrderError", "AnomalyError", "NonFiniteError", "FormatError", "RenderError",
+    "SymbolicTensorError", "PluginWarning",
     "Graph", "Node", "Tensor", "Result", "Plan", "Op", "Sample", "op", "apply", "hookimpl",
-    "gradcheck", "GradcheckReport", "check_anomalies",
+    "gradcheck", "gradgradcheck", "GradcheckReport", "check_anomalies", "grad", "hvp", "hessian", "jacobian",
     "load_plugins", "register", "register_ops", "registry", "render", "show", "save", "load",
     "abs", "add", "astype", "cos", "div", "exp", "log", "maximum", "minimum", "mul", "neg", "pow", "relu",
     "sigmoid", "sin", "sqrt", "sub", "tanh", "where",

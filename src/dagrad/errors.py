@@ -17,6 +17,7 @@ __all__ = [
     "PluginError",
     "OpError",
     "GradientError",
+    "HigherOrderError",
     "AnomalyError",
     "NonFiniteError",
     "FormatError",
@@ -68,6 +69,14 @@ class OpError(DagradError):
 
 class GradientError(DagradError):
     """A VJP returned the wrong number, shape or dtype of gradients."""
+
+
+class HigherOrderError(GradientError):
+    """A gradient cannot be differentiated again: an op on its path has no graph VJP.
+
+    ``dagrad.grad`` differentiates such an op once by running its numpy VJP as a
+    node; differentiating that node again needs the op's ``@<op>.graph_vjp``.
+    """
 
 
 class AnomalyError(DagradError):

@@ -1,8 +1,10 @@
 """Everything an op author needs, in one import: ``from dagrad.extend import op, unary_op, hookimpl, ...``.
 
 An op is a numpy forward decorated with :func:`op` (or a family preset such
-as :data:`float_unary_op`), plus a VJP rule set with ``@<op>.vjp``; a plugin
-returns its ops from a ``dagrad_ops`` hook marked with :data:`hookimpl`.
+as :data:`float_unary_op`), plus a VJP rule set with ``@<op>.vjp`` and,
+for second derivatives, a graph VJP set with ``@<op>.graph_vjp`` (helpers for
+writing one: :func:`sum_to`, :func:`broadcast_like`, :func:`zeros_like`, ...);
+a plugin returns its ops from a ``dagrad_ops`` hook marked with :data:`hookimpl`.
 
 Examples
 --------
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 from .hookspecs import hookimpl
 from .opdef import Op, Sample, bool_dtype, first_dtype, float_dtype, op, ops_in, result_dtype
+from .ops.adjoints import (broadcast_like, expand_reduced, is_nonzero, is_positive, ones_like, reduced_count,
+                           reshape_as, static_rank, sum_to, zeros_like)
 from .ops.presets import binary_op, float_binary_op, float_unary_op, reduce_shape, reduction_op, unary_op
 from .ops.samples import (BINARY_SHAPES, UNARY_SHAPES, away_from_zero, elementwise_samples, positive,
                           reduction_samples, uniform)
@@ -40,6 +44,9 @@ __all__ = [
     # shape rules and helpers
     "Shape", "same_as_first", "elementwise", "broadcast_shapes", "reduce_shape", "reduced_shape",
     "normalize_axes", "matmul_shape", "indexed_shape", "fits", "format_shape",
+    # building graph VJPs
+    "sum_to", "broadcast_like", "zeros_like", "ones_like", "expand_reduced", "reduced_count", "reshape_as",
+    "is_positive", "is_nonzero", "static_rank",
     # sample makers for dagrad check
     "uniform", "away_from_zero", "positive", "elementwise_samples", "reduction_samples",
     "UNARY_SHAPES", "BINARY_SHAPES",

@@ -1,9 +1,11 @@
-"""Finite-difference checks of any op or graph, in float64.
+"""Finite-difference checks of any op or graph, in float64, to the first and the second order.
 
 Analytic gradients from the engine are compared with central differences of
 the loss. For an op, the loss is ``sum(op(*inputs) * R)`` with a fixed random
 ``R``, so every entry of the VJP is exercised, not only its sum. Passing the
 same array object twice makes one node used twice, as in ``x * x``.
+``gradgradcheck`` does the same for second derivatives, built by
+``dagrad.grad`` from the op's graph VJP.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
+from .autodiff import grad
 from .errors import GraphError
 from .graph import Graph
 from .opdef import Op
 from .plugins import registry
 
-__all__ = ["gradcheck", "GradcheckReport", "InputCheck", "as_float64", "projected_graph"]
+__all__ = ["gradcheck", "gradgradcheck", "GradcheckReport", "InputCheck", "as_float64", "op_graph", "projected_graph"]
 
 
 @dataclass
@@ -111,6 +114,7 @@ def as_float64(graph: Graph) -> Graph:
             if isinstance(attrs.get("dtype"), str) and np.dtype(attrs["dtype"]).kind == "f":
                 attrs["dtype"] = "float64"
             out.apply(rec.op, rec.inputs, attrs, name=name)
+            out.node(name).origin = rec.origin
     return out
 
 
@@ -128,16 +132,14 @@ def _compare(name: str, analytic: np.ndarray, numeric: np.ndarray, atol: float, 
 def _numeric(run_loss, array: np.ndarray, eps: float) -> np.ndarray:
     """Central differences of ``run_loss()`` with respect to each entry of ``array`` (perturbed in place)."""
     grad = np.zeros(array.shape, np.float64)
-    flat = array.reshape(-1)
-    out = grad.reshape(-1)
-    for i in range(flat.size):
-        keep = flat[i]
-        flat[i] = keep + eps
+    for i in np.ndindex(array.shape):  # indexes the array itself: reshape(-1) copies a Fortran-ordered one
+        keep = array[i]
+        array[i] = keep + eps
         up = run_loss()
-        flat[i] = keep - eps
+        array[i] = keep - eps
         down = run_loss()
-        flat[i] = keep
-        out[i] = (up - down) / (2 * eps)
+        array[i] = keep
+        grad[i] = (up - down) / (2 * eps)
     return grad
 
 
@@ -188,6 +190,47 @@ def gradcheck(
     return _check_op(op, args, {**(attrs or {}), **more_attrs}, eps, atol, rtol, seed)
 
 
+def op_graph(
+    op: Op,
+    args: Sequence[Any],
+    attrs: dict,
+    *,
+    dtype: Any = np.float64,
+    keys: Optional[Sequence[Any]] = None,
+    fed: bool = False,
+) -> tuple:
+    """A graph applying ``op`` to ``args``: ``(graph, out, names, feeds)``.
+
+    Floating-point arguments become params cast to ``dtype`` (or of their own
+    dtype, for ``dtype=None``), so gradients are taken with respect to them
+    (their names are ``names``); or, with ``fed``,
+    inputs fed ``feeds`` whose sizes are unknown (``None``) except sizes of 1,
+    which rules such as squeeze's may rely on; other arguments become
+    constants. Arguments with the same key (by default, the same object) are
+    one node, as in ``x * x``.
+    """
+    g = Graph(f"check:{op.name}")
+    keys = [id(a) for a in args] if keys is None else list(keys)
+    nodes: dict = {}
+    tensors, names, feeds = [], [], {}
+    for i, (key, arg) in enumerate(zip(keys, args)):
+        if key not in nodes:
+            array = np.asarray(arg)
+            kind = array.dtype if dtype is None else np.dtype(dtype)  # None: each argument keeps its own dtype
+            if array.dtype.kind == "f" and fed:
+                nodes[key] = g.input(f"input{i}", shape=[1 if d == 1 else None for d in array.shape], dtype=kind)
+                feeds[f"input{i}"] = array.astype(kind)
+                names.append(nodes[key].name)
+            elif array.dtype.kind == "f":
+                nodes[key] = g.param(f"input{i}", array.astype(kind))
+                names.append(nodes[key].name)
+            else:
+                nodes[key] = g.const(array, name=f"input{i}")
+        tensors.append(nodes[key])
+    out = g.apply(op.name, tensors, attrs, name="out")
+    return g, out, names, feeds
+
+
 def projected_graph(
     op: Op,
     args: Sequence[Any],
@@ -197,35 +240,66 @@ def projected_graph(
     keys: Optional[Sequence[Any]] = None,
     seed: int = 0,
 ) -> tuple:
-    """A graph applying ``op`` to ``args``, ending in ``loss = sum(out * R)`` for a fixed random ``R``.
+    """:func:`op_graph` (with params) ending in ``loss = sum(out * R)`` for a fixed random ``R``.
 
-    Floating-point arguments become params cast to ``dtype`` (or of their own
-    dtype, for ``dtype=None``), so gradients are taken with respect to them;
-    others become constants. Arguments with the same key
-    (by default, the same object) are one node, as in ``x * x``. The projection
-    ``R`` makes the loss exercise every entry of the VJP, not only its sum.
+    The projection ``R`` makes the loss exercise every entry of the VJP, not
+    only its sum.
 
     Returns ``(graph, out, loss, param_names)``.
     """
-    g = Graph(f"check:{op.name}")
-    keys = [id(a) for a in args] if keys is None else list(keys)
-    nodes: dict = {}
-    tensors, params = [], []
-    for i, (key, arg) in enumerate(zip(keys, args)):
-        if key not in nodes:
-            array = np.asarray(arg)
-            if array.dtype.kind == "f":
-                nodes[key] = g.param(f"input{i}", array if dtype is None else array.astype(dtype))
-                params.append(nodes[key].name)
-            else:
-                nodes[key] = g.const(array, name=f"input{i}")
-        tensors.append(nodes[key])
-    out = g.apply(op.name, tensors, attrs, name="out")
+    g, out, params, _ = op_graph(op, args, attrs, dtype=dtype, keys=keys)
     shape = g.forward(out).value(out).shape
     projection = np.random.default_rng(seed).standard_normal(shape).astype(
         out.dtype if out.dtype.kind == "f" else (dtype or np.float64))
     loss = (out * g.const(projection, name="projection")).sum()
     return g, out, loss, params
+
+
+def gradgradcheck(
+    target: Union[Op, str],
+    *args: Any,
+    eps: float = 1e-6,
+    atol: float = 1e-6,
+    rtol: float = 1e-5,
+    seed: int = 0,
+    attrs: Optional[dict] = None,
+    **more_attrs: Any,
+) -> GradcheckReport:
+    """Compare an op's second derivatives, built by ``dagrad.grad``, with finite differences of its gradient.
+
+    The op's vector-Jacobian product for a random cotangent ``G``, built by
+    ``dagrad.grad`` from the op's graph VJP, is projected to a scalar
+    ``s = sum_i sum(grad_i * R_i)``; the gradient of ``s`` with respect to the
+    op's floating-point inputs and to ``G``, built by ``dagrad.grad`` again,
+    is compared with central differences of ``s``, in float64. Arguments as
+    for :func:`gradcheck` of an op.
+
+    Examples
+    --------
+    >>> import numpy as np, dagrad as dg
+    >>> x = np.linspace(0.5, 2.0, 6).reshape(2, 3)
+    >>> bool(dg.gradgradcheck("tanh", x))
+    True
+    """
+    op = registry().op(target) if isinstance(target, str) else target
+    attrs = {**(attrs or {}), **more_attrs}
+    g, out, params, _ = op_graph(op, args, attrs)
+    report = GradcheckReport(f"second derivatives of op {op.name!r} from {op.plugin}", [], atol, rtol)
+    if not params or out.dtype.kind != "f":
+        return report
+    rng = np.random.default_rng(seed)
+    cotangent = g.param("cotangent", rng.standard_normal(g.forward(out).value(out).shape))
+    firsts = grad(out, [g[p] for p in params], cotangent=cotangent)
+    projected = None
+    for p, first in zip(params, firsts):
+        term = (first * g.const(rng.standard_normal(g.value(p).shape))).sum()
+        projected = term if projected is None else projected + term
+    wrt = [*params, cotangent.name]
+    seconds = grad(projected, [g[n] for n in wrt], allow_unused=True)
+    values = g.forward(seconds)
+    analytic = {n: values.value(t) for n, t in zip(wrt, seconds)}
+    report.checks = _against_differences(g, projected.name, {}, analytic, eps, atol, rtol)
+    return report
 
 
 def _check_op(op: Op, args, attrs, eps, atol, rtol, seed) -> GradcheckReport:
@@ -246,20 +320,26 @@ def _check_graph(graph: Graph, loss, feeds: dict, wrt, eps, atol, rtol, converte
         name = getattr(key, "name", key)
         array = np.array(value)
         feeds64[name] = array.astype(np.float64) if array.dtype.kind == "f" else array
-    analytic = g.backward(loss_name, feeds64, wrt=wrt_names, keep="wrt")
+    result = g.backward(loss_name, feeds64, wrt=wrt_names, keep="wrt")
+    analytic = {name: result.grad(name) for name in wrt_names}
+    return GradcheckReport(f"graph {graph.name!r}", _against_differences(g, loss_name, feeds64, analytic, eps, atol, rtol),
+                           atol, rtol)
+
+
+def _against_differences(g: Graph, loss_name: str, feeds64: dict, analytic: dict, eps, atol, rtol) -> list:
+    """One ``InputCheck`` per name in ``analytic``: the given gradient against central differences of the loss."""
     plan = g.compile([loss_name])
 
     def run_loss() -> float:
         return float(np.sum(plan.run(feeds64).value(loss_name)))
 
     checks = []
-    for name in wrt_names:
+    for name, value in analytic.items():
         node = g.node(name)
         if node.op == "input":
             array = feeds64[name]
         else:
             array = g._values[name]
         numeric = _numeric(run_loss, array, eps)
-        checks.append(_compare(name, np.asarray(analytic.grad(name), np.float64), numeric, atol, rtol))
-    return GradcheckReport(f"graph {graph.name!r}", checks, atol, rtol)
-
+        checks.append(_compare(name, np.asarray(value, np.float64), numeric, atol, rtol))
+    return checks

@@ -84,6 +84,7 @@ class Graph:
         self._counters: dict[str, int] = {}
         self._next_serial = 0
         self._plans: dict[tuple, "Plan"] = {}
+        self._journal: Optional[list] = None  # names added inside ``atomic()``
         self.version = 0
 
     # ----------------------------------------------------------- reading --
@@ -212,6 +213,28 @@ class Graph:
             i += 1
             candidate = f"{base}_{i}"
         return candidate
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[list]:
+        """Add nodes all or nothing: yields the list of names added in the block, removed again if it raises.
+
+        ``dagrad.grad`` builds a backward pass inside one, so a VJP rule that
+        fails half-way leaves the graph as it was. Blocks nest.
+        """
+        outer, added = self._journal, []
+        self._journal = added
+        try:
+            yield added
+        except BaseException:
+            self._g.remove_nodes_from(added)
+            for name in added:
+                self._values.pop(name, None)
+            self._changed()
+            raise
+        finally:
+            self._journal = outer
+        if outer is not None:
+            outer.extend(added)
 
     def _new_name(self, name: Optional[str], base: str, taken: frozenset = frozenset()) -> str:
         """The full name of a new node: ``name`` in the current scope, or a fresh ``base``, ``base_1``, ...
@@ -346,6 +369,8 @@ class Graph:
         self._g.add_node(name, node=record)
         for src in set(inputs):
             self._g.add_edge(src, name)
+        if self._journal is not None:
+            self._journal.append(name)
         if value is not None:
             self._values[name] = value
         self._changed()

@@ -29,7 +29,10 @@ class Node:
     name of a registered op. ``shape`` may contain ``None`` (a size known only
     when fed); it is ``None`` altogether when an op has no shape rule.
     ``serial`` numbers a graph's nodes in the order they were added: the
-    deterministic tie-break of every ordering.
+    deterministic tie-break of every ordering. ``origin`` is set on the nodes
+    ``dagrad.grad`` adds: the forward node whose backward step each belongs to
+    (the nodes of its VJP and the sum of its fan-out gradient), so a diagram
+    can draw the backward part apart and link it to the forward part.
     """
 
     name: str
@@ -40,6 +43,7 @@ class Node:
     dtype: np.dtype
     serial: int
     trainable: bool = False
+    origin: Optional[str] = None
 
     @property
     def index(self) -> int:

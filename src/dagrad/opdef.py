@@ -14,6 +14,14 @@ shape after broadcasting, so an op author writes the natural numpy code::
     def _(g, x, y, out):
         return g * y, g * x
 
+    @mul.graph_vjp
+    def _(g, x, y):
+        return g * y, g * x          # the same maths, on Tensors: it adds nodes
+
+The numpy VJP is the fast path of ``Graph.backward``; the optional graph VJP,
+written with dagrad ops on Tensors, is what ``dagrad.grad`` uses to add the
+backward pass to the graph as nodes that can be differentiated again.
+
 Positional parameters of the forward are the op's inputs (``*xs`` makes it
 variadic); keyword-only parameters are its attributes, which must be static
 and JSON-serialisable.
@@ -142,6 +150,8 @@ class Op:
         self.doc = inspect.getdoc(forward) or ""
         self.vjp_rule: Optional[Callable[..., Any]] = None
         self.vjp_wants: frozenset = frozenset()
+        self.graph_vjp_rule: Optional[Callable[..., Any]] = None
+        self.graph_vjp_wants: frozenset = frozenset()
         self.arity, self.attr_defaults = _signature_of(forward)
 
     @property
@@ -152,6 +162,11 @@ class Op:
     @property
     def differentiable(self) -> bool:
         return self.vjp_rule is not None
+
+    @property
+    def has_graph_vjp(self) -> bool:
+        """Whether ``dagrad.grad`` can build this op's VJP as nodes that are differentiable again."""
+        return self.graph_vjp_rule is not None
 
     def vjp(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Decorator that sets ``fn(g, *arrays, *, <attrs>) -> tuple`` as the op's VJP rule.
@@ -165,20 +180,69 @@ class Op:
         whether its gradient will be used, as PyTorch's ``ctx.needs_input_grad``;
         the rule may return ``None`` for the others).
         """
+        self.vjp_wants = self._wants(fn, "VJP", ("out", "res", "needs"))
+        params = inspect.signature(fn).parameters
+        if "res" in params and not self.residuals and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            raise TypeError(f"op {self.name!r}: its VJP reads res= but the forward is not declared residuals=True")
+        self.vjp_rule = fn
+        return fn
+
+    def graph_vjp(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator that sets ``fn(g, *tensors, *, <attrs>) -> tuple`` as the op's graph VJP.
+
+        The same maths as the numpy VJP, written with dagrad ops on Tensors:
+        ``g``, the inputs and ``out`` are Tensors of the graph being
+        differentiated, and the rule returns one Tensor (or ``None``) per input.
+        ``dagrad.grad`` calls it once per node to add that node's backward step
+        to the graph, then sums each gradient back to its input's shape and
+        dtype, so the rule, like the numpy one, writes the natural broadcasting
+        maths. Attributes arrive by keyword as for the numpy VJP; ``out`` and
+        ``needs`` are passed to a rule that declares them (there are no
+        residuals: a rule recomputes what it needs with ops, or reads ``out``).
+
+        The nodes a rule adds are differentiated again by their own graph VJPs;
+        a mask or a tie split that is piecewise constant in an input is built
+        from a boolean node (``astype(..., dtype="bool")``), which is never
+        differentiated, and the rule's docstring says so.
+
+        Examples
+        --------
+        >>> import numpy as np, dagrad as dg
+        >>> @dg.op(shape=dg.shapes.same_as_first, saves=("inputs",))
+        ... def cube(x):
+        ...     "x cubed."
+        ...     return x ** 3
+        >>> @cube.vjp
+        ... def _(g, x):
+        ...     return (3 * g * x ** 2,)
+        >>> @cube.graph_vjp
+        ... def _(g, x):
+        ...     return (3 * g * x ** 2,)
+        >>> cube.has_graph_vjp
+        True
+        """
+        params = inspect.signature(fn).parameters
+        if "res" in params:
+            raise TypeError(
+                f"op {self.name!r}: a graph VJP has no residuals (res=); recompute what it needs with ops, "
+                "or read out="
+            )
+        self.graph_vjp_wants = self._wants(fn, "graph VJP", ("out", "needs"))
+        self.graph_vjp_rule = fn
+        return fn
+
+    def _wants(self, fn: Callable[..., Any], kind: str, optional: tuple) -> frozenset:
+        """The optional keywords a rule declares; ``TypeError`` if it cannot take every attribute."""
         params = inspect.signature(fn).parameters
         takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
         if not takes_any:
             missing = [a for a in self.attr_defaults if a not in params]
             if missing:
                 raise TypeError(
-                    f"op {self.name!r}: its VJP must accept the attribute(s) {', '.join(missing)} "
+                    f"op {self.name!r}: its {kind} must accept the attribute(s) {', '.join(missing)} "
                     f"(keyword-only: def _(g, ..., *, {', '.join(missing)}))"
                 )
-        self.vjp_rule = fn
-        self.vjp_wants = frozenset(k for k in ("out", "res", "needs") if takes_any or k in params)
-        if "res" in self.vjp_wants and not self.residuals and not takes_any:
-            raise TypeError(f"op {self.name!r}: its VJP reads res= but the forward is not declared residuals=True")
-        return fn
+        return frozenset(k for k in optional if takes_any or k in params)
 
     def vjp_kwargs(self, attrs: dict, needs: tuple) -> dict:
         """Keyword arguments of every VJP call of one node: its attrs, and ``needs`` if the rule wants it.
@@ -199,6 +263,15 @@ class Op:
         if "res" in self.vjp_wants:
             kwargs["res"] = res
         return self.vjp_rule(g, *arrays, **kwargs)
+
+    def call_graph_vjp(self, g, inputs: Sequence, out, attrs: dict, needs: Sequence[bool]):
+        """Call the graph VJP as ``dagrad.grad`` does: Tensors in, one Tensor or ``None`` per input out."""
+        kwargs = dict(attrs)
+        if "out" in self.graph_vjp_wants:
+            kwargs["out"] = out
+        if "needs" in self.graph_vjp_wants:
+            kwargs["needs"] = tuple(needs)
+        return self.graph_vjp_rule(g, *inputs, **kwargs)
 
     def bind_attrs(self, attrs: dict) -> dict:
         """Complete ``attrs`` with defaults; a ``TypeError`` names unknown ones."""

@@ -1,4 +1,4 @@
-"""``dagrad check [OP|PLUGIN ...]``: check ops completely (finite differences, shape and dtype rules, VJP arity).
+"""``dagrad check [OP|PLUGIN ...]``: check ops completely (finite differences to the second order, shape and dtype rules, VJP arity).
 
 A name that is both an op and a plugin is checked as the op, with a note
 (``--plugin`` takes names as plugins); an op two plugins define is reported as
@@ -48,7 +48,7 @@ def run(args) -> int:
             raise PluginError(str(reg.conflicts[name]))
         else:
             raise GraphError(f"{name!r} is neither a registered op nor a plugin (see `dagrad ops`, `dagrad plugins`)")
-    failed = []
+    failed, first_order_only = [], []
     for name in chosen:
         op = reg.op(name)
         try:
@@ -59,6 +59,8 @@ def run(args) -> int:
             print("      " + str(failure).replace("\n", "\n      "))
             continue
         print(f"ok    {report}")
+        if op.differentiable and not op.has_graph_vjp:
+            first_order_only.append(name)
     for name, reason in unusable.items():
         failed.append(name)
         print(f"FAIL  {name}: unusable: {reason}")
@@ -68,5 +70,7 @@ def run(args) -> int:
     if failed:
         print(f"{len(failed)} op(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
+    if first_order_only:
+        print(f"{len(first_order_only)} op(s) have no graph VJP (first derivatives only): {', '.join(first_order_only)}")
     print(f"all {len(chosen)} op(s) passed")
     return 0

@@ -24,7 +24,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import DagradError, FormatError
-from ..graph import Graph, Node
+from ..graph import MAX_NAME_LENGTH, Graph, Node
 from ..plugins import BUILTINS, registry
 from .untrusted import Source, depth, is_distribution_name, quote
 
@@ -82,6 +82,8 @@ def describe(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
             "dtype": dtype_name(node.dtype),
             "trainable": bool(node.trainable),
         }
+        if node.origin is not None:
+            record["origin"] = node.origin  # the forward node a dg.grad node belongs to
         if node.kind == "op" and node.op not in providers:
             op = reg.op(node.op)
             info = reg.plugins.get(op.plugin)
@@ -185,6 +187,9 @@ def _check_record(i: int, rec: Any, names: set, specs: dict, source: Source) -> 
     names.add(name)
     if not all(isinstance(n, str) for n in rec["inputs"]):
         raise source.error(part, f"inputs must be node names, got {quote(rec['inputs'])}")
+    origin = rec.get("origin")
+    if origin is not None and not (isinstance(origin, str) and 0 < len(origin) <= MAX_NAME_LENGTH and origin.isprintable()):
+        raise source.error(part, f"origin must be a node name, got {quote(origin)}")
     if rec["attrs"] and depth(rec["attrs"], MAX_ATTR_DEPTH) > MAX_ATTR_DEPTH:
         raise source.error(part, f"attrs nest more than {MAX_ATTR_DEPTH} levels deep")
     shape = rec.get("shape")
@@ -354,7 +359,9 @@ def rebuild(document: dict, order: list[dict], arrays: dict[str, np.ndarray], so
                 graph.apply(op_name, rec["inputs"], rec["attrs"], name=node_name)
         except DagradError as exc:
             raise source.error(f"node {quote(node_name)} (op {quote(op_name)})", f"cannot be rebuilt: {exc}") from None
-        _check_node(graph.node(node_name), rec, dtype, source)
+        node = graph.node(node_name)
+        _check_node(node, rec, dtype, source)
+        node.origin = rec.get("origin")
     return graph
 
 

@@ -1,6 +1,7 @@
 """Elementwise ops: arithmetic, transcendental functions, activations, selection.
 
-Each block is one op: the forward in numpy, then its VJP. Broadcasting is
+Each block is one op: the forward in numpy, then its numpy VJP, then its
+graph VJP (the same maths on Tensors, for ``dagrad.grad``). Broadcasting is
 handled by the engine, which sums each gradient back to its input's shape.
 """
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from ..opdef import Sample, first_dtype, op
 from ..shapes import elementwise
+from .adjoints import is_nonzero, is_positive
 from .presets import binary_op, float_binary_op, float_unary_op, unary_op
 from .samples import away_from_zero, elementwise_samples, positive
 
@@ -27,6 +29,11 @@ def _(g, x, y):
     return g, g
 
 
+@add.graph_vjp
+def _(g, x, y):
+    return g, g
+
+
 @binary_op(saves=())
 def sub(x, y):
     """Elementwise difference ``x - y``."""
@@ -38,6 +45,11 @@ def _(g, x, y):
     return g, -g
 
 
+@sub.graph_vjp
+def _(g, x, y, needs):
+    return g, (-g if needs[1] else None)
+
+
 @binary_op(saves=("inputs",))
 def mul(x, y):
     """Elementwise product ``x * y``."""
@@ -47,6 +59,11 @@ def mul(x, y):
 @mul.vjp
 def _(g, x, y, needs):
     return g * y if needs[0] else None, g * x if needs[1] else None
+
+
+@mul.graph_vjp
+def _(g, x, y, needs):
+    return (g * y if needs[0] else None), (g * x if needs[1] else None)
 
 
 @float_binary_op
@@ -61,6 +78,12 @@ def _(g, x, y, out, needs):
     return gx if needs[0] else None, -gx * out if needs[1] else None
 
 
+@div.graph_vjp
+def _(g, x, y, out, needs):
+    gx = g / y
+    return gx, (-gx * out if needs[1] else None)
+
+
 @unary_op(saves=())
 def neg(x):
     """Elementwise negation ``-x``."""
@@ -68,6 +91,11 @@ def neg(x):
 
 
 @neg.vjp
+def _(g, x):
+    return (-g,)
+
+
+@neg.graph_vjp
 def _(g, x):
     return (-g,)
 
@@ -95,6 +123,15 @@ def _(g, x, y, out, needs):
     return gx, gy
 
 
+@pow.graph_vjp
+def _(g, x, y, out, needs):
+    """As the numpy rule; where y == 0 the exponent y - 1 becomes 1, so y * x ** 1 = 0 holds at x = 0 too."""
+    need_x, need_y = needs
+    gx = g * (y * pow(x, where(is_nonzero(y), y - 1, 1))) if need_x else None
+    gy = g * out * log(where(is_positive(x), x, 1)) if need_y else None
+    return gx, gy
+
+
 # ------------------------------------------------------ transcendental ---
 
 
@@ -105,6 +142,11 @@ def exp(x):
 
 
 @exp.vjp
+def _(g, x, out):
+    return (g * out,)
+
+
+@exp.graph_vjp
 def _(g, x, out):
     return (g * out,)
 
@@ -120,6 +162,11 @@ def _(g, x):
     return (g / x,)
 
 
+@log.graph_vjp
+def _(g, x):
+    return (g / x,)
+
+
 @float_unary_op(saves=("out",), samples=elementwise_samples(1, make=positive))
 def sqrt(x):
     """Elementwise square root."""
@@ -127,6 +174,11 @@ def sqrt(x):
 
 
 @sqrt.vjp
+def _(g, x, out):
+    return (g / (2 * out),)
+
+
+@sqrt.graph_vjp
 def _(g, x, out):
     return (g / (2 * out),)
 
@@ -142,6 +194,14 @@ def _(g, x):
     return (g * np.sign(x),)
 
 
+@abs.graph_vjp
+def _(g, x):
+    """``g * sign(x)``; the sign is made from boolean masks, so its own derivative is zero (and 0 at 0)."""
+    dtype = x.dtype.name
+    sign = astype(is_positive(x), dtype=dtype) - astype(is_positive(-x), dtype=dtype)
+    return (g * sign,)
+
+
 @float_unary_op(saves=("inputs",))
 def sin(x):
     """Elementwise sine."""
@@ -153,6 +213,11 @@ def _(g, x):
     return (g * np.cos(x),)
 
 
+@sin.graph_vjp
+def _(g, x):
+    return (g * cos(x),)
+
+
 @float_unary_op(saves=("inputs",))
 def cos(x):
     """Elementwise cosine."""
@@ -162,6 +227,11 @@ def cos(x):
 @cos.vjp
 def _(g, x):
     return (-g * np.sin(x),)
+
+
+@cos.graph_vjp
+def _(g, x):
+    return (-g * sin(x),)
 
 
 # --------------------------------------------------------- activations ---
@@ -178,6 +248,11 @@ def _(g, x, out):
     return (g * (1 - out * out),)
 
 
+@tanh.graph_vjp
+def _(g, x, out):
+    return (g * (1 - out * out),)
+
+
 @float_unary_op(saves=("out",))
 def sigmoid(x):
     """Elementwise logistic function, computed without overflow for large |x|."""
@@ -186,6 +261,11 @@ def sigmoid(x):
 
 
 @sigmoid.vjp
+def _(g, x, out):
+    return (g * out * (1 - out),)
+
+
+@sigmoid.graph_vjp
 def _(g, x, out):
     return (g * out * (1 - out),)
 
@@ -199,6 +279,12 @@ def relu(x):
 @relu.vjp
 def _(g, x, out):
     return (g * (out > 0),)
+
+
+@relu.graph_vjp
+def _(g, x, out):
+    """``g`` where the output is positive; the mask is boolean, so the second derivative is zero (0 at the kink)."""
+    return (where(is_nonzero(out), g, 0),)
 
 
 # ----------------------------------------------------------- selection ---
@@ -221,6 +307,17 @@ def _(g, x, y, needs):
     return g * share if needs[0] else None, g * (1 - share) if needs[1] else None
 
 
+def _tie_split_graph(g, winner, loser):
+    """``g`` for the winner of max(winner, loser), ``g / 2`` at ties, as Tensors; boolean masks, so constant to higher orders."""
+    d = winner - loser
+    return where(is_nonzero(d), where(is_positive(d), g, 0), 0.5 * g)
+
+
+@maximum.graph_vjp
+def _(g, x, y, needs):
+    return (_tie_split_graph(g, x, y) if needs[0] else None), (_tie_split_graph(g, y, x) if needs[1] else None)
+
+
 @binary_op(saves=("inputs",))
 def minimum(x, y):
     """Elementwise smaller of ``x`` and ``y``; a tie splits the gradient evenly."""
@@ -231,6 +328,11 @@ def minimum(x, y):
 def _(g, x, y, needs):
     share = _tie_split(y, x)
     return g * share if needs[0] else None, g * (1 - share) if needs[1] else None
+
+
+@minimum.graph_vjp
+def _(g, x, y, needs):
+    return (_tie_split_graph(g, y, x) if needs[0] else None), (_tie_split_graph(g, x, y) if needs[1] else None)
 
 
 def _where_samples(rng):
@@ -254,6 +356,11 @@ def _(g, condition, x, y, needs):
     return None, np.where(condition, g, zero) if needs[1] else None, np.where(condition, zero, g) if needs[2] else None
 
 
+@where.graph_vjp
+def _(g, condition, x, y, needs):
+    return None, (where(condition, g, 0) if needs[1] else None), (where(condition, 0, g) if needs[2] else None)
+
+
 @unary_op(dtype=first_dtype, saves=("inputs",), samples=elementwise_samples(1, attrs={"low": -0.5, "high": 0.7}))
 def clip(x, *, low=None, high=None):
     """Elementwise ``x`` limited to ``[low, high]`` (either may be None); no gradient outside."""
@@ -270,6 +377,16 @@ def _(g, x, *, low, high):
     return (g * inside,)
 
 
+@clip.graph_vjp
+def _(g, x, *, low, high):
+    """``g`` inside ``[low, high]``, 0 outside; boolean masks, so the second derivative is zero."""
+    if low is not None:
+        g = where(is_positive(low - x), 0, g)
+    if high is not None:
+        g = where(is_positive(x - high), 0, g)
+    return (g,)
+
+
 # --------------------------------------------------------------- dtype ---
 
 
@@ -282,4 +399,9 @@ def astype(x, *, dtype="float64"):
 @astype.vjp
 def _(g, x, *, dtype):
     return (g.astype(x.dtype) if x.dtype.kind in "fc" else None,)
+
+
+@astype.graph_vjp
+def _(g, x, *, dtype):
+    return (astype(g, dtype=x.dtype.name) if x.dtype.kind in "fc" else None,)
 

@@ -14,6 +14,7 @@ import numpy as np
 from ..opdef import Sample, first_dtype, op
 from ..shapes import broadcast_shapes, format_shape, indexed_shape, normalize_axes
 from ..index import decode_index, encode_index
+from .adjoints import add_at, index_add, reshape_as, split_like, static_rank
 from .samples import away_from_zero
 
 # ------------------------------------------------------------- reshape ---
@@ -54,6 +55,11 @@ def _(g, x, *, shape):
     return (g.reshape(x.shape),)
 
 
+@reshape.graph_vjp
+def _(g, x, *, shape):
+    return (reshape_as(g, x),)
+
+
 # ----------------------------------------------------------- transpose ---
 
 
@@ -81,6 +87,14 @@ def _(g, x, *, axes):
     return (np.transpose(g, None if axes is None else np.argsort([a % x.ndim for a in axes])),)
 
 
+@transpose.graph_vjp
+def _(g, x, *, axes):
+    if axes is None:
+        return (transpose(g),)
+    inverse = np.argsort([a % len(axes) for a in axes])
+    return (transpose(g, axes=tuple(int(a) for a in inverse)),)
+
+
 # ----------------------------------------------------------- broadcast ---
 
 
@@ -105,6 +119,11 @@ def broadcast_to(x, *, shape=()):
 @broadcast_to.vjp
 def _(g, x, *, shape):
     return (g,)  # the engine sums it back to x's shape
+
+
+@broadcast_to.graph_vjp
+def _(g, x, *, shape):
+    return (g,)  # dagrad.grad sums it back to x's shape
 
 
 # -------------------------------------------------------- adding axes ---
@@ -156,6 +175,11 @@ def _(g, x, *, axis):
     return (g.reshape(x.shape),)
 
 
+@expand_dims.graph_vjp
+def _(g, x, *, axis):
+    return (squeeze(g, axis=axis),)
+
+
 @op(shape=_squeeze_rule, dtype=first_dtype, saves=(), samples=_squeeze_samples)
 def squeeze(x, *, axis=None):
     """Remove size-1 axes (all of them by default)."""
@@ -165,6 +189,13 @@ def squeeze(x, *, axis=None):
 @squeeze.vjp
 def _(g, x, *, axis):
     return (g.reshape(x.shape),)
+
+
+@squeeze.graph_vjp
+def _(g, x, *, axis):
+    if axis is None:
+        return (reshape_as(g, x),)
+    return (expand_dims(g, axis=normalize_axes(axis, static_rank(x, "squeeze"))),)
 
 
 # ------------------------------------------------------------- joining ---
@@ -244,6 +275,11 @@ def _(g, *xs, axis):
     return tuple(np.split(g, cuts, axis=a))
 
 
+@concatenate.graph_vjp
+def _(g, *xs, axis, needs):
+    return tuple(split_like(g, *xs, axis=axis, part=i) if need else None for i, need in enumerate(needs))
+
+
 @op(shape=_stack_rule, dtype=_join_dtype, saves=(), samples=_stack_samples)
 def stack(*xs, axis=0):
     """Join arrays along a new axis."""
@@ -256,15 +292,18 @@ def _(g, *xs, axis):
     return tuple(moved[i] for i in range(len(xs)))
 
 
+@stack.graph_vjp
+def _(g, *xs, axis, needs):
+    (a,) = normalize_axes(axis, static_rank(g, "stack"))
+    return tuple(getitem(g, index=encode_index((slice(None),) * a + (i,))) if need else None
+                 for i, need in enumerate(needs))
+
+
 # ------------------------------------------------------------ indexing ---
 
 def _getitem_rule(x, *, index=()):
     """Shape of ``x[index]`` by numpy's indexing rules, from the sizes alone (nothing is allocated)."""
     return indexed_shape(x, decode_index(index))
-
-
-def _has_arrays(index):
-    return any(item[0] == "array" for item in index)
 
 
 def _getitem_samples(rng):
@@ -292,12 +331,12 @@ def getitem(x, *, index=()):
 
 @getitem.vjp
 def _(g, x, *, index):
-    grad = np.zeros(x.shape, g.dtype)
-    if _has_arrays(index):
-        np.add.at(grad, decode_index(index), g)  # repeated indices accumulate
-    else:
-        grad[decode_index(index)] = g
-    return (grad,)
+    return (add_at.forward(g, x, index=index),)  # repeated indices accumulate
+
+
+@getitem.graph_vjp
+def _(g, x, *, index):
+    return (add_at(g, x, index=index),)
 
 
 def _take_rule(x, indices, *, axis=0):
@@ -325,8 +364,10 @@ def take(x, indices, *, axis=0):
 
 @take.vjp
 def _(g, x, indices, *, axis):
-    a = normalize_axes(axis, x.ndim)[0]
-    grad = np.zeros(x.shape, g.dtype)
-    np.add.at(grad, (slice(None),) * a + (indices,), g)
-    return grad, None
+    return index_add.forward(g, x, indices, axis=axis), None
+
+
+@take.graph_vjp
+def _(g, x, indices, *, axis):
+    return index_add(g, x, indices, axis=axis), None
 

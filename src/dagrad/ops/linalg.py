@@ -8,6 +8,8 @@ import numpy as np
 
 from ..opdef import Sample, op
 from ..shapes import broadcast_shapes, matmul_shape
+from ..tensor import apply
+from .adjoints import static_rank
 from .samples import away_from_zero
 
 # -------------------------------------------------------------- matmul ---
@@ -49,6 +51,32 @@ def _(g, a, b, needs):
         return ga, gb
     ga = np.matmul(g, np.swapaxes(b, -1, -2)) if need_a else None
     gb = np.matmul(np.swapaxes(a, -1, -2), g) if need_b else None
+    return ga, gb
+
+
+def _swap_last(t, ndim: int):
+    """``t`` with its last two axes swapped (a Tensor of ``ndim`` axes)."""
+    return apply("transpose", t, axes=tuple(range(ndim - 2)) + (ndim - 1, ndim - 2))
+
+
+@matmul.graph_vjp
+def _(g, a, b, needs):
+    need_a, need_b = needs
+    na, nb = static_rank(a, "matmul"), static_rank(b, "matmul")
+    if na == 1 and nb == 1:
+        return (g * b if need_a else None), (g * a if need_b else None)
+    if na == 1:
+        g2 = apply("expand_dims", g, axis=-2)                                              # (..., 1, n)
+        ga = apply("squeeze", matmul(g2, _swap_last(b, nb)), axis=-2) if need_a else None  # (..., k)
+        gb = matmul(apply("expand_dims", a, axis=-1), g2) if need_b else None              # (..., k, n)
+        return ga, gb
+    if nb == 1:
+        g2 = apply("expand_dims", g, axis=-1)                                              # (..., m, 1)
+        ga = matmul(g2, apply("expand_dims", b, axis=0)) if need_a else None               # (..., m, k)
+        gb = apply("squeeze", matmul(_swap_last(a, na), g2), axis=-1) if need_b else None  # (..., k)
+        return ga, gb
+    ga = matmul(g, _swap_last(b, nb)) if need_a else None
+    gb = matmul(_swap_last(a, na), g) if need_b else None
     return ga, gb
 
 

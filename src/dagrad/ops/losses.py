@@ -11,6 +11,7 @@ import numpy as np
 
 from ..opdef import Sample, first_dtype, op
 from ..shapes import broadcast_shapes, format_shape
+from .adjoints import reduced_count
 from .samples import away_from_zero, uniform
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -176,4 +177,12 @@ def _(g, prediction, target, *, reduction):
     diff = prediction - target
     up = 2 * _scale(g, diff.size, reduction) * diff
     return up, -up
+
+
+@mse.graph_vjp
+def _(g, prediction, target, *, reduction, needs):
+    diff = prediction - target
+    scaled = g / reduced_count(diff) if reduction == "mean" else g
+    up = 2 * scaled * diff
+    return (up if needs[0] else None), (-up if needs[1] else None)
 

@@ -13,6 +13,8 @@ import numpy as np
 
 from ..opdef import Sample, float_dtype, op
 from ..shapes import normalize_axes, same_as_first
+from ..tensor import apply
+from .adjoints import broadcast_like, expand_reduced, is_nonzero, reduced_count, static_rank
 from .presets import reduction_op
 from .samples import away_from_zero
 
@@ -49,6 +51,11 @@ def _(g, x, *, axis, keepdims):
     return (np.broadcast_to(_expand(g, x.ndim, axis, keepdims), x.shape),)
 
 
+@sum.graph_vjp
+def _(g, x, *, axis, keepdims):
+    return (broadcast_like(expand_reduced(g, x, axis, keepdims), x),)
+
+
 @reduction_op(dtype=float_dtype, saves=())
 def mean(x, *, axis=None, keepdims=False):
     """Mean over ``axis`` (all axes by default)."""
@@ -61,6 +68,11 @@ def _(g, x, *, axis, keepdims):
     return (np.broadcast_to(_expand(g, x.ndim, axis, keepdims) / builtins.max(count, 1), x.shape),)
 
 
+@mean.graph_vjp
+def _(g, x, *, axis, keepdims):
+    return (broadcast_like(expand_reduced(g, x, axis, keepdims) / reduced_count(x, axis), x),)
+
+
 # ------------------------------------------------------------- extremes ---
 
 
@@ -69,6 +81,14 @@ def _extreme_vjp(g, x, out, axis, keepdims):
     winners = x == _expand(out, x.ndim, axis, keepdims)
     counts = winners.sum(axis=axis, keepdims=True)
     return (_expand(g, x.ndim, axis, keepdims) * winners / counts).astype(g.dtype, copy=False)
+
+
+def _extreme_graph_vjp(g, x, out, axis, keepdims):
+    """As the numpy rule; the winners are a boolean mask, so the split is constant to higher orders."""
+    losers = is_nonzero(x - expand_reduced(out, x, axis, keepdims))
+    winners = 1 - losers.astype(x.dtype)
+    counts = sum(winners, axis=axis, keepdims=True)
+    return (expand_reduced(g, x, axis, keepdims) * winners / counts,)
 
 
 @reduction_op(samples=_max_samples)
@@ -82,6 +102,11 @@ def _(g, x, out, *, axis, keepdims):
     return (_extreme_vjp(g, x, out, axis, keepdims),)
 
 
+@max.graph_vjp
+def _(g, x, out, *, axis, keepdims):
+    return _extreme_graph_vjp(g, x, out, axis, keepdims)
+
+
 @reduction_op(samples=_max_samples)
 def min(x, *, axis=None, keepdims=False):
     """Smallest entry over ``axis``; ties share the gradient evenly."""
@@ -91,6 +116,11 @@ def min(x, *, axis=None, keepdims=False):
 @min.vjp
 def _(g, x, out, *, axis, keepdims):
     return (_extreme_vjp(g, x, out, axis, keepdims),)
+
+
+@min.graph_vjp
+def _(g, x, out, *, axis, keepdims):
+    return _extreme_graph_vjp(g, x, out, axis, keepdims)
 
 
 # ------------------------------------------------------------ softmaxes ---
@@ -122,6 +152,11 @@ def _(g, x, out, *, axis, keepdims):
     return (_expand(g, x.ndim, axis, keepdims) * np.exp(x - _expand(out, x.ndim, axis, keepdims)),)
 
 
+@logsumexp.graph_vjp
+def _(g, x, out, *, axis, keepdims):
+    return (expand_reduced(g, x, axis, keepdims) * apply("exp", x - expand_reduced(out, x, axis, keepdims)),)
+
+
 @op(shape=same_as_first, dtype=float_dtype, float_inputs=True, saves=("out",), samples=_softmax_samples)
 def softmax(x, *, axis=-1):
     """Softmax along ``axis``, stable for large entries."""
@@ -135,6 +170,16 @@ def _(g, x, out, *, axis):
     return (out * (g - np.sum(g * out, axis=axis, keepdims=True)),)
 
 
+def _along(x, axis):
+    """The axis a softmax's sum runs along; none for a 0-d input, which numpy's reductions allow an axis."""
+    return axis if static_rank(x, "a softmax") else None
+
+
+@softmax.graph_vjp
+def _(g, x, out, *, axis):
+    return (out * (g - sum(g * out, axis=_along(x, axis), keepdims=True)),)
+
+
 @op(shape=same_as_first, dtype=float_dtype, float_inputs=True, saves=("out",), samples=_softmax_samples)
 def log_softmax(x, *, axis=-1):
     """Logarithm of the softmax along ``axis``, stable for large entries."""
@@ -145,4 +190,9 @@ def log_softmax(x, *, axis=-1):
 @log_softmax.vjp
 def _(g, x, out, *, axis):
     return (g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),)
+
+
+@log_softmax.graph_vjp
+def _(g, x, out, *, axis):
+    return (g - apply("exp", out) * sum(g, axis=_along(x, axis), keepdims=True),)
 

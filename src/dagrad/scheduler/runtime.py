@@ -13,6 +13,7 @@ from typing import Any, Iterable, Optional
 import numpy as np
 
 from ..errors import FeedError, GradientError, GraphError, OpError
+from ..ops.adjoints import sum_to_shape as sum_to  # one summing-back for the engine and the sum_to op
 from ..result import Result
 from ..shapes import fits, format_shape
 
@@ -97,28 +98,6 @@ def seed(plan: Any, loss_value: np.ndarray, cotangent: Optional[np.ndarray]) -> 
             f"{format_shape(loss_value.shape)}"
         )
     return cotangent
-
-
-def sum_to(g: np.ndarray, shape: tuple) -> Optional[np.ndarray]:
-    """Sum a broadcast gradient back to ``shape``; None if it cannot have come from it.
-
-    ``np.add.reduce`` is called directly: ``ndarray.sum`` goes through a Python
-    wrapper, which is most of the cost for the small arrays of a bias gradient.
-    """
-    lead = g.ndim - len(shape)
-    if lead < 0:
-        return None
-    inner = []
-    for i, d in enumerate(shape):
-        gd = g.shape[lead + i]
-        if d == gd:
-            continue
-        if d != 1:
-            return None
-        inner.append(lead + i)
-    if not inner:
-        return np.add.reduce(g, axis=tuple(range(lead))) if lead else g
-    return np.add.reduce(g, axis=tuple(range(lead)) + tuple(inner), keepdims=True).reshape(shape)
 
 
 _PLACEHOLDERS: dict = {}

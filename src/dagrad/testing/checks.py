@@ -5,11 +5,15 @@ variants for elementwise ops) an op must: run forward; produce the shape its
 shape rule promises and the dtype its dtype rule promises; keep its shape rule
 honest about unknown sizes (with any one input size unknown, every size the
 rule still claims must be the one any fed size gives); return one gradient per
-input from its VJP, each of a shape the engine can sum back to its input;
-match central differences in float64; run on float32 inputs through a graph,
-keep float32 values and gradients; run on mixed float32 and float64 inputs,
-give each input a gradient of its own dtype; and, if its dtype rule makes it a
-float op of integer inputs, compute in that float dtype.
+input from its VJP, each of a shape the engine can sum back to its input, and
+read only what its ``saves=`` keeps; match central differences in float64; run
+on float32 inputs through a graph, keep float32 values and gradients; run on
+mixed float32 and float64 inputs, give each input a gradient of its own dtype;
+and, if its dtype rule makes it a float op of integer inputs, compute in that
+float dtype. An op with a graph VJP must also agree with its numpy VJP through
+``dagrad.grad`` (with static and with unknown sizes), and its second
+derivatives must match central differences of its gradient; an op without one
+gets a note, not a failure.
 
 Ops whose output is not floating point (comparisons, integer results) or that
 declare no VJP get every check but the gradient ones; the report says which
@@ -24,8 +28,9 @@ from typing import Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import DagradError, PluginError
-from ..gradcheck import gradcheck, projected_graph
+from ..autodiff import grad
+from ..errors import DagradError, HigherOrderError, PluginError
+from ..gradcheck import gradcheck, gradgradcheck, op_graph, projected_graph
 from ..opdef import Op, Sample
 from ..ops.samples import elementwise_samples
 from ..plugins import registry
@@ -52,7 +57,12 @@ class OpCheckFailure(AssertionError):
 
 @dataclass
 class OpCheckReport:
-    """What ``check_op`` checked: the op, and the label of every case that passed."""
+    """What ``check_op`` checked: the op, the label of every case that passed, and notes.
+
+    ``second_order`` is true when the op's graph VJP was checked too (against
+    its numpy VJP, and its second derivatives against finite differences);
+    ``notes`` says why not, for an op without a graph VJP.
+    """
 
     op: str
     plugin: Optional[str]
@@ -60,6 +70,8 @@ class OpCheckReport:
     generated: int = 0
     no_gradients: dict = field(default_factory=dict)
     """Cases whose gradients were not checked: ``{label: reason}``."""
+    second_order: bool = False
+    notes: list = field(default_factory=list)
 
     def __str__(self) -> str:
         text = (
@@ -72,7 +84,9 @@ class OpCheckReport:
         for reason, count in reasons.items():
             cases = "all cases" if count == len(self.cases) else f"{count} case{'s' * (count != 1)}"
             text += f"; gradients not checked ({cases}): {reason}"
-        return text
+        if self.second_order:
+            text += ", second derivatives too"
+        return "".join([text, *(f"; note: {note}" for note in self.notes)])
 
 
 @dataclass
@@ -138,7 +152,7 @@ def check_op(
     >>> import numpy as np, dagrad as dg
     >>> from dagrad.testing import check_op
     >>> print(check_op("tanh"))
-    op 'tanh' (builtins): 10 cases passed (5 samples + 5 generated)
+    op 'tanh' (builtins): 10 cases passed (5 samples + 5 generated), second derivatives too
     >>> @dg.op(shape=dg.shapes.same_as_first)
     ... def cube(x):
     ...     return x ** 3
@@ -177,6 +191,11 @@ def check_op(
             report.generated += case.generated
             if skipped:
                 report.no_gradients[case.label] = skipped
+    checked_gradients = len(report.no_gradients) < len(report.cases)
+    if op.differentiable and op.has_graph_vjp and checked_gradients:
+        report.second_order = True
+    elif op.differentiable and not op.has_graph_vjp:
+        report.notes.append(f"no graph VJP: first derivatives only (add @{op.name}.graph_vjp for second ones)")
     if problems:
         head = f"{_who(op)} failed {len(problems)} of {len(cases)} cases:"
         raise OpCheckFailure("\n".join([head, *problems[:5], *_more(problems)]), problems)
@@ -343,11 +362,17 @@ def _check_case(op: Op, case: _Case, seed: int, eps: float, atol: float, rtol: f
     if skipped:
         _check_float32(op, case, args, attrs, seed, gradients=False)
         return skipped
-    _check_vjp_structure(op, args64, attrs, out, res, seed)
+    try:
+        _check_vjp_structure(op, args64, attrs, out, res, seed)
+    except HigherOrderError:
+        return "its VJP raises HigherOrderError (it cannot be differentiated)"
     _check_saves(op, args64, attrs, out, seed)
     _check_gradients(op, case, args64, out, seed, eps, atol, rtol)
     _check_float32(op, case, args, attrs, seed)
     _check_mixed_precision(op, case, args, attrs, seed)
+    if op.has_graph_vjp:
+        _check_graph_vjp(op, case, seed)
+        _check_second_order(op, case, seed, eps, atol, rtol)
     return None
 
 
@@ -472,6 +497,8 @@ def _check_vjp_structure(op: Op, args: tuple, attrs: dict, out: np.ndarray, res,
     saved_out = out if "out" in op.saves else None
     try:
         grads = op.call_vjp(g, list(args), saved_out, res, attrs)
+    except HigherOrderError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise _Problem(f"the VJP raised {type(exc).__name__}: {exc}\n  inputs: {_describe(args)}") from None
     n = len(args)
@@ -704,6 +731,72 @@ def _check_integer_inputs(op: Op, args: tuple, attrs: dict) -> None:
                 f"  likely cause: the forward computes in a narrower dtype than it declares; "
                 f"declare the op float_inputs=True"
             )
+
+
+def _check_graph_vjp(op: Op, case: _Case, seed: int) -> None:
+    """``dagrad.grad`` through the op's graph VJP must give the numpy VJP's numbers, with static and unknown sizes."""
+    keys = [id(raw) for raw in case.args]
+    for fed in (False, True):
+        sizes = "with unknown sizes, " if fed else ""
+        try:
+            g, out, names, feeds = op_graph(op, case.args, case.attrs, keys=keys, fed=fed)
+        except DagradError as exc:
+            if fed:
+                continue  # the rule turns down unknown sizes; the shape-rule check judges that
+            raise _Problem(f"building a graph of the op failed: {exc}") from None
+        if not names or out.dtype.kind != "f":
+            return
+        try:
+            value = g.forward(out, feeds).value(out)
+            if out.shape is not None and not fits(value.shape, out.shape):
+                continue  # the shape rule is wrong for unknown sizes; the shape-rule check reports that
+            cotangent = g.const(np.random.default_rng(seed).standard_normal(value.shape), name="cotangent")
+            built = grad(out, [g[n] for n in names], cotangent=cotangent)
+            got = g.forward(built, feeds)
+            expected = g.backward((out * cotangent).sum(), feeds, wrt=names, keep="wrt")
+        except DagradError as exc:
+            raise _Problem(f"dagrad.grad through its graph VJP, {sizes}failed: {exc}") from None
+        for name, tensor in zip(names, built):
+            a, b = got.value(tensor), expected.grad(name)
+            i = _index_of(name)
+            if a.shape != b.shape:
+                raise _Problem(
+                    f"{sizes}the graph VJP's gradient of input {i} has shape {format_shape(a.shape)}, "
+                    f"the numpy VJP's {format_shape(b.shape)}"
+                )
+            if a.size and not np.allclose(a, b, rtol=1e-7, atol=1e-9, equal_nan=True):
+                idx = np.unravel_index(int(np.nanargmax(np.abs(a - b))), a.shape) if a.ndim else ()
+                raise _Problem(
+                    f"{sizes}the graph VJP disagrees with the numpy VJP for input {i}\n"
+                    f"  worst element: input{i}{format_index(idx)}: graph VJP {format_value(a[idx])}, "
+                    f"numpy VJP {format_value(b[idx])}\n"
+                    f"  likely cause: the two rules compute different maths, or the graph rule misses a "
+                    f"case the numpy rule handles (a tie, a zero, keepdims)"
+                )
+
+
+def _check_second_order(op: Op, case: _Case, seed: int, eps: float, atol: float, rtol: float) -> None:
+    """Second derivatives, built by ``dagrad.grad`` from the graph VJP, against differences of the gradient."""
+    try:
+        report = gradgradcheck(op, *case.args, attrs=case.attrs, eps=eps, atol=atol, rtol=rtol, seed=seed)
+    except DagradError as exc:
+        raise _Problem(f"differentiating its graph VJP again failed: {exc}") from None
+    if report.ok:
+        return
+    lines = []
+    for check in report.checks:
+        if check.ok:
+            continue
+        idx = check.worst_index
+        what = "the cotangent" if check.name == "cotangent" else f"input {_index_of(check.name)}"
+        lines.append(
+            f"second derivatives with respect to {what} are wrong\n"
+            f"  worst element: {check.name}{format_index(idx)}: dagrad.grad twice {format_value(check.analytic[idx])}, "
+            f"differences of the gradient {format_value(check.numeric[idx])} ({check.worst_ratio:.3g}x the tolerance)\n"
+            f"  likely cause: the graph VJP uses a value (an input, out, a mask) in a way that is right as a "
+            f"number but not as a function of the inputs; or an op it builds on has a wrong graph VJP"
+        )
+    raise _Problem("\n".join(lines))
 
 
 # -------------------------------------------------------------- formatting --
