@@ -119,6 +119,10 @@ class Op:
         ``samples(rng) -> list[Sample]`` used by ``dagrad check``.
     override
         Replace an op of the same name from another plugin instead of colliding.
+    counterparts
+        What the op is called elsewhere, for the op table and for people
+        porting code: ``{"numpy": "numpy.tanh", "torch": "torch.tanh"}`` (any
+        keys; those two are shown in ``docs/ops.md``).
     """
 
     def __init__(
@@ -133,8 +137,10 @@ class Op:
         float_inputs: bool = False,
         samples: Optional[Callable[[np.random.Generator], list]] = None,
         override: bool = False,
+        counterparts: Optional[dict] = None,
     ):
         self.forward = _computing_in_float(forward) if float_inputs else forward
+        self.counterparts: dict = dict(counterparts or {})
         self.float_inputs = float_inputs
         self.name = name or forward.__name__
         self.shape_rule = shape
@@ -334,6 +340,7 @@ def op(
     float_inputs: bool = False,
     samples: Optional[Callable[[np.random.Generator], list]] = None,
     override: bool = False,
+    counterparts: Optional[dict] = None,
 ):
     """Decorator turning a numpy forward into an :class:`Op`; see ``Op`` for the parameters."""
 
@@ -348,6 +355,7 @@ def op(
             float_inputs=float_inputs,
             samples=samples,
             override=override,
+            counterparts=counterparts,
         )
 
     return make(fn) if fn is not None else make
