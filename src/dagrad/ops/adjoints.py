@@ -7,7 +7,8 @@ whose values it never reads (``saves=()``), so a gradient built from them is
 an ordinary node for any feed. They come in transposed pairs (``sum_to`` and
 ``broadcast_like``, ``add_at`` and ``getitem``, ``index_add`` and ``take``,
 ``split_like`` and ``concatenate``), so each one's graph VJP is its partner,
-to any order.
+to any order. ``one_hot_like`` (the class mask of a softmax cross-entropy's
+gradient) depends on no input's values at all: its gradients are ``None``.
 
 The functions at the end (``zeros_like``, ``expand_reduced``, ``is_positive``
 ...) build small Tensor expressions that graph VJPs share.
@@ -23,14 +24,14 @@ import numpy as np
 from ..errors import GradientError
 from ..index import decode_index, encode_index
 from ..opdef import Sample, first_dtype, op
-from ..shapes import Shape, format_shape, normalize_axes
+from ..shapes import Shape, broadcast_shapes, format_shape, normalize_axes
 from ..tensor import Tensor, apply
 from .samples import away_from_zero
 
 __all__ = [
     "sum_to_shape", "sum_to", "broadcast_like", "reshape_like", "add_at", "index_add", "split_like",
-    "zeros_like", "ones_like", "expand_reduced", "reduced_count", "reshape_as", "is_positive", "is_nonzero",
-    "static_rank",
+    "one_hot_like", "zeros_like", "ones_like", "expand_reduced", "reduced_count", "broadcast_count", "reshape_as",
+    "is_positive", "is_nonzero", "static_rank",
 ]
 
 
@@ -266,6 +267,55 @@ def _(h, g, *like, axis, part):
     return (apply("concatenate", *pieces, axis=axis),) + (None,) * len(like)
 
 
+# ------------------------------------------------------------ classes ---
+
+
+def _one_hot_like_rule(labels: Shape, like: Shape) -> Shape:
+    batch = tuple(like[:-1])
+    if len(like) != len(labels) + 1 or any(a is not None and b is not None and a != b for a, b in zip(labels, batch)):
+        raise ValueError(f"labels of shape {format_shape(labels)} do not fit {format_shape(like)} "
+                         f"(expected {format_shape(batch)} and a class axis)")
+    return tuple(like)
+
+
+def _one_hot_like_dtype(labels: np.dtype, like: np.dtype) -> np.dtype:
+    if np.dtype(labels).kind not in "iu":
+        raise TypeError(f"labels must be integers, not {np.dtype(labels)}")
+    return first_dtype(like)
+
+
+def _one_hot_like_samples(rng) -> list:
+    cases = [((4,), 3), ((2, 3), 5), ((0,), 3), ((), 4), ((1,), 1)]
+    return [Sample((rng.integers(0, c, size=b), away_from_zero(rng, b + (c,))), {}, f"labels {b}, {c} classes")
+            for b, c in cases]
+
+
+@op(shape=_one_hot_like_rule, dtype=_one_hot_like_dtype, saves=(), samples=_one_hot_like_samples,
+    counterparts={"torch": "torch.nn.functional.one_hot"})
+def one_hot_like(labels, like):
+    """1 at each integer label's class along the last axis of ``like``'s shape, 0 elsewhere (``like``'s values are not read).
+
+    The class mask in the gradient of a softmax cross-entropy, for a class count
+    known only at run time.
+    """
+    classes = like.shape[-1]
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        bad = labels[(labels < 0) | (labels >= classes)].flat[0]
+        raise ValueError(f"label {bad} is out of range for {classes} classes")
+    return (labels[..., None] == np.arange(classes)).astype(like.dtype)
+
+
+@one_hot_like.vjp
+def _(g, labels, like):
+    return None, None
+
+
+@one_hot_like.graph_vjp
+def _(g, labels, like):
+    """None for both: the labels are integers, and the values of ``like`` are never read."""
+    return None, None
+
+
 # -------------------------------------------- helpers for graph VJPs ---
 
 
@@ -296,19 +346,36 @@ def expand_reduced(g: Tensor, x: Tensor, axis, keepdims: bool) -> Tensor:
     return apply("expand_dims", g, axis=normalize_axes(axis, static_rank(x, "a reduction")))
 
 
-def reduced_count(x: Tensor, axis=None) -> Union[int, Tensor]:
+def reduced_count(x: Tensor, axis=None, dtype=None) -> Union[int, Tensor]:
     """How many entries of ``x`` a reduction over ``axis`` combines, at least 1.
 
     A Python int when those sizes are static; otherwise a node (shaped like the
-    reduction with ``keepdims=True``) that counts them at run time.
+    reduction with ``keepdims=True``, of ``dtype`` or ``x``'s dtype) that
+    counts them at run time.
     """
     shape = x.shape
     if shape is not None:
         sizes = [shape[a] for a in normalize_axes(axis, len(shape))]
         if None not in sizes:
             return max(math.prod(sizes), 1)
-    counted = apply("sum", ones_like(x), axis=axis, keepdims=True)
+    counted = apply("sum", ones_like(x, dtype), axis=axis, keepdims=True)
     return apply("maximum", counted, 1)
+
+
+def broadcast_count(*xs: Tensor, dtype=None) -> Union[int, Tensor]:
+    """How many entries the broadcast of ``xs`` has, at least 1: what the mean of an elementwise loss divides by.
+
+    A Python int when every size is static; otherwise a scalar node of ``dtype``
+    (or the first input's dtype) that counts them at run time.
+    """
+    shapes = [x.shape for x in xs]
+    if all(s is not None and None not in s for s in shapes):
+        return max(math.prod(broadcast_shapes(*shapes)), 1)
+    dtype = dtype or xs[0].dtype
+    ones = ones_like(xs[0], dtype)
+    for x in xs[1:]:
+        ones = ones * ones_like(x, dtype)
+    return apply("maximum", apply("sum", ones), 1)
 
 
 def reshape_as(g: Tensor, x: Tensor) -> Tensor:
@@ -324,10 +391,10 @@ def reshape_as(g: Tensor, x: Tensor) -> Tensor:
 
 
 def is_nonzero(t: Tensor) -> Tensor:
-    """The boolean mask ``t != 0``."""
-    return apply("astype", t, dtype="bool")
+    """The boolean mask ``t != 0`` (a ``not_equal`` node; NaN counts as nonzero)."""
+    return apply("not_equal", t, 0)
 
 
 def is_positive(t: Tensor) -> Tensor:
-    """The boolean mask ``t > 0``."""
-    return is_nonzero(apply("relu", t))
+    """The boolean mask ``t > 0`` (a ``greater`` node; NaN is not positive)."""
+    return apply("greater", t, 0)

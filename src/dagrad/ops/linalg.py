@@ -9,7 +9,7 @@ import numpy as np
 from ..opdef import Sample, op
 from ..shapes import broadcast_shapes, matmul_shape
 from ..tensor import apply
-from .adjoints import static_rank
+from .adjoints import broadcast_like, static_rank, zeros_like
 from .samples import away_from_zero
 
 # -------------------------------------------------------------- matmul ---
@@ -177,5 +177,40 @@ def _(g, *xs, subscripts, needs):
             if c not in present:
                 partial = np.expand_dims(partial, axis)
         grads.append(np.broadcast_to(partial, np.broadcast_shapes(partial.shape, x.shape)))
+    return tuple(grads)
+
+
+def _operand_gradient(terms: list, rhs: str, i: int) -> tuple[str, list]:
+    """The einsum that gives operand ``i``'s gradient from ``g`` and the other operands, and the axes it sums away.
+
+    An index only operand ``i`` has was summed away by the forward: the
+    gradient is computed without it, and those axes are put back as size 1.
+    """
+    others = [t for j, t in enumerate(terms) if j != i]
+    present = set(rhs).union(*others)
+    kept = "".join(c for c in terms[i] if c in present)
+    return ",".join([rhs, *others]) + "->" + kept, [axis for axis, c in enumerate(terms[i]) if c not in present]
+
+
+@einsum.graph_vjp
+def _(g, *xs, subscripts, needs):
+    """Each operand's gradient is an einsum of ``g`` with the other operands, as in the numpy rule: linear in each."""
+    terms, rhs = _parse(subscripts, [static_rank(x, "einsum") for x in xs])
+    grads = []
+    for i, x in enumerate(xs):
+        if not needs[i]:
+            grads.append(None)
+            continue
+        spec, summed = _operand_gradient(terms, rhs, i)
+        partial = einsum(g, *[y for j, y in enumerate(xs) if j != i], subscripts=spec)
+        if summed:
+            partial = apply("expand_dims", partial, axis=tuple(summed))
+            # Repeat it along the summed-away axes; where an index of size 1 in x met a longer one elsewhere
+            # (numpy broadcasts einsum's sizes), only adding zeros reaches the broadcast shape dg.grad sums back.
+            sizes = x.shape
+            kept_sizes_known = sizes is not None and all(
+                d not in (1, None) for axis, d in enumerate(sizes) if axis not in summed)
+            partial = broadcast_like(partial, x) if kept_sizes_known else partial + zeros_like(x)
+        grads.append(partial)
     return tuple(grads)
 

@@ -11,7 +11,8 @@ import numpy as np
 
 from ..opdef import Sample, first_dtype, op
 from ..shapes import broadcast_shapes, format_shape
-from .adjoints import reduced_count
+from ..tensor import apply
+from .adjoints import broadcast_count, one_hot_like, reduced_count, zeros_like
 from .samples import away_from_zero, uniform
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -97,6 +98,16 @@ def _(g, logits, labels, res, *, reduction):
     return probs.reshape(logits.shape), None
 
 
+@softmax_cross_entropy.graph_vjp
+def _(g, logits, labels, *, reduction):
+    """``g * (softmax(logits) - one_hot(labels))``, divided by the batch size for the mean; labels are integers (no gradient)."""
+    if reduction == "mean":
+        g = g / reduced_count(labels, dtype=g.dtype)
+    elif reduction == "none":
+        g = apply("expand_dims", g, axis=-1)  # one loss per row: spread it over the row's classes
+    return g * (apply("softmax", logits, axis=-1) - one_hot_like(labels, logits)), None
+
+
 # ---------------------------------------------- binary cross-entropy ---
 
 
@@ -153,6 +164,17 @@ def _(g, logits, targets, *, reduction, needs):
     if needs[1]:
         grads[1] = np.broadcast_to(-up * logits, shape).astype(targets.dtype, copy=False)
     return tuple(grads)
+
+
+@binary_cross_entropy_with_logits.graph_vjp
+def _(g, logits, targets, *, reduction, needs):
+    """``g * (sigmoid(logits) - targets)`` and ``-g * logits``, each over the broadcast shape, divided by its size for the mean."""
+    if reduction == "mean":
+        g = g / broadcast_count(logits, targets, dtype=g.dtype)
+    grad_logits = g * (apply("sigmoid", logits) - targets) if needs[0] else None
+    # After a reduction g is a scalar: starting from zeros shaped like the targets, every target gets its share.
+    grad_targets = (zeros_like(targets) - g) * logits if needs[1] else None
+    return grad_logits, grad_targets
 
 
 # ------------------------------------------------------------------ mse ---

@@ -16,7 +16,7 @@ from ..opdef import Sample, first_dtype, op
 from ..shapes import format_shape
 from .samples import away_from_zero
 
-__all__ = ["dropout", "keep_mask"]
+__all__ = ["dropout", "dropout_mask", "keep_mask"]
 
 
 def _dropout_shape(x, training, *, rate=0.5, stream=0):
@@ -60,4 +60,34 @@ def dropout(x, training, *, rate=0.5, stream=0):
 @dropout.vjp
 def _(g, x, training, res, *, rate, stream):
     return (g if res is None else g * res), None
+
+
+@dropout.graph_vjp
+def _(g, x, training, *, rate, stream):
+    """``g`` times the same mask, rebuilt from the same key and stream: linear in ``g``, constant in ``x``."""
+    return g * dropout_mask(x, training, rate=rate, stream=stream), None
+
+
+@op(shape=_dropout_shape, dtype=first_dtype, saves=(), samples=_dropout_samples)
+def dropout_mask(x, training, *, rate=0.5, stream=0):
+    """The mask ``dropout(x, training)`` multiplies ``x`` by: 0 or ``1 / (1 - rate)`` when training, else 1 (``x``'s values are not read).
+
+    Its gradient graph: the gradient of dropout is the output gradient times
+    this mask, which the node draws again from the same key and stream.
+    """
+    key = training.item() if training.size == 1 else 0
+    if not key or rate == 0.0:
+        return np.ones(x.shape, x.dtype)
+    return keep_mask(x.shape, key, rate, stream, x.dtype)
+
+
+@dropout_mask.vjp
+def _(g, x, training, *, rate, stream):
+    return None, None
+
+
+@dropout_mask.graph_vjp
+def _(g, x, training, *, rate, stream):
+    """None for both: the mask depends on ``x``'s shape only, and on the key, a fed number that selects noise."""
+    return None, None
 
