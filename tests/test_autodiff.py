@@ -332,3 +332,90 @@ def test_gradcheck_perturbs_fortran_ordered_arrays_too():
     x = np.linspace(0.5, 2.0, 6).reshape(2, 3)
     assert dg.gradcheck("matmul", x, x.T)          # x.T is Fortran-ordered: reshape(-1) would copy it
     assert dg.gradgradcheck("matmul", x, x.T)
+
+
+# ------------------------------------------------ every built-in op, second order --
+
+
+def test_every_built_in_op_has_a_graph_vjp_except_vjp():
+    reg = dg.registry()
+    missing = {name for name in reg.plugins["builtins"].ops if reg.op(name).differentiable and not reg.op(name).has_graph_vjp}
+    assert missing == set()
+    assert reg.op("vjp").has_graph_vjp  # ... which raises HigherOrderError, naming the op to fix
+
+
+def test_dropouts_gradient_is_the_same_mask_to_any_order():
+    g = dg.Graph()
+    x = g.param("x", RNG.standard_normal((3, 5)))
+    training = g.input("training", shape=())
+    y = dg.nn.dropout(x, 0.4, training, seed=7)
+    loss = dg.sum(y * y)                                   # d/dx = 2 mask^2 x, d2/dx2 = 2 mask^2
+    gx = dg.grad(loss, x)
+    Hv = dg.hvp(loss, x, np.ones((3, 5)))
+    for key in (3.0, 4.0, 0.0):
+        res = g.forward([y, gx, Hv], {"training": key})
+        mask = res.value(y) / g.value("x")                 # what the forward drew for this key
+        if key:
+            assert set(np.round(mask.ravel(), 12)) == {0.0, round(1 / 0.6, 12)}
+        else:
+            np.testing.assert_array_equal(mask, 1.0)       # evaluation: the identity
+        np.testing.assert_allclose(res.value(gx), 2 * mask ** 2 * g.value("x"))
+        np.testing.assert_allclose(res.value(Hv), 2 * mask ** 2)
+        numpy_path = g.backward(loss, {"training": key})
+        np.testing.assert_allclose(res.value(gx), numpy_path.grad("x"))
+
+
+def test_softmax_cross_entropy_hessian_is_diag_p_minus_p_p_transposed_over_the_batch():
+    g = dg.Graph()
+    logits = g.param("logits", RNG.standard_normal((2, 4)))
+    labels = g.const(np.array([1, 3]))
+    H = dg.hessian(dg.softmax_cross_entropy(logits, labels), logits)
+    p = np.exp(g.value("logits")) / np.exp(g.value("logits")).sum(axis=1, keepdims=True)
+    expected = np.zeros((2, 4, 2, 4))
+    for row in range(2):                                   # rows are independent; the mean divides by 2
+        expected[row, :, row, :] = (np.diag(p[row]) - np.outer(p[row], p[row])) / 2
+    np.testing.assert_allclose(g.forward(H).value(H), expected, atol=1e-12)
+
+
+def test_softmax_cross_entropy_second_order_with_an_unknown_number_of_classes():
+    g = dg.Graph()
+    logits = g.input("logits", shape=(None, None))
+    labels = g.input("labels", shape=(None,), dtype="int64")
+    gl = dg.grad(dg.softmax_cross_entropy(logits, labels, reduction="sum"), logits)
+    Hv = dg.grad(dg.sum(gl * gl), logits)
+    feeds = {"logits": RNG.standard_normal((3, 5)), "labels": np.array([0, 4, 2])}
+    got = g.forward([gl, Hv], feeds)
+    onehot = np.eye(5)[feeds["labels"]]
+    p = np.exp(feeds["logits"]) / np.exp(feeds["logits"]).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(got.value(gl), p - onehot)
+    d = p - onehot                                         # d/dz sum (p - y)^2 = 2 (diag p - p p^T) (p - y), per row
+    np.testing.assert_allclose(got.value(Hv), 2 * (p * d - p * (p * d).sum(axis=1, keepdims=True)), atol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_binary_cross_entropy_second_derivatives_in_both_inputs(reduction):
+    report = dg.gradgradcheck(dg.ops.binary_cross_entropy_with_logits, RNG.standard_normal((2, 1)),
+                              RNG.uniform(0.1, 0.9, size=(1, 3)), reduction=reduction)
+    assert report, str(report)
+
+
+@pytest.mark.parametrize("subscripts, shapes", [
+    ("ijk,j->j", [(2, 1, 4), (3,)]),          # an index summed away, and a size 1 broadcast against 3
+    ("ij,jk->ik", [(3, 4), (4, 2)]),
+    ("...i,i->...", [(2, 3, 4), (4,)]),
+])
+def test_einsum_second_derivatives(subscripts, shapes):
+    arrays = [RNG.standard_normal(s) for s in shapes]
+    assert dg.gradgradcheck(dg.ops.einsum, *arrays, subscripts=subscripts)
+
+
+def test_masks_are_one_comparison_node_and_nan_is_not_positive():
+    from dagrad.extend import is_nonzero, is_positive
+
+    g = dg.Graph()
+    x = g.param("x", np.array([-1.0, 0.0, 2.0, np.nan]))
+    pos, nonzero = is_positive(x), is_nonzero(x)
+    assert (g.node(pos).op, g.node(nonzero).op) == ("greater", "not_equal")
+    res = g.forward([pos, nonzero])
+    assert res.value(pos).tolist() == [False, False, True, False]
+    assert res.value(nonzero).tolist() == [True, False, True, True]
