@@ -433,3 +433,104 @@ def test_grad_range_fixes_the_colour_scale_so_two_diagrams_compare():
     assert "0.001" in shared and "1000" in shared  # the legend shows the fixed ends
     with pytest.raises(dg.RenderError, match="grad_range"):
         dg.render(res, grad_range=(0, 1))
+
+
+# ------------------------------------------------- backward nodes (dg.grad) ---
+
+from dagrad.render.diagram import BACKWARD_CLUSTER, BACKWARD_FILL  # noqa: E402
+
+
+def layers_and_their_gradients(layers: int = 3):
+    """A chain of ``layers`` tanh layers (scopes layer1, ...) and ``dg.grad`` of the loss for every W, run forward."""
+    rng = np.random.default_rng(0)
+    g = dg.Graph("gradients as nodes")
+    h = g.input("x", shape=(None, 3))
+    for i in range(1, layers + 1):
+        with g.scope(f"layer{i}"):
+            h = dg.tanh(h @ g.param("W", rng.normal(size=(3, 3))))
+    loss = dg.sum(h, name="loss")
+    grads = dg.grad(loss, [g[f"layer{i}/W"] for i in range(1, layers + 1)])
+    return g.forward(grads, {"x": rng.normal(size=(4, 3))})
+
+
+def dot_structure(source: str) -> tuple:
+    """The DOT source read back: boxes ``{id: {name, class, fill, clusters}}``, clusters, edges ``[(tail, head, attrs)]``."""
+    attr = lambda text, key: (re.search(rf'\b{key}=("(?:[^"\\]|\\.)*"|[\w#.-]+)', text) or [None, None])[1]  # noqa: E731
+    unquote = lambda v: v.strip('"') if v else v  # noqa: E731
+    boxes, clusters, edges, stack = {}, {}, [], []
+    for line in source.splitlines():
+        line = line.strip()
+        if m := re.match(r"subgraph (cluster_\d+) \{", line):
+            stack.append(m[1])
+            clusters[m[1]] = {"parents": list(stack[:-1])}
+        elif line == "}":
+            if stack:
+                stack.pop()
+        elif stack and line.startswith("color=") and "tooltip=" in line:  # the cluster's own attributes
+            clusters[stack[-1]].update(scope=unquote(attr(line, "tooltip")).split("&#10;")[0].removeprefix("scope "),
+                                       fill=unquote(attr(line, "fillcolor")))
+        elif m := re.match(r"(n\d+) -> (n\d+) \[(.*)\]$", line):
+            edges.append((m[1], m[2], {k: unquote(attr(m[3], k)) for k in ("class", "dir", "lhead", "constraint")}))
+        elif m := re.match(r"(n\d+) \[(.*)\]$", line):
+            boxes[m[1]] = {"name": unquote(attr(m[2], "tooltip")).split("&#10;")[0], "class": unquote(attr(m[2], "class")),
+                           "fill": unquote(attr(m[2], "fillcolor")), "clusters": list(stack)}
+    return boxes, clusters, edges
+
+
+@pytest.mark.parametrize("arrows", ["forward", "backward"])
+def test_backward_nodes_are_purple_in_purple_clusters_linked_to_the_forward_node_they_belong_to(arrows):
+    res = layers_and_their_gradients()
+    g = res.graph
+    boxes, clusters, edges = dot_structure(dg.render(res, arrows=arrows).source)
+    ident = {box["name"]: i for i, box in boxes.items()}
+    assert set(ident) == {n.name for n in g}                        # small: one box per node
+    backward = {n.name for n in g if n.origin is not None}
+    assert backward and all(name.startswith("grad/") for name in backward)
+    for name, i in ident.items():
+        box, is_backward = boxes[i], name in backward
+        assert ("backward" in box["class"].split()) == is_backward, name
+        assert (box["fill"] == BACKWARD_FILL) == is_backward, name
+        around = [clusters[c]["fill"] == BACKWARD_CLUSTER for c in box["clusters"]]
+        assert all(around) if is_backward else not any(around), name  # purple clusters hold backward nodes only
+    # Every backward node is linked to its origin: to its own box, or to a cluster around it (lhead).
+    links = [(t, h, a["lhead"]) for t, h, a in edges if a["class"] == "origin"]
+    for name in backward:
+        origin, i = g.node(name).origin, ident[name]
+        assert any(t == ident[origin] and (h == i or lhead in boxes[i]["clusters"]) for t, h, lhead in links), name
+    # Every data edge is drawn once; its arrow points the way values flow (or gradients, for arrows="backward").
+    drawn = {((h, t) if a["dir"] == "back" else (t, h)) for t, h, a in edges if a["class"] != "origin"}
+    flows = {(ident[u], ident[v]) for u, v in g.nx.edges()}
+    assert drawn == (flows if arrows == "forward" else {(v, u) for u, v in flows})
+    # Layer L-1's gradient takes layer L's gradient as an input.
+    names = {(boxes[u]["name"], boxes[v]["name"]) for u, v in flows}
+    for upper in (3, 2):
+        assert any(u.startswith(f"grad/layer{upper}/") and v.startswith(f"grad/layer{upper - 1}/") for u, v in names)
+    # The backward part is laid out as the mirror of the forward one: its own edges are written head first.
+    for t, h, a in edges:
+        if a["class"] != "origin" and boxes[t]["name"] in backward and boxes[h]["name"] in backward:
+            assert (ident[boxes[h]["name"]], ident[boxes[t]["name"]]) in flows
+
+
+def test_a_collapsed_backward_scope_is_a_purple_box_and_the_title_counts_backward_nodes():
+    res = layers_and_their_gradients()
+    source = dg.render(res, collapse=["grad"]).source
+    boxes, clusters, edges = dot_structure(source)
+    (grad_box,) = [b for b in boxes.values() if b["name"].startswith("scope grad")]
+    assert grad_box["class"] == "box backward scope" and grad_box["fill"] == BACKWARD_FILL
+    assert not any(c["fill"] == BACKWARD_CLUSTER for c in clusters.values())
+    backward = sum(n.origin is not None for n in res.graph)
+    assert f"{len(res.graph.nodes())} nodes, {backward} of them backward" in source
+    # one link per forward node whose backward step is inside the collapsed box
+    origins = {n.origin for n in res.graph if n.origin is not None}
+    assert len([e for e in edges if e[2]["class"] == "origin"]) == len(origins)
+
+
+def test_a_backward_node_tooltip_names_its_origin_and_a_loss_holding_gradients_renders_with_gradients(tmp_path):
+    res = layers_and_their_gradients()
+    g = res.graph
+    penalty = dg.sum(g["grad/layer1/matmul/matmul"] ** 2, name="penalty")
+    trained = g.backward(penalty, {"x": np.ones((4, 3))})
+    dg.render(trained, tmp_path / "flow.svg")
+    nodes = by_name(svg_nodes(tmp_path / "flow.svg"))
+    assert "the backward step of layer1/tanh" in nodes["grad/layer1/tanh/mul"]["tip"]
+    assert nodes["grad/layer1/tanh/mul"]["fill"] in PALETTE  # with gradients, the fill is the gradient's colour

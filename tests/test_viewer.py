@@ -229,3 +229,37 @@ def test_notebook_iframe_runs_the_viewer_sandboxed(browser, tmp_path):
     assert frame.locator("g.node").count() == len(res.graph)
     assert problems == []
     tab.close()
+
+
+# ------------------------------------------------- backward nodes (dg.grad) ---
+
+from test_render import layers_and_their_gradients  # noqa: E402
+
+from dagrad.render.diagram import BACKWARD_CLUSTER  # noqa: E402
+from dagrad.render.layout import scope_chain  # noqa: E402
+
+
+def test_the_model_marks_backward_nodes_and_links_each_to_its_origin():
+    res = layers_and_their_gradients()
+    data = model(res)
+    names = [n["name"] for n in data["nodes"]]
+    backward = {n.name for n in res.graph if n.origin is not None}
+    assert {n["name"] for n in data["nodes"] if n["backward"]} == backward
+    assert {(names[u], names[v]) for u, v, _ in data["links"]} == {(res.graph.node(b).origin, b) for b in backward}
+    assert data["graph"]["compound"] == "true"
+
+
+def test_backward_nodes_are_drawn_purple_in_their_clusters_and_linked_to_their_origins(open_page):
+    res = layers_and_their_gradients()
+    tab = open_page(res)
+    backward = [n for n in res.graph if n.origin is not None]
+    assert tab.locator("g.node.backward").count() == len(backward)
+    assert tab.locator("g.edge.origin").count() == len({n.origin for n in backward})  # one per backward step
+    fills = tab.evaluate("""() => [...document.querySelectorAll('g.cluster')].map(c =>
+        [c.querySelector('title').textContent, c.querySelector('path, polygon').getAttribute('fill')])""")
+    scopes = {s for n in backward for s in scope_chain(n.scope)}          # grad, grad/layer1, grad/layer1/tanh...
+    assert sum(fill == BACKWARD_CLUSTER for _, fill in fills) == len(scopes)
+    assert "lhead=" in tab.evaluate("dagradViewer.toDot()")
+    ident = next(n["id"] for n in model(res)["nodes"] if n["name"] == "grad/layer2/tanh/mul")
+    tab.click(f"#{ident}")
+    assert "the backward step of layer2/tanh" in tab.inner_text("#panel")

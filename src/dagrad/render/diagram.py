@@ -12,10 +12,20 @@ staircase, and a node's title is its name inside its cluster (``W`` in the
 cluster ``fc1``; the full name is in the tooltip).
 
 How a box looks is looked up by its *kind* in ``LOOKS``, and ``kind_of``
-decides a node's kind. To draw a new kind of node distinguishably (say, the
-nodes a backward graph adds), add a ``Look`` to ``LOOKS`` and a rule to
-``kind_of``; clusters are styled the same way through ``CLUSTER_LOOKS`` and
-``cluster_kind``.
+decides a node's kind. To draw a new kind of node distinguishably, add a
+``Look`` to ``LOOKS`` and a rule to ``kind_of``; clusters are styled the same
+way through ``CLUSTER_LOOKS`` and ``cluster_kind``.
+
+The nodes ``dagrad.grad`` adds are the first such kind: *backward* nodes
+(``Node.origin`` is set) are purple, their scopes are purple clusters, and a
+dotted purple link joins each forward node to the cluster (or box) holding
+the nodes of its backward step, so the picture shows which gradient
+computation belongs to which forward node, and that layer L-1's gradient
+takes layer L's as an input. The backward part is laid out as the mirror of
+the forward part: edges between backward boxes run upward (drawn reversed,
+their arrows still pointing the way values flow), forward values the backward
+part reads do not place it, and each link pulls a backward step level with
+its forward node, so forward and backward form the two sides of a ladder.
 """
 
 from __future__ import annotations
@@ -39,7 +49,8 @@ from .summary import SMALL, Stats, bad_text, brief, describe, dtype_name, number
 
 __all__ = [
     "build", "Look", "LOOKS", "CLUSTER_LOOKS", "kind_of", "cluster_kind", "PALETTE", "NAN_FILL", "ZERO_FILL",
-    "NONE_FILL", "BADGE_FILL", "SHOW", "ARROWS",
+    "NONE_FILL", "BADGE_FILL", "BACKWARD_FILL", "BACKWARD_LINE", "BACKWARD_CLUSTER", "LINK_ATTRS", "step_scope",
+    "SHOW", "ARROWS",
 ]
 
 # Gradient magnitude, smallest to largest (ColorBrewer "Blues"); text turns white from DARK on.
@@ -50,6 +61,8 @@ ZERO_FILL, ZERO_LINE = "#ffe66d", "#a65f00"
 NONE_FILL, NONE_LINE = "#ffffff", "#9e9e9e"
 PLAIN_FILL = "#f5f5f5"  # a diagram without gradients
 BADGE_FILL = "#d94801"  # the #k badge: orange stands out on every blue of the palette and on white
+# Backward nodes (added by dagrad.grad): ColorBrewer "Purples", apart from the blues of gradient magnitude.
+BACKWARD_FILL, BACKWARD_LINE, BACKWARD_CLUSTER = "#e7e1f2", "#6a51a3", "#f8f6fc"
 SHOW = ("value", "grad", "attrs")
 RANKDIRS = ("TB", "LR", "BT", "RL")
 ARROWS = ("forward", "backward")
@@ -76,18 +89,35 @@ LOOKS = {
     "const": Look("note", "filled", "folded corner: constant"),
     "scope": Look("box3d", "filled", "3-D box: collapsed scope"),
     "segment": Look("folder", "filled", "folder: run of boxes"),
+    # Backward nodes keep their shape and take the purple fill and border (a gradient colour replaces the fill).
+    "backward": Look("box", "rounded,filled", "", (("fillcolor", BACKWARD_FILL), ("color", BACKWARD_LINE),
+                                                    ("penwidth", "1.5"))),
+    "backward const": Look("note", "filled", "", (("fillcolor", BACKWARD_FILL), ("color", BACKWARD_LINE))),
+    "backward scope": Look("box3d", "filled", "", (("fillcolor", BACKWARD_FILL), ("color", BACKWARD_LINE))),
 }
-CLUSTER_LOOKS = {"scope": {"style": "rounded,dashed", "color": "#8c8c8c"}}
+CLUSTER_LOOKS = {
+    "scope": {"style": "rounded,dashed", "color": "#8c8c8c"},
+    "backward": {"style": "rounded,filled", "color": BACKWARD_LINE, "fillcolor": BACKWARD_CLUSTER},
+}
+# The dotted link from a forward node to the nodes of its backward step, which it pulls level with it.
+LINK_ATTRS = {"style": "dotted", "color": BACKWARD_LINE, "penwidth": "1.5", "dir": "none", "minlen": "0", "weight": "4"}
 
 
 def kind_of(node: Node) -> str:
-    """The key in ``LOOKS`` a node is drawn with: its kind (``op``, ``param``, ``input``, ``const``)."""
+    """The key in ``LOOKS`` a node is drawn with: its kind (``op``, ``param``, ``input``, ``const``).
+
+    A node ``dagrad.grad`` added (its ``origin`` is set) is ``backward``, or
+    ``backward const`` for a constant; the SVG class ``box backward const``
+    lets a page select both.
+    """
+    if node.origin is not None:
+        return "backward const" if node.kind == "const" else "backward"
     return node.kind
 
 
-def cluster_kind(scope: str) -> str:
-    """The key in ``CLUSTER_LOOKS`` an open scope is drawn with."""
-    return "scope"
+def cluster_kind(scope: str, nums: Optional["Numbers"] = None) -> str:
+    """The key in ``CLUSTER_LOOKS`` an open scope is drawn with: ``backward`` when it holds only backward nodes."""
+    return "backward" if nums is not None and nums.backward_only else "scope"
 
 
 @dataclass
@@ -101,6 +131,12 @@ class Numbers:
     zero: int = 0
     bad_nodes: int = 0
     ranks: list = field(default_factory=list)
+    nodes: int = 0
+    backward: int = 0  # nodes dagrad.grad added
+
+    @property
+    def backward_only(self) -> bool:
+        return self.nodes > 0 and self.backward == self.nodes
 
     @property
     def bad(self) -> int:
@@ -186,8 +222,8 @@ def build(
                            node_attr=NODE_ATTRS, edge_attr=EDGE_ATTRS)
     scale = LogScale(grad_range if grad_range is not None
                      else (b.norm for b in per_box if b.with_grad and not b.bad and b.norm > 0))
-    dot.attr(label=title(source, len(order), layout) if not source.grads
-             else title(source, len(order), layout, legend(scale, layout.boxes)))
+    dot.attr(label=title(source, order, layout) if not source.grads
+             else title(source, order, layout, legend(scale, layout.boxes)))
     subs = {s: graphviz.Digraph(name=f"cluster_{k}") for k, s in enumerate(layout.clusters)}
     for s, sub in subs.items():
         sub.attr(**cluster_attrs(source, s, scope_nums.get(s)))
@@ -198,9 +234,20 @@ def build(
         subs.get(s.rpartition("/")[0], dot).subgraph(subs[s])
     flows = edge_flows(source, layout.box_of)
     edge_scale = LogScale(math.sqrt(sq) for sq, seen, bad in flows.values() if seen and not bad)
+    backward = [nums.backward_only for nums in per_box]
     for (a, b), flow in flows.items():
-        dot.edge(f"n{a}", f"n{b}", **edge_attrs(flow, edge_scale, edge_labels, arrows,
-                                                 layout.boxes[a].title, layout.boxes[b].title))
+        attrs = edge_attrs(flow, edge_scale, edge_labels, arrows, layout.boxes[a].title, layout.boxes[b].title)
+        if backward[a] and backward[b]:
+            dot.edge(f"n{b}", f"n{a}", **mirrored(attrs))
+        else:
+            dot.edge(f"n{a}", f"n{b}", **attrs, **({"constraint": "false"} if backward[b] else {}))
+    links = origin_links(order, layout)
+    if any(cluster for _, _, cluster, _ in links):
+        dot.graph_attr["compound"] = "true"  # an edge may end at a cluster's border (lhead)
+    cluster_ids = {s: f"cluster_{k}" for k, s in enumerate(layout.clusters)}
+    for a, b, cluster, origin in links:
+        head = {"lhead": cluster_ids[cluster]} if cluster else {}
+        dot.edge(f"n{a}", f"n{b}", **LINK_ATTRS, **head, **{"class": "origin"}, tooltip=tooltip(link_tip(origin)))
     if compact:
         for group in beside(source, layout.boxes, layout.box_of):
             dot.body.append("\t{rank=same; " + "; ".join(f"n{i}" for i in group) + "}\n")
@@ -237,13 +284,15 @@ def numbers(source: Source, order: list, boxes: list, box_of: dict, clusters: It
     for node, data, rank in measured(source, order):
         targets = [per_box[box_of[node.name]]] + [per_scope[s] for s in scope_chain(node.scope) if s in open_scopes]
         for nums in targets:
-            count(nums, data, source.grads, rank)
+            count(nums, data, source.grads, rank, node.origin is not None)
         per_node[node.name] = data
     return per_node, per_box, per_scope
 
 
-def count(nums: Numbers, data: tuple, grads: bool, rank: Optional[int]) -> None:
-    """Add one node's statistics (``data`` from ``measured``) to a box's or scope's."""
+def count(nums: Numbers, data: tuple, grads: bool, rank: Optional[int], backward: bool = False) -> None:
+    """Add one node's statistics (``data`` from ``measured``) to a box's or scope's; ``backward``: dg.grad added it."""
+    nums.nodes += 1
+    nums.backward += backward
     value, grad, vs, gs = data
     if value is not None:
         nums.value.merge(vs)
@@ -318,7 +367,7 @@ def box_attrs(source: Source, box: Box, nums: Numbers, per_node: dict, show: Seq
         label = node_label(source, node, per_node[node.name], show, relative(node.name, box.cluster))
         tip = node_tooltip(source, node)
     else:
-        kind = box.kind
+        kind = "backward scope" if box.kind == "scope" and nums.backward_only else box.kind
         label = group_label(source, box, nums, show)
         tip = f"{box.kind} {box.title}: {len(box.members)} nodes {nums.ranks_text()}".rstrip()
     return {"label": f"<{label}>", "tooltip": tooltip(tip), "id": ident, "class": f"box {kind}",
@@ -337,8 +386,48 @@ def cluster_attrs(source: Source, scope: str, nums: Optional[Numbers]) -> dict:
         if nums.ranks:
             tail += f'  <FONT COLOR="{BADGE_FILL}"><B>{html(nums.ranks_text())}</B></FONT>'
     name = html(shorten(scope.rpartition("/")[2]))
+    kind = cluster_kind(scope, nums)
+    tip = f"scope {scope}" + ("\nbackward nodes, added by dagrad.grad" if kind == "backward" else "")
     return {"label": f"<<B>{name}</B>{tail}>", "labeljust": "l", "fontsize": "10",
-            "tooltip": tooltip(f"scope {scope}"), **CLUSTER_LOOKS[cluster_kind(scope)]}
+            "tooltip": tooltip(tip), **CLUSTER_LOOKS[kind]}
+
+
+def origin_links(order: Sequence[Node], layout: Layout) -> list[tuple]:
+    """Where to draw a forward node's link to its backward step: ``(origin box, box, cluster, origin name)``.
+
+    The nodes of one backward step live in a scope named after their origin
+    (``grad/fc1/tanh`` for ``fc1/tanh``); when that scope is an open cluster
+    the link ends at its border (``cluster`` is the scope), else at the box
+    the node is drawn in. One link per pair, none inside one box.
+    """
+    open_scopes = set(layout.clusters)
+    links: dict[tuple, tuple] = {}
+    for node in order:
+        origin = node.origin
+        if origin is None or origin not in layout.box_of:
+            continue
+        a, b = layout.box_of[origin], layout.box_of[node.name]
+        scope = step_scope(node)
+        cluster = scope if layout.boxes[b].kind == "node" and scope in open_scopes else None
+        key = (a, cluster if cluster else b)
+        if a != b and key not in links:
+            links[key] = (a, b, cluster, origin)
+    return list(links.values())
+
+
+def step_scope(node: Node) -> Optional[str]:
+    """The scope that holds the backward step ``node`` belongs to, named after its origin; None if there is none.
+
+    ``dagrad.grad`` adds the nodes of ``fc1/tanh``'s step in ``grad/fc1/tanh``
+    (``hvp/grad_1/fc1/tanh`` in a later call inside ``hvp``).
+    """
+    if node.origin is not None and node.scope.endswith("/" + node.origin):
+        return node.scope
+    return None
+
+
+def link_tip(origin: str) -> str:
+    return f"the backward step of {origin} (added by dagrad.grad)"
 
 
 # ----------------------------------------------------------------- labels --
@@ -387,6 +476,8 @@ def node_tooltip(source: Source, node: Node) -> str:
     rank = source.rank(node)
     shape = "?" if node.shape is None else format_shape(node.shape)
     lines = [node.name, f"{op_text(node)}  {shape} {dtype_name(node.dtype)}"]
+    if node.origin is not None:
+        lines.append(link_tip(node.origin))
     if rank is not None:
         lines.append(f"backward #{rank}: the {_ordinal(rank)} gradient finished")
     return "\n".join(lines)
@@ -494,8 +585,8 @@ def _plugin_rows(node: Node, value, grad) -> list[tuple[str, str]]:
     return rows
 
 
-def title(source: Source, nodes: int, layout: Layout, legend_table: str = "") -> str:
-    """The graph label: the graph's name, the loss, the size, and the legend under them."""
+def title(source: Source, order: Sequence[Node], layout: Layout, legend_table: str = "") -> str:
+    """The graph label: the graph's name, the loss, the size (how much of it is backward), and the legend under them."""
     parts = [f"<B>{_styled(source.graph.name, limit=2 * _LINE)}</B>"]
     res = source.result
     if res is not None and res.loss is not None:
@@ -503,7 +594,10 @@ def title(source: Source, nodes: int, layout: Layout, legend_table: str = "") ->
         shown = f" = {number(np.asarray(loss).item())}" if loss is not None and np.size(loss) == 1 else ""
         parts.append(html(f": loss {shorten(repr(res.loss), _LINE)}{shown}"))
     collapsed = sum(1 for b in layout.boxes if b.kind != "node")
-    size = f"{nodes} nodes"
+    size = f"{len(order)} nodes"
+    backward = sum(1 for node in order if node.origin is not None)
+    if backward:
+        size += f", {backward} of them backward (purple: added by dagrad.grad)"
     if collapsed:
         size += f" in {len(layout.boxes)} boxes ({collapsed} collapsed)"
     parts.append(f'<BR/><FONT POINT-SIZE="9">{html(size)}</FONT>')
@@ -558,6 +652,17 @@ def edge_attrs(flow: list, scale: LogScale, labels: bool, arrows: str, tail: str
     tip = f"{tail} \u2192 {head}" + (f"\ngradient |g| {text} flows back from {head} to {tail}" if text else "")
     attrs["tooltip"] = tooltip(tip)
     return attrs
+
+
+def mirrored(attrs: dict) -> dict:
+    """An edge between backward boxes, to be written head first: the backward part is laid out upward.
+
+    The arrowhead moves to the other end, so it still points the way values flow.
+    """
+    flipped = dict(attrs)
+    if flipped.pop("dir", None) != "back":
+        flipped["dir"] = "back"
+    return flipped
 
 
 def beside(source: Source, boxes: list, box_of: dict) -> list[list[int]]:

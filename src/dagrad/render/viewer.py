@@ -27,8 +27,9 @@ import numpy as np
 
 from ..node import SOURCE_KINDS
 from .diagram import (
-    BADGE_FILL, EDGE_ATTRS, MAX_PEN, MIN_PEN, NAN_FILL, NODE_ATTRS, Box, LogScale, Numbers, Source,
-    box_attrs, check_options, cluster_attrs, count, graph_attrs, legend, measured, op_text, title,
+    BADGE_FILL, EDGE_ATTRS, LINK_ATTRS, MAX_PEN, MIN_PEN, NAN_FILL, NODE_ATTRS, Box, LogScale, Numbers, Source,
+    box_attrs, check_options, cluster_attrs, count, graph_attrs, legend, link_tip, measured, op_text, step_scope,
+    title,
 )
 from .layout import plan_layout, scope_chain
 from .run import write
@@ -85,7 +86,7 @@ def model(
         per_node[node.name] = data
         node_nums[node.name] = Numbers()
         for nums in [node_nums[node.name]] + [group_nums[key] for key in chains[node.name]]:
-            count(nums, data, source.grads, rank)
+            count(nums, data, source.grads, rank, node.origin is not None)
 
     everything = list(node_nums.values()) + list(group_nums.values())
     scale = LogScale(grad_range if grad_range is not None
@@ -98,6 +99,7 @@ def model(
         ident = f"n{index[node.name]}"
         nodes.append({
             "id": ident, "name": node.name, "rank": source.rank(node), "kind": node.kind,
+            "backward": node.origin is not None,
             "chain": [key_ids[k] for k in chains[node.name]],
             "attrs": box_attrs(source, box, node_nums[node.name], per_node, show, scale, ident),
             "info": _info(source, node, per_node[node.name]),
@@ -112,7 +114,7 @@ def model(
             "open": box.kind == "scope" and box.title in opened,
             "attrs": box_attrs(source, box, nums, per_node, show, scale, ident),
             "cluster": cluster_attrs(source, box.title, nums) if box.kind == "scope" else None,
-            "ranks": [min(nums.ranks), max(nums.ranks)] if nums.ranks else None,
+            "ranks": [min(nums.ranks), max(nums.ranks)] if nums.ranks else None, "backward": nums.backward_only,
             "size": len(box.members),
         })
     G = source.graph.nx
@@ -122,14 +124,21 @@ def model(
         flow = norms.get((u, v))
         edges.append([index[u], index[v], None if flow is None or not math.isfinite(flow) else flow,
                       flow is not None and not math.isfinite(flow)])
+    links = []  # [origin, backward node, the group of its backward step or None]: the page draws one per drawn pair
+    for node in order:
+        if node.origin is not None and node.origin in index:
+            scope = step_scope(node)
+            links.append([index[node.origin], index[node.name], key_ids[f"scope:{scope}"] if scope else None])
     beside = []
     for node in order:
         users = list(G.successors(node.name))
         if node.kind in SOURCE_KINDS and len(users) == 1 and source.graph.node(users[0]).scope == node.scope:
             beside.append([index[users[0]], index[node.name]])
     return {
-        "title": title(source, len(order), layout, legend(scale, layout.boxes) if source.grads else ""),
-        "graph": graph_attrs(rankdir, True), "node": NODE_ATTRS, "edge": EDGE_ATTRS,
+        "title": title(source, order, layout, legend(scale, layout.boxes) if source.grads else ""),
+        "graph": {**graph_attrs(rankdir, True), **({"compound": "true"} if links else {})},
+        "node": NODE_ATTRS, "edge": EDGE_ATTRS,
+        "links": links, "link": {**LINK_ATTRS, "class": "origin"},
         "arrows": arrows, "pen": [MIN_PEN, MAX_PEN], "nanColor": NAN_FILL, "badge": BADGE_FILL,
         "nodes": nodes, "groups": group_list, "edges": edges, "beside": beside,
         "steps": len(source.result.order) if source.grads else 0, "loss": source.result.loss if source.grads else None,
@@ -148,7 +157,8 @@ def _info(source: Source, node, data: tuple) -> dict:
     value, grad, vs, gs = data
     shape = "?" if node.shape is None else str(tuple(node.shape))
     out = {"op": op_text(node), "shape": shape, "dtype": dtype_name(node.dtype), "inputs": list(node.inputs),
-           "value": _array_info(value, vs), "grad": None}
+           "value": _array_info(value, vs), "grad": None,
+           "origin": link_tip(node.origin) if node.origin is not None else None}
     if source.grads:
         if grad is None:
             out["grad"] = {"note": "not kept (keep='wrt')" if source.rank(node) else "no gradient"}

@@ -111,6 +111,9 @@
       if (bad) { f.bad = true; f.seen = true; }
     }
     const [minPen, maxPen] = data.pen;
+    // As in the static diagram: edges between backward boxes are written head first (the backward part is laid
+    // out upward, its arrows still pointing the way values flow); forward values it reads do not place it.
+    const backward = (id) => (byId.has(id) ? byId.get(id) : groups.get(id)).backward;
     const scale = logScale([...flows.values()].filter((f) => f.seen && !f.bad).map((f) => Math.sqrt(f.sq)));
     state.edges = new Map();
     let k = 0;
@@ -123,7 +126,13 @@
       else Object.assign(a, { color: "#2b2b2b", penwidth: norm > 0 ? (minPen + (maxPen - minPen) * scale(norm)).toFixed(2) : 0.6,
                                style: norm === 0 ? "dashed" : null });
       if (data.arrows === "backward") a.dir = "back";
-      out.push(f.a + " -> " + f.b + " " + attrs(a));
+      if (backward(f.a) && backward(f.b)) {
+        a.dir = a.dir === "back" ? null : "back";
+        out.push(f.b + " -> " + f.a + " " + attrs(a));
+      } else {
+        if (backward(f.b)) a.constraint = "false";
+        out.push(f.a + " -> " + f.b + " " + attrs(a));
+      }
       state.edges.set(id, f);
     }
     const beside = new Map();
@@ -133,6 +142,17 @@
         if (!beside.has(cid)) beside.set(cid, [cid]);
         beside.get(cid).push(sid);
       }
+    }
+    // A dotted link from each forward node to its backward step: to the step's cluster when it is open.
+    const linked = new Set();
+    for (const [u, v, step] of data.links) {
+      const a = repOf(nodes[u]), b = repOf(nodes[v]);
+      const head = b === nodes[v].id && step && open.has(step) ? step : null;
+      const key = a + ">" + (head || b);
+      if (a === b || linked.has(key)) continue;
+      linked.add(key);
+      const link = Object.assign({ tooltip: nodes[v].info.origin }, data.link, head ? { lhead: "cluster_" + head } : {});
+      out.push(a + " -> " + b + " " + attrs(link));
     }
     for (const ids of beside.values()) out.push("{rank=same; " + ids.join("; ") + "}");
     out.push("}");
@@ -280,7 +300,7 @@
     const info = node.info;
     const head = el("h2", {}, ...(node.rank ? [el("span", { className: "badge", textContent: "#" + node.rank }), " "] : []), node.name);
     const facts = el("table", {}, ...[["op", info.op], ["shape", info.shape + " " + info.dtype],
-      ["inputs", info.inputs.join(", ") || "\u2013"],
+      ["inputs", info.inputs.join(", ") || "\u2013"], ...(info.origin ? [["computes", info.origin]] : []),
       ["backward", node.rank ? "gradient finished " + node.rank + " of " + steps : "not on the backward path"]]
       .map(([k, v]) => el("tr", {}, el("td", { textContent: k }), el("td", { textContent: v }))));
     const scopes = node.chain.map((g) => groups.get(g)).filter((g) => g.kind === "scope")
