@@ -6,7 +6,10 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+import dagrad as dg
 
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -70,3 +73,38 @@ def test_demo_main_reports_what_it_measured(tmp_path):
     assert report["reloaded_accuracy"] == report["test_accuracy"]
     assert report["history"].steps[-1] == 3 * 42  # full batches only
     assert sum(line.startswith("epoch ") for line in lines) == 3
+
+
+def test_gradient_penalty_holds_the_critics_gradient_norm_near_one_and_its_estimate_near_the_distance():
+    gp = example("gradient_penalty")
+    quiet = dict(steps=300, print_fn=lambda line: None)
+    held = gp.main(**quiet)
+    assert abs(held["estimate"] - gp.DISTANCE) < 0.75                      # the Wasserstein-1 distance, roughly
+    assert 0.8 < held["mean_norm"] < 1.3 and held["penalty"] < 0.1         # the penalty is enforced...
+    free = gp.main(weight=0.0, **quiet)
+    assert free["estimate"] > 3 * gp.DISTANCE and free["mean_norm"] > 3    # ...and without it nothing bounds D
+    assert held["trace"][-1]["estimate"] > held["trace"][0]["estimate"]    # the critic trained
+
+
+def test_gradient_penalty_gradients_are_second_derivatives_that_agree_with_finite_differences():
+    gp = example("gradient_penalty")
+    net = gp.network(hidden=3)
+    feeds = dict(zip(net["inputs"], gp.sample(4, np.random.default_rng(1))))
+    report = dg.gradcheck(net["graph"], loss=net["loss"], feeds=feeds)
+    assert report, str(report)
+    assert any(n.origin is not None for n in net["graph"])                 # the penalty holds dg.grad nodes
+
+
+def test_maml_meta_training_lowers_the_loss_after_one_inner_step_on_held_out_tasks():
+    report = example("maml").main(meta_steps=600, print_fn=lambda line: None)
+    (unadapted_0, adapted_0), (unadapted, adapted) = report["start"], report["end"]
+    assert adapted < 0.5 * adapted_0                                       # the meta-loss fell
+    assert adapted < 0.7 * unadapted                                       # and the one inner step is what helps
+
+
+def test_maml_meta_gradient_goes_through_the_inner_gradient_exactly():
+    maml = example("maml")
+    net = maml.network(hidden=3, n_tasks=2, shots=3)
+    feeds = maml.feeds_of(net, maml.tasks(2, np.random.default_rng(0), shots=3))
+    report = dg.gradcheck(net["graph"], loss=net["meta_loss"], feeds=feeds)
+    assert report, str(report)
