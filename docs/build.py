@@ -34,7 +34,7 @@ from sybil.evaluators.doctest import NUMBER
 from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 
 DOCS = Path(__file__).resolve().parent
-PAGES = ("how-gradients-flow.md", "render.md", "training.md")
+PAGES = ("how-gradients-flow.md", "render.md", "training.md", "higher-order.md")
 IMAGE = re.compile(r"\]\(img/([\w.-]+\.(?:svg|png))\)")  # img/before/* is not matched: kept as it is
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
