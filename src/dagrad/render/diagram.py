@@ -21,11 +21,9 @@ The nodes ``dagrad.grad`` adds are the first such kind: *backward* nodes
 dotted purple link joins each forward node to the cluster (or box) holding
 the nodes of its backward step, so the picture shows which gradient
 computation belongs to which forward node, and that layer L-1's gradient
-takes layer L's as an input. The backward part is laid out as the mirror of
-the forward part: edges between backward boxes run upward (drawn reversed,
-their arrows still pointing the way values flow), forward values the backward
-part reads do not place it, and each link pulls a backward step level with
-its forward node, so forward and backward form the two sides of a ladder.
+takes layer L's as an input. Links and the edges that carry forward values
+into the backward part have weight 0, so the backward part stays together
+below the forward part instead of being pulled apart across it.
 """
 
 from __future__ import annotations
@@ -99,8 +97,12 @@ CLUSTER_LOOKS = {
     "scope": {"style": "rounded,dashed", "color": "#8c8c8c"},
     "backward": {"style": "rounded,filled", "color": BACKWARD_LINE, "fillcolor": BACKWARD_CLUSTER},
 }
-# The dotted link from a forward node to the nodes of its backward step, which it pulls level with it.
-LINK_ATTRS = {"style": "dotted", "color": BACKWARD_LINE, "penwidth": "1.5", "dir": "none", "minlen": "0", "weight": "4"}
+# The dotted link from a forward node to the nodes of its backward step. For the layout it is an edge like the
+# others, pointing the way values flow (a node is always added after its origin), so dot's constraints stay
+# acyclic; weight 0, as for the forward values the backward part reads, lets the backward part keep together
+# below the forward part. (Edges made constraint=false, or reversed to lay the backward part out upward, make
+# dot 2.43 fail with "lost edge" or "triangulation failed" on graphs of second derivatives.)
+LINK_ATTRS = {"style": "dotted", "color": BACKWARD_LINE, "penwidth": "1.5", "dir": "none", "weight": "0"}
 
 
 def kind_of(node: Node) -> str:
@@ -237,10 +239,9 @@ def build(
     backward = [nums.backward_only for nums in per_box]
     for (a, b), flow in flows.items():
         attrs = edge_attrs(flow, edge_scale, edge_labels, arrows, layout.boxes[a].title, layout.boxes[b].title)
-        if backward[a] and backward[b]:
-            dot.edge(f"n{b}", f"n{a}", **mirrored(attrs))
-        else:
-            dot.edge(f"n{a}", f"n{b}", **attrs, **({"constraint": "false"} if backward[b] else {}))
+        if backward[b] and not backward[a]:
+            attrs["weight"] = "0"  # a forward value the backward part reads: it does not pull the reader up
+        dot.edge(f"n{a}", f"n{b}", **attrs)
     links = origin_links(order, layout)
     if any(cluster for _, _, cluster, _ in links):
         dot.graph_attr["compound"] = "true"  # an edge may end at a cluster's border (lhead)
@@ -398,7 +399,10 @@ def origin_links(order: Sequence[Node], layout: Layout) -> list[tuple]:
     The nodes of one backward step live in a scope named after their origin
     (``grad/fc1/tanh`` for ``fc1/tanh``); when that scope is an open cluster
     the link ends at its border (``cluster`` is the scope), else at the box
-    the node is drawn in. One link per pair, none inside one box.
+    the node is drawn in. One link per pair, none inside one box. Inside a
+    cluster the link aims at an op, not at a constant, which sits beside the
+    op that uses it (dot loses such same-rank edges when another edge pulls
+    on their ends).
     """
     open_scopes = set(layout.clusters)
     links: dict[tuple, tuple] = {}
@@ -410,9 +414,11 @@ def origin_links(order: Sequence[Node], layout: Layout) -> list[tuple]:
         scope = step_scope(node)
         cluster = scope if layout.boxes[b].kind == "node" and scope in open_scopes else None
         key = (a, cluster if cluster else b)
-        if a != b and key not in links:
-            links[key] = (a, b, cluster, origin)
-    return list(links.values())
+        if a == b:
+            continue
+        if key not in links or (cluster and links[key][4] and node.kind == "op"):
+            links[key] = (a, b, cluster, origin, node.kind != "op")
+    return [link[:4] for link in links.values()]
 
 
 def step_scope(node: Node) -> Optional[str]:
@@ -654,22 +660,13 @@ def edge_attrs(flow: list, scale: LogScale, labels: bool, arrows: str, tail: str
     return attrs
 
 
-def mirrored(attrs: dict) -> dict:
-    """An edge between backward boxes, to be written head first: the backward part is laid out upward.
-
-    The arrowhead moves to the other end, so it still points the way values flow.
-    """
-    flipped = dict(attrs)
-    if flipped.pop("dir", None) != "back":
-        flipped["dir"] = "back"
-    return flipped
-
-
 def beside(source: Source, boxes: list, box_of: dict) -> list[list[int]]:
     """Groups of boxes to draw on one rank: each box, with the source nodes that only it uses.
 
     A parameter drawn a rank above the op that uses it pushes every layer one
     rank down and one box to the side; beside its op, the layers stack straight.
+    Constants of the backward part stay where dot puts them: it loses such
+    same-rank edges ("lost edge") once links cross into their clusters.
     """
     groups: dict[int, list[int]] = {}
     G = source.graph.nx
@@ -677,7 +674,7 @@ def beside(source: Source, boxes: list, box_of: dict) -> list[list[int]]:
         if box.kind != "node":
             continue
         node = source.graph.node(box.members[0])
-        if node.kind not in SOURCE_KINDS:
+        if node.kind not in SOURCE_KINDS or node.origin is not None:
             continue
         users = {box_of[c] for c in G.successors(node.name)}
         if len(users) == 1:

@@ -129,10 +129,12 @@ def model(
         if node.origin is not None and node.origin in index:
             scope = step_scope(node)
             links.append([index[node.origin], index[node.name], key_ids[f"scope:{scope}"] if scope else None])
+    links.sort(key=lambda link: order[link[1]].kind != "op")  # the page links to the first: an op, not a constant
     beside = []
     for node in order:
         users = list(G.successors(node.name))
-        if node.kind in SOURCE_KINDS and len(users) == 1 and source.graph.node(users[0]).scope == node.scope:
+        if (node.kind in SOURCE_KINDS and node.origin is None and len(users) == 1  # as diagram.beside
+                and source.graph.node(users[0]).scope == node.scope):
             beside.append([index[users[0]], index[node.name]])
     return {
         "title": title(source, order, layout, legend(scale, layout.boxes) if source.grads else ""),

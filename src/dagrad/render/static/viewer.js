@@ -111,8 +111,7 @@
       if (bad) { f.bad = true; f.seen = true; }
     }
     const [minPen, maxPen] = data.pen;
-    // As in the static diagram: edges between backward boxes are written head first (the backward part is laid
-    // out upward, its arrows still pointing the way values flow); forward values it reads do not place it.
+    // As in the static diagram: a forward value read by the backward part does not pull the reader up.
     const backward = (id) => (byId.has(id) ? byId.get(id) : groups.get(id)).backward;
     const scale = logScale([...flows.values()].filter((f) => f.seen && !f.bad).map((f) => Math.sqrt(f.sq)));
     state.edges = new Map();
@@ -126,13 +125,8 @@
       else Object.assign(a, { color: "#2b2b2b", penwidth: norm > 0 ? (minPen + (maxPen - minPen) * scale(norm)).toFixed(2) : 0.6,
                                style: norm === 0 ? "dashed" : null });
       if (data.arrows === "backward") a.dir = "back";
-      if (backward(f.a) && backward(f.b)) {
-        a.dir = a.dir === "back" ? null : "back";
-        out.push(f.b + " -> " + f.a + " " + attrs(a));
-      } else {
-        if (backward(f.b)) a.constraint = "false";
-        out.push(f.a + " -> " + f.b + " " + attrs(a));
-      }
+      if (backward(f.b) && !backward(f.a)) a.weight = 0;
+      out.push(f.a + " -> " + f.b + " " + attrs(a));
       state.edges.set(id, f);
     }
     const beside = new Map();
