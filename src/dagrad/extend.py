@@ -24,7 +24,7 @@ array([ 0.5 , -0.75])
 from __future__ import annotations
 
 from .hookspecs import hookimpl
-from .opdef import Op, Sample, bool_dtype, first_dtype, float_dtype, op, ops_in, result_dtype
+from .opdef import Op, Sample, bool_dtype, first_dtype, float_dtype, op, ops_in, result_dtype, ufunc_dtype
 from .ops.adjoints import (broadcast_like, expand_reduced, is_nonzero, is_positive, ones_like, reduced_count,
                            reshape_as, static_rank, sum_to, zeros_like)
 from .ops.presets import binary_op, float_binary_op, float_unary_op, reduce_shape, reduction_op, unary_op
@@ -40,7 +40,7 @@ __all__ = [
     # presets for op families
     "unary_op", "float_unary_op", "binary_op", "float_binary_op", "reduction_op",
     # dtype rules
-    "result_dtype", "float_dtype", "first_dtype", "bool_dtype",
+    "result_dtype", "float_dtype", "first_dtype", "bool_dtype", "ufunc_dtype",
     # shape rules and helpers
     "Shape", "same_as_first", "elementwise", "broadcast_shapes", "reduce_shape", "reduced_shape",
     "normalize_axes", "matmul_shape", "indexed_shape", "fits", "format_shape",

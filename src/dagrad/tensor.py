@@ -155,21 +155,22 @@ class Tensor:
 
     # -------------------------------------------------------- arithmetic --
 
-    def __add__(self, other): return apply("add", self, other)
-    def __radd__(self, other): return apply("add", other, self)
-    def __sub__(self, other): return apply("sub", self, other)
-    def __rsub__(self, other): return apply("sub", other, self)
-    def __mul__(self, other): return apply("mul", self, other)
-    def __rmul__(self, other): return apply("mul", other, self)
-    def __truediv__(self, other): return apply("div", self, other)
-    def __rtruediv__(self, other): return apply("div", other, self)
-    def __pow__(self, other): return apply("pow", self, other)
-    def __rpow__(self, other): return apply("pow", other, self)
-    def __matmul__(self, other): return apply("matmul", self, other)
-    def __rmatmul__(self, other): return apply("matmul", other, self)
-    def __neg__(self): return apply("neg", self)
+    # Straight to the graph (a Tensor knows it): this is the hottest path of building a network.
+    def __add__(self, other): return self.graph.apply("add", (self, other))
+    def __radd__(self, other): return self.graph.apply("add", (other, self))
+    def __sub__(self, other): return self.graph.apply("sub", (self, other))
+    def __rsub__(self, other): return self.graph.apply("sub", (other, self))
+    def __mul__(self, other): return self.graph.apply("mul", (self, other))
+    def __rmul__(self, other): return self.graph.apply("mul", (other, self))
+    def __truediv__(self, other): return self.graph.apply("div", (self, other))
+    def __rtruediv__(self, other): return self.graph.apply("div", (other, self))
+    def __pow__(self, other): return self.graph.apply("pow", (self, other))
+    def __rpow__(self, other): return self.graph.apply("pow", (other, self))
+    def __matmul__(self, other): return self.graph.apply("matmul", (self, other))
+    def __rmatmul__(self, other): return self.graph.apply("matmul", (other, self))
+    def __neg__(self): return self.graph.apply("neg", (self,))
     def __pos__(self): return self
-    def __abs__(self): return apply("abs", self)
+    def __abs__(self): return self.graph.apply("abs", (self,))
 
     # ------------------------------------------------------- comparisons --
     # Bool nodes without gradient, as numpy computes them. An operand that cannot be an array

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import GradientError
 from ..index import decode_index, encode_index
+from .presets import sum_dtype
 from ..opdef import Sample, first_dtype, op
 from ..shapes import Shape, format_shape, normalize_axes
 from ..tensor import Tensor, apply
@@ -80,7 +81,7 @@ def _broadcast_like_rule(x: Shape, like: Shape) -> Shape:
     return tuple(like)
 
 
-@op(shape=_sum_to_rule, dtype=first_dtype, saves=(),
+@op(shape=_sum_to_rule, dtype=sum_dtype, saves=(),
     samples=lambda rng: _pairs(rng, [((3, 4), (4,)), ((2, 3, 4), (3, 1)), ((0, 3), (1, 3)), ((2, 1), (2, 1))]))
 def sum_to(g, like):
     """``g`` summed over its broadcast axes back to the shape of ``like`` (whose values are not read)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..opdef import Sample, first_dtype, op
+from ..opdef import Sample, first_dtype, op, ufunc_dtype
 from ..shapes import elementwise
 from .adjoints import is_nonzero, is_positive
 from .presets import binary_op, float_binary_op, float_unary_op, unary_op
@@ -18,7 +18,7 @@ from .samples import away_from_zero, elementwise_samples, positive
 # ---------------------------------------------------------- arithmetic ---
 
 
-@binary_op(saves=())
+@binary_op(dtype=ufunc_dtype(np.add), saves=())
 def add(x, y):
     """Elementwise sum ``x + y``."""
     return np.add(x, y)
@@ -34,7 +34,7 @@ def _(g, x, y):
     return g, g
 
 
-@binary_op(saves=())
+@binary_op(dtype=ufunc_dtype(np.subtract), saves=())
 def sub(x, y):
     """Elementwise difference ``x - y``."""
     return np.subtract(x, y)
@@ -50,7 +50,7 @@ def _(g, x, y, needs):
     return g, (-g if needs[1] else None)
 
 
-@binary_op(saves=("inputs",))
+@binary_op(dtype=ufunc_dtype(np.multiply), saves=("inputs",))
 def mul(x, y):
     """Elementwise product ``x * y``."""
     return np.multiply(x, y)
@@ -84,7 +84,7 @@ def _(g, x, y, out, needs):
     return gx, (-gx * out if needs[1] else None)
 
 
-@unary_op(saves=())
+@unary_op(dtype=ufunc_dtype(np.negative), saves=())
 def neg(x):
     """Elementwise negation ``-x``."""
     return np.negative(x)
@@ -107,7 +107,7 @@ def _pow_samples(rng):
     return base + [integer_exponent, zero_power]
 
 
-@binary_op(samples=_pow_samples)
+@binary_op(dtype=ufunc_dtype(np.power), samples=_pow_samples)
 def pow(x, y):
     """Elementwise power ``x ** y``."""
     return np.power(x, y)
@@ -272,8 +272,8 @@ def _(g, x, out):
 
 @unary_op(saves=("out",))
 def relu(x):
-    """Elementwise ``max(x, 0)`` (gradient 0 at 0)."""
-    return np.maximum(x, 0)
+    """Elementwise ``max(x, 0)`` (gradient 0 at 0), in ``x``'s dtype."""
+    return np.maximum(x, np.zeros((), x.dtype))
 
 
 @relu.vjp

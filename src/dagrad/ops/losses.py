@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ..opdef import Sample, first_dtype, op
+from ..opdef import Sample, first_dtype, float_dtype, op
 from ..shapes import broadcast_shapes, format_shape
 from .adjoints import reduced_count
 from .samples import away_from_zero, uniform
@@ -132,7 +132,12 @@ def _bce_samples(rng):
     return out
 
 
-@op(shape=_pair_rule, dtype=first_dtype, saves=("inputs",), samples=_bce_samples)
+def _logits_dtype(logits, *rest, **attrs):
+    """A loss of logits has the logits' floating-point dtype (float64 for integer logits, computed in it)."""
+    return float_dtype(logits)
+
+
+@op(shape=_pair_rule, dtype=_logits_dtype, float_inputs=True, saves=("inputs",), samples=_bce_samples)
 def binary_cross_entropy_with_logits(logits, targets, *, reduction="mean"):
     """Binary cross-entropy of ``targets`` in [0, 1] under ``sigmoid(logits)``, stable for large |logits|."""
     losses = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
@@ -165,7 +170,7 @@ def _mse_samples(rng):
     return out
 
 
-@op(shape=_pair_rule, saves=("inputs",), samples=_mse_samples)
+@op(shape=_pair_rule, dtype=float_dtype, float_inputs=True, saves=("inputs",), samples=_mse_samples)
 def mse(prediction, target, *, reduction="mean"):
     """Squared error ``(prediction - target) ** 2``, reduced."""
     diff = prediction - target

@@ -18,11 +18,18 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
+
 from ..opdef import float_dtype, op
 from ..shapes import elementwise, reduced_shape, same_as_first
 from .samples import elementwise_samples, reduction_samples
 
-__all__ = ["unary_op", "float_unary_op", "binary_op", "float_binary_op", "reduction_op", "reduce_shape"]
+__all__ = ["unary_op", "float_unary_op", "binary_op", "float_binary_op", "reduction_op", "reduce_shape", "sum_dtype"]
+
+
+def sum_dtype(dtype, *rest, **attrs):
+    """Dtype of a sum, as numpy computes it: bool and integers narrower than the platform's widen to it."""
+    return np.add.reduce(np.empty(0, dtype)).dtype
 
 
 def reduce_shape(shape, *, axis=None, keepdims=False, **attrs):

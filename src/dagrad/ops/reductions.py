@@ -15,7 +15,7 @@ from ..opdef import Sample, float_dtype, op
 from ..shapes import normalize_axes, same_as_first
 from ..tensor import apply
 from .adjoints import broadcast_like, expand_reduced, is_nonzero, reduced_count, static_rank
-from .presets import reduction_op
+from .presets import reduction_op, sum_dtype
 from .samples import away_from_zero
 
 
@@ -40,10 +40,10 @@ def _max_samples(rng):
 # ------------------------------------------------------------------ sums ---
 
 
-@reduction_op(saves=())
+@reduction_op(dtype=sum_dtype, saves=())
 def sum(x, *, axis=None, keepdims=False):
     """Sum over ``axis`` (all axes by default)."""
-    return np.sum(x, axis=axis, keepdims=keepdims)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)  # np.sum's own reduction, without its Python wrapper
 
 
 @sum.vjp

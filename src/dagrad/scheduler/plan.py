@@ -139,6 +139,7 @@ class Plan:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(fresh, name))
         self.runs, self._program = 0, None
+        self.__dict__.pop("_loop_rows", None)  # the loop's flattened instructions (loop.py) are stale too
 
     def _fed(self, feeds: Optional[dict]) -> list:
         """The feeds, validated and converted, in the order of ``self.feeds``; ``FeedError`` names a bad one."""

@@ -47,7 +47,14 @@ def _samples(rng):
 # ------------------------------------------------------------- max pool --
 
 
-@op(shape=_pool_rule, saves=(), residuals=True, samples=_samples)
+def _max_dtype(dtype, **attrs):
+    """The input's dtype; bool has no order to pool by (and no -inf to pad with)."""
+    if dtype.kind not in "iuf":
+        raise TypeError(f"max pooling needs integer or floating-point values, not {dtype}")
+    return dtype
+
+
+@op(shape=_pool_rule, dtype=_max_dtype, saves=(), residuals=True, samples=_samples)
 def max_pool2d(x, *, kernel=2, stride=None, padding=0):
     """Maximum over each ``kernel`` window (stride defaults to the kernel); padding never wins.
 
