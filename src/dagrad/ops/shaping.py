@@ -34,6 +34,31 @@ def _known(*dims) -> bool:
     return None not in dims
 
 
+def _transpose_rule(rule, what: str):
+    """Shape rule of an op's transpose ``(g, like)``: ``like``'s shape, once ``g`` is what ``rule`` makes of it."""
+
+    def transpose_rule(g, like, **attrs):
+        expected = rule(like, **attrs)
+        if len(g) != len(expected) or any(_known(a, b) and a != b for a, b in zip(g, expected)):
+            raise ValueError(f"{format_shape(g)} is not {format_shape(expected)}, the shape {what} gives {format_shape(like)}")
+        return tuple(like)
+
+    return transpose_rule
+
+
+def _transpose_samples(samples, rule, once: dict):
+    """Samples of an op's transpose ``(g, like)`` from its forward's; and ``like`` passed twice, with ``once``'s attrs."""
+
+    def transpose_samples(rng):
+        out = [Sample((away_from_zero(rng, rule(s.args[0].shape, **s.attrs)), s.args[0]), s.attrs, s.label)
+               for s in samples(rng)]
+        x = away_from_zero(rng, (2, 3))
+        out.append(Sample((x, x), once, "the same input twice (the transpose of an identity)"))
+        return out
+
+    return transpose_samples
+
+
 # ----------------------------------------------------------------- pad ---
 
 PAD_MODES = ("constant", "reflect", "symmetric", "edge", "wrap")
@@ -264,13 +289,6 @@ def _tile_rule(x, *, reps=1):
     return tuple(None if d is None else d * r for d, r in zip(dims, reps))
 
 
-def _tile_transpose_rule(g, like, *, reps=1):
-    expected = _tile_rule(like, reps=reps)
-    if len(g) != len(expected) or any(_known(a, b) and a != b for a, b in zip(g, expected)):
-        raise ValueError(f"{format_shape(g)} is not {format_shape(like)} tiled {reps!r} times")
-    return tuple(like)
-
-
 def _tile_samples(rng):
     cases = [((2, 3), (2, 1)), ((2, 3), 3), ((3,), (2, 2)), ((2, 1, 3), (2, 1)), ((0, 2), (2, 3)), ((2, 3), (0, 1)),
              ((), (3,)), ((1,), 1)]
@@ -301,15 +319,8 @@ def _(g, x, *, reps):
     return (tile_transpose(g, x, reps=reps),)
 
 
-def _tile_transpose_samples(rng):
-    out = [Sample((away_from_zero(rng, tile.shape_rule(s.args[0].shape, **s.attrs)), away_from_zero(rng, s.args[0].shape)),
-                  s.attrs, s.label) for s in _tile_samples(rng)]
-    x = away_from_zero(rng, (2, 3))
-    out.append(Sample((x, x), {"reps": (1, 1)}, "the same input twice (one tile)"))
-    return out
-
-
-@op(shape=_tile_transpose_rule, dtype=first_dtype, saves=(), samples=_tile_transpose_samples)
+@op(shape=_transpose_rule(_tile_rule, "tile"), dtype=first_dtype, saves=(),
+    samples=_transpose_samples(_tile_samples, _tile_rule, {"reps": (1, 1)}))
 def tile_transpose(g, like, *, reps=1):
     """tile's transpose: the sum of ``g``'s tiles, shaped like ``like`` (whose values are not read)."""
     return _sum_tiles(g, like.shape, reps)
@@ -357,13 +368,6 @@ def _repeat_rule(x, *, repeats=1, axis=None):
     return dims[:a] + (size,) + dims[a + 1:]
 
 
-def _repeat_transpose_rule(g, like, *, repeats=1, axis=None):
-    expected = _repeat_rule(like, repeats=repeats, axis=axis)
-    if len(g) != len(expected) or any(_known(a, b) and a != b for a, b in zip(g, expected)):
-        raise ValueError(f"{format_shape(g)} is not {format_shape(like)} repeated {repeats!r} times along axis {axis}")
-    return tuple(like)
-
-
 def _repeat_samples(rng):
     cases = [((2, 3), 2, 0), ((2, 3), (1, 0, 3), 1), ((2, 3), 3, None), ((2, 2), (2, 1, 0, 1), None),
              ((2, 3), (2,), -1), ((0, 3), 2, 0), ((2, 3), 0, 1), ((), 3, None), ((1,), (4,), 0)]
@@ -408,15 +412,8 @@ def _(g, x, *, repeats, axis):
     return (repeat_transpose(g, x, repeats=repeats, axis=axis),)
 
 
-def _repeat_transpose_samples(rng):
-    out = [Sample((away_from_zero(rng, repeat.shape_rule(s.args[0].shape, **s.attrs)), away_from_zero(rng, s.args[0].shape)),
-                  s.attrs, s.label) for s in _repeat_samples(rng)]
-    x = away_from_zero(rng, (2, 3))
-    out.append(Sample((x, x), {"repeats": 1, "axis": 1}, "the same input twice (each entry once)"))
-    return out
-
-
-@op(shape=_repeat_transpose_rule, dtype=first_dtype, saves=(), samples=_repeat_transpose_samples)
+@op(shape=_transpose_rule(_repeat_rule, "repeat"), dtype=first_dtype, saves=(),
+    samples=_transpose_samples(_repeat_samples, _repeat_rule, {"repeats": 1, "axis": 1}))
 def repeat_transpose(g, like, *, repeats=1, axis=None):
     """repeat's transpose: each run of repeated entries of ``g`` summed, shaped like ``like`` (whose values are not read)."""
     return _sum_repeats(g, like.shape, repeats, axis)
@@ -519,22 +516,8 @@ def _(g, x, *, sections, axis, part):
     return (split_transpose(g, x, sections=sections, axis=axis, part=part),)
 
 
-def _split_transpose_rule(g, like, *, sections=1, axis=0, part=0):
-    piece = _split_rule(like, sections=sections, axis=axis, part=part)
-    if len(g) != len(piece) or any(_known(a, b) and a != b for a, b in zip(g, piece)):
-        raise ValueError(f"{format_shape(g)} is not piece {part} of {format_shape(like)}, {format_shape(piece)}")
-    return tuple(like)
-
-
-def _split_transpose_samples(rng):
-    out = [Sample((away_from_zero(rng, split.shape_rule(s.args[0].shape, **s.attrs)), s.args[0]), s.attrs, s.label)
-           for s in _split_samples(rng)]
-    x = away_from_zero(rng, (2, 3))
-    out.append(Sample((x, x), {"sections": 1, "axis": 0, "part": 0}, "the same input twice (one piece)"))
-    return out
-
-
-@op(shape=_split_transpose_rule, dtype=first_dtype, saves=(), samples=_split_transpose_samples)
+@op(shape=_transpose_rule(_split_rule, "split"), dtype=first_dtype, saves=(),
+    samples=_transpose_samples(_split_samples, _split_rule, {"sections": 1, "axis": 0, "part": 0}))
 def split_transpose(g, like, *, sections=1, axis=0, part=0):
     """split's transpose: zeros shaped like ``like`` (whose values are not read) with ``g`` in piece ``part``'s place."""
     return _place_piece(g, like.shape, sections, axis, part)
@@ -677,7 +660,7 @@ def _diagonal_transpose_rule(g, like, *, offset=0, axis1=0, axis2=1):
 
 
 def _diagonal_transpose_samples(rng):
-    out = [Sample((away_from_zero(rng, diagonal.shape_rule(s.args[0].shape, **s.attrs)), s.args[0]), s.attrs, s.label)
+    out = [Sample((away_from_zero(rng, _diagonal_rule(s.args[0].shape, **s.attrs)), s.args[0]), s.attrs, s.label)
            for s in _diagonal_samples(rng)]
     out.append(Sample((away_from_zero(rng, (2, 1)), away_from_zero(rng, (2, 3, 3))), {"offset": 0, "axis1": 1, "axis2": 2},
                       "one value per plane, broadcast along its diagonal"))
