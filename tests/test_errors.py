@@ -77,10 +77,13 @@ def test_bad_dtype_in_an_expression_leaves_the_graph_unchanged(mlp):
     assert snapshot(g) == before
 
 
-def test_indexing_with_a_tensor_points_to_take(mlp):
+def test_indexing_with_a_float_tensor_names_the_fix_and_leaves_the_graph_unchanged(mlp):
     g, x, y, *_ = mlp
-    with pytest.raises(dg.GraphError, match="take"):
-        x[y]
+    assert x[y].op == "index"                      # integer Tensors index, as numpy arrays do
+    before = snapshot(g)
+    with pytest.raises(dg.GraphError, match=r"integers or booleans; cast it \(`x.astype\('int64'\)`\)"):
+        x[:, x]
+    assert snapshot(g) == before
 
 
 def test_out_of_range_static_index_is_a_shape_error():

@@ -19,6 +19,8 @@ from .errors import (AnomalyError, CycleError, DagradError, FeedError, FormatErr
 from .functions import (binary_cross_entropy_with_logits, broadcast_to, clip, concatenate, einsum, expand_dims,
                         log_softmax, logsumexp, max, mean, min, mse, reshape, softmax, softmax_cross_entropy,
                         squeeze, stack, sum, take, transpose)
+from .functions import (chunk, diagonal, flip, index_add, masked_fill, one_hot, pad, repeat, roll, scatter_add,
+                        split, take_along_axis, tile, trace, tril, triu)  # layout and indexing (issue 14)
 from .gradcheck import GradcheckReport, gradcheck, gradgradcheck
 from .graph import Graph
 from .hookspecs import hookimpl
@@ -53,6 +55,8 @@ __all__ = [
     "binary_cross_entropy_with_logits", "broadcast_to", "clip", "concatenate", "einsum", "expand_dims",
     "log_softmax", "logsumexp", "max", "mean", "min", "mse", "reshape", "softmax", "softmax_cross_entropy",
     "squeeze", "stack", "sum", "take", "transpose",
+    "pad", "flip", "roll", "tile", "repeat", "split", "chunk", "tril", "triu", "diagonal", "trace",
+    "take_along_axis", "scatter_add", "index_add", "masked_fill", "one_hot",
 ]
 
 

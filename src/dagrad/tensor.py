@@ -20,7 +20,7 @@ import numbers
 import numpy as np
 
 from .errors import GraphError, ShapeError, SymbolicTensorError
-from .index import encode_index
+from .index import encode_index, tensor_slot
 from .shapes import format_shape
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -196,13 +196,29 @@ class Tensor:
     # ------------------------------------------------------------ layout --
 
     def __getitem__(self, index) -> "Tensor":
-        for item in index if isinstance(index, tuple) else (index,):
-            if isinstance(item, Tensor):
+        """``x[index]``: a ``getitem`` node for a static index, an ``index`` node if Tensors are among its items.
+
+        Integer and bool Tensors index as numpy arrays do (a bool one picks a
+        number of entries known only when the graph runs); the static items
+        are stored in the node's ``index`` attribute, with a ``("tensor", kind)``
+        slot for each Tensor, which is an input of the node.
+        """
+        items = index if isinstance(index, tuple) else (index,)
+        tensors = [item for item in items if isinstance(item, Tensor)]
+        if not tensors:
+            return apply("getitem", self, index=encode_index(index, self.name))
+        encoded = []
+        for item in items:
+            if not isinstance(item, Tensor):
+                encoded.extend(encode_index((item,), self.name))
+            elif item.dtype.kind in "biu":
+                encoded.append(tensor_slot("bool" if item.dtype.kind == "b" else "int"))
+            else:
                 raise GraphError(
-                    f"indexing {self.name!r} with Tensor {item.name!r}: indices must be static; "
-                    "use dagrad.take(x, indices) for indices computed or fed at run time"
+                    f"indexing {self.name!r} with Tensor {item.name!r} of dtype {item.dtype}: index Tensors hold "
+                    f"integers or booleans; cast it (`{item.name}.astype('int64')`) or compare (`t > 0`)"
                 )
-        return apply("getitem", self, index=encode_index(index, self.name))
+        return apply("index", self, *tensors, index=tuple(encoded))
 
     @property
     def T(self) -> "Tensor":
