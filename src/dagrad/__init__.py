@@ -19,6 +19,8 @@ from .errors import (AnomalyError, CycleError, DagradError, FeedError, FormatErr
 from .functions import (binary_cross_entropy_with_logits, broadcast_to, clip, concatenate, einsum, expand_dims,
                         log_softmax, logsumexp, max, mean, min, mse, reshape, softmax, softmax_cross_entropy,
                         squeeze, stack, sum, take, transpose)
+from .functions import (ValuesIndices, all, any, argmax, argmin, argsort, cumprod, cumsum, logcumsumexp, median, norm,
+                        prod, quantile, round, sort, std, topk, var)
 from .gradcheck import GradcheckReport, gradcheck, gradgradcheck
 from .graph import Graph
 from .hookspecs import hookimpl
@@ -29,6 +31,8 @@ from .ops.compare import (equal, greater, greater_equal, isfinite, isinf, isnan,
                           logical_not, logical_or, logical_xor, not_equal)
 from .ops.elementwise import (abs, add, astype, cos, div, exp, log, maximum, minimum, mul, neg, pow, relu,
                               sigmoid, sin, sqrt, sub, tanh, where)
+from .ops.math import (arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, ceil, cosh, erf, erfc, expm1,
+                       floor, log1p, log2, log10, reciprocal, rsqrt, sign, sinh, square, tan)
 from .plugins import load_plugins, register, register_ops, registry
 from .render import render, show
 from .result import Result
@@ -53,6 +57,11 @@ __all__ = [
     "binary_cross_entropy_with_logits", "broadcast_to", "clip", "concatenate", "einsum", "expand_dims",
     "log_softmax", "logsumexp", "max", "mean", "min", "mse", "reshape", "softmax", "softmax_cross_entropy",
     "squeeze", "stack", "sum", "take", "transpose",
+    # math, statistics, scans, selection
+    "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "log1p", "expm1",
+    "log2", "log10", "erf", "erfc", "square", "reciprocal", "rsqrt", "sign", "floor", "ceil", "round",
+    "prod", "var", "std", "norm", "median", "quantile", "cumsum", "cumprod", "logcumsumexp",
+    "argmax", "argmin", "any", "all", "argsort", "sort", "topk", "ValuesIndices",
 ]
 
 

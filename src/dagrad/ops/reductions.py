@@ -40,7 +40,18 @@ def _max_samples(rng):
 # ------------------------------------------------------------------ sums ---
 
 
-@reduction_op(saves=())
+def accumulated_dtype(dtype: np.dtype, *rest: np.dtype, **attrs) -> np.dtype:
+    """Dtype rule of sums and products, numpy's: bool and small integers accumulate in the 64-bit integer of their sign.
+
+    ``numpy.sum`` of int32 or bool data is int64 (uint8 gives uint64); floats
+    keep their dtype.
+    """
+    if np.dtype(dtype).kind not in "biufc":
+        raise TypeError(f"{np.dtype(dtype)} is not a numeric dtype")
+    return np.add.accumulate(np.empty(0, dtype)).dtype
+
+
+@reduction_op(dtype=accumulated_dtype, saves=())
 def sum(x, *, axis=None, keepdims=False):
     """Sum over ``axis`` (all axes by default)."""
     return np.sum(x, axis=axis, keepdims=keepdims)
