@@ -1,5 +1,5 @@
-"""The math ops where check_op's finite differences cannot see: erf to the last bits, rounding's jumps, arctan2's origin,
-and dtypes numpy and PyTorch users rely on. (Every op's gradients and second derivatives are checked by
+"""The math ops where check_op's finite differences cannot see: erf to the last bits, rounding's jumps, arctan2's
+origin, and dtypes numpy and PyTorch users rely on. (Every op's gradients and second derivatives are checked by
 test_op_gradients.py.)"""
 
 from __future__ import annotations

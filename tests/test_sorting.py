@@ -111,7 +111,8 @@ def test_topk_returns_values_and_indices_as_two_nodes_like_torch_topk():
     assert res.value(top.indices).tolist() == [[1, 3], [0, 2]]                     # ties: the earlier first
     low = dg.topk(x, 1, axis=0, largest=False)
     res = g.forward(list(low))
-    assert res.value(low.values).tolist() == [[0.5, 0.0, -1.0, -2.0]] and res.value(low.indices).tolist() == [[0, 1, 0, 1]]
+    assert res.value(low.values).tolist() == [[0.5, 0.0, -1.0, -2.0]]
+    assert res.value(low.indices).tolist() == [[0, 1, 0, 1]]
 
 
 def test_topk_gradient_reaches_only_the_selected_entries_to_the_second_order():

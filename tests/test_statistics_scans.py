@@ -22,7 +22,8 @@ def grad_of(fn, x):
     hess = dg.hessian(loss, p)
     res = g.forward([y, first, hess])
     numbers = g.backward(loss)
-    np.testing.assert_allclose(res.value(first), numbers.grad(p), rtol=1e-12, atol=1e-12)  # graph VJP == numpy VJP
+    # the graph VJP gives the numpy VJP's numbers
+    np.testing.assert_allclose(res.value(first), numbers.grad(p), rtol=1e-12, atol=1e-12)
     return res.value(y), res.value(first), res.value(hess)
 
 
@@ -33,7 +34,8 @@ def others_product(x, k, skip=()):
 # ---------------------------------------------------------------- prod ---
 
 
-@pytest.mark.parametrize("x", [[0.5, 2.0, -3.0, 1.5], [0.5, 0.0, -3.0, 1.5], [0.0, 2.0, 0.0, 1.5], [0.0, 0.0, 0.0, 4.0]])
+@pytest.mark.parametrize("x", [[0.5, 2.0, -3.0, 1.5], [0.5, 0.0, -3.0, 1.5], [0.0, 2.0, 0.0, 1.5],
+                               [0.0, 0.0, 0.0, 4.0]])
 def test_prod_gradient_and_hessian_are_products_of_the_other_entries_whatever_the_zeros(x):
     value, first, hess = grad_of(lambda t: dg.prod(t), x)
     assert value == math.prod(x)
@@ -99,9 +101,10 @@ def test_var_with_fewer_entries_than_ddof_gives_numpys_inf_or_nan_without_a_warn
 # ---------------------------------------------------------------- norm ---
 
 NORM_CASES = [
-    ((5,), None, None), ((5,), 1, None), ((5,), 2, None), ((5,), np.inf, None), ((5,), -np.inf, None), ((5,), 0, None),
-    ((5,), 3, None), ((5,), 0.5, None), ((5,), -2, None), ((3, 4), None, None), ((3, 4), "fro", None), ((3, 4), 1, None),
-    ((3, 4), -1, None), ((3, 4), np.inf, None), ((3, 4), -np.inf, None), ((2, 3, 4), None, None),
+    ((5,), None, None), ((5,), 1, None), ((5,), 2, None), ((5,), np.inf, None), ((5,), -np.inf, None),
+    ((5,), 0, None), ((5,), 3, None), ((5,), 0.5, None), ((5,), -2, None), ((3, 4), None, None),
+    ((3, 4), "fro", None), ((3, 4), 1, None), ((3, 4), -1, None), ((3, 4), np.inf, None), ((3, 4), -np.inf, None),
+    ((2, 3, 4), None, None),
     ((2, 3, 4), 2, 1), ((2, 3, 4), np.inf, -1), ((2, 3, 4), 1, (2, 0)), ((2, 3, 4), np.inf, (0, 2)),
     ((2, 3, 4), "fro", (1, 2)), ((2, 3, 4), -1, (2, 1)),
 ]
@@ -225,7 +228,8 @@ def test_scans_match_numpy(name, axis):
     np.testing.assert_allclose(value, want, rtol=1e-13)
 
 
-@pytest.mark.parametrize("x", [[0.5, 2.0, -3.0, 1.5], [0.5, 0.0, -3.0, 1.5], [0.0, 2.0, 0.0, 1.5], [2.0, 3.0, 0.0, 0.0]])
+@pytest.mark.parametrize("x", [[0.5, 2.0, -3.0, 1.5], [0.5, 0.0, -3.0, 1.5], [0.0, 2.0, 0.0, 1.5],
+                               [2.0, 3.0, 0.0, 0.0]])
 def test_cumprod_gradient_and_hessian_are_exact_with_zeros(x):
     w = np.array([1.0, -2.0, 0.5, 3.0])
     _, first, hess = grad_of(lambda t: dg.cumprod(t) * w, x)
@@ -250,9 +254,10 @@ def test_logcumsumexp_is_stable_far_beyond_exps_range_to_the_second_order():
                                [-1000.0, 0.0, 1000.0, 1000 + math.log1p(math.exp(-1)), 1000 + math.log1p(math.exp(-1))])
     assert np.isfinite(first).all() and np.isfinite(hess).all()
     # d y_i / d x_j = exp(x_j - y_i): the softmax of the prefix; x_0 and x_1 are negligible beside x_2.
-    y = value / [1.0, 2.0, -1.0, 0.5, 3.0]
     weights = np.array([1.0, 2.0, -1.0, 0.5, 3.0])
-    want = [sum(weights[i] * math.exp(x[j] - y[i]) for i in range(j, 5)) if np.isfinite(x[j]) else 0.0 for j in range(5)]
+    y = value / weights
+    want = [sum(weights[i] * math.exp(x[j] - y[i]) for i in range(j, 5)) if np.isfinite(x[j]) else 0.0
+            for j in range(5)]
     np.testing.assert_allclose(first, want, atol=1e-300)
 
 

@@ -171,7 +171,8 @@ def std(x: Tensor, axis: Axis = None, *, ddof: int = 0, keepdims: bool = False, 
     return apply("std", x, axis=axis, ddof=ddof, keepdims=keepdims, name=name)
 
 
-def norm(x: Tensor, ord: Any = None, axis: Axis = None, keepdims: bool = False, *, name: Optional[str] = None) -> Tensor:
+def norm(x: Tensor, ord: Any = None, axis: Axis = None, keepdims: bool = False, *,
+         name: Optional[str] = None) -> Tensor:
     """Vector or matrix norm, as ``numpy.linalg.norm`` (``ord`` 2, 1, inf, -inf, p, 0; matrices 'fro', 1, inf)."""
     return apply("norm", x, ord=ord, axis=axis, keepdims=keepdims, name=name)
 

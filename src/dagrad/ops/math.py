@@ -31,7 +31,7 @@ from ..opdef import Sample, first_dtype
 from .adjoints import is_nonzero
 from .elementwise import exp, sqrt, where
 from .presets import float_binary_op, float_unary_op, unary_op
-from .samples import UNARY_SHAPES, away_from_zero, elementwise_samples, positive
+from .samples import UNARY_SHAPES, elementwise_samples, positive
 
 __all__ = [
     "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "arcsinh", "arccosh", "arctanh",
@@ -389,7 +389,7 @@ def _rational(z, num, den):
 
 
 def _exp_minus_square(y):
-    """``exp(-y²)`` with ``y²`` split as ``t² + (y - t)(y + t)``, ``t = y`` cut to 1/16: no rounding error of y² blown up."""
+    """``exp(-y²)``, with ``y² = t² + (y - t)(y + t)`` for ``t`` = y cut to 1/16, so y²'s rounding is not magnified."""
     t = np.trunc(y * 16) / 16
     return np.exp(-t * t) * np.exp(-(y - t) * (y + t))
 
@@ -459,7 +459,7 @@ def _(g, x):
 @float_unary_op(saves=("inputs",), samples=elementwise_samples(1, make=_between(-2.5, 2.5)),
                 counterparts={"torch": "torch.erfc", "scipy": "scipy.special.erfc"})
 def erfc(x):
-    """Elementwise complementary error function ``1 - erf(x)``, accurate far into the tail where that difference is 0."""
+    """Elementwise complementary error function ``1 - erf(x)``, accurate far in the tail where ``1 - erf`` is 0."""
     return _erfc_float64(x).astype(x.dtype, copy=False)
 
 

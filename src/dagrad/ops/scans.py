@@ -263,7 +263,7 @@ def _(k, h, x, y, out, *, axis, needs):
 
 @op(shape=_exp_scan_rule, dtype=float_dtype, float_inputs=True, samples=_exp_scan_samples)
 def expscan_reverse(g, x, y, *, axis=-1):
-    """``out_j = sum_{i>=j} g_i exp(x_j - y_i)`` along ``axis``, in the log domain: logcumsumexp's gradient (y its output)."""
+    """``out_j = sum_{i>=j} g_i exp(x_j - y_i)`` along ``axis``, in the log domain: logcumsumexp's gradient."""
     return _signed_log_scan(g, -y, x, axis, reverse=True)
 
 

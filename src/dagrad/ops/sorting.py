@@ -217,8 +217,8 @@ def _topk_shape(shape, *, k=1, axis=-1, largest=True):
 def _topk_samples(rng):
     cases = [((6,), 3, -1, True), ((3, 5), 2, -1, False), ((4, 3), 4, 0, True), ((2, 3, 4), 1, 1, True),
              ((1, 5), 0, 1, True), ((0, 3), 2, 1, True), ((3, 2), 2, 1, False)]
-    return [Sample((_distinct(rng, s),), {"k": k, "axis": a, "largest": big}, f"shape {s}, k={k}, axis={a}, largest={big}")
-            for s, k, a, big in cases]
+    return [Sample((_distinct(rng, s),), {"k": k, "axis": a, "largest": big},
+                   f"shape {s}, k={k}, axis={a}, largest={big}") for s, k, a, big in cases]
 
 
 def _top_order(x: np.ndarray, k: int, axis: int, largest: bool) -> np.ndarray:
@@ -242,7 +242,7 @@ def topk(x, *, k=1, axis=-1, largest=True):
 @op(shape=_topk_shape, dtype=_index_dtype, saves=(), samples=_topk_samples,
     counterparts={"torch": "torch.topk"})
 def argtopk(x, *, k=1, axis=-1, largest=True):
-    """Indices (int64) of ``topk``'s values: the first ``k`` of a stable descending (ascending) ``argsort``. No gradient."""
+    """Indices (int64) of ``topk``'s values: the first ``k`` of a stable ``argsort``. No gradient."""
     return _top_order(x, k, axis, largest).astype(np.int64, copy=False)
 
 

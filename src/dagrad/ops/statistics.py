@@ -43,8 +43,8 @@ __all__ = ["prod", "var", "std", "norm", "median", "quantile"]
 
 def _axes_samples(make=away_from_zero, attrs=None, cases=REDUCTION_CASES):
     def samples(rng):
-        return [Sample((make(rng, s),), {"axis": a, "keepdims": k, **(attrs or {})}, f"shape {s}, axis={a}, keepdims={k}")
-                for s, a, k in cases]
+        return [Sample((make(rng, s),), {"axis": a, "keepdims": k, **(attrs or {})},
+                       f"shape {s}, axis={a}, keepdims={k}") for s, a, k in cases]
 
     return samples
 
@@ -198,7 +198,8 @@ def _(g, x, out, *, axis, ddof, keepdims):
     spread = expand_reduced(out, x, axis, keepdims)
     spread_nonzero = is_nonzero(spread)
     centered = x - mean(x, axis=axis, keepdims=True)
-    scale = expand_reduced(g, x, axis, keepdims) / (_dof(reduced_count(x, axis), ddof) * where(spread_nonzero, spread, 1))
+    dof = _dof(reduced_count(x, axis), ddof)
+    scale = expand_reduced(g, x, axis, keepdims) / (dof * where(spread_nonzero, spread, 1))
     return (where(spread_nonzero, scale * centered, 0),)
 
 
@@ -272,7 +273,7 @@ def _norm_samples(rng):
 @op(shape=_norm_shape, dtype=float_dtype, float_inputs=True, samples=_norm_samples,
     counterparts={"numpy": "numpy.linalg.norm", "torch": "torch.linalg.norm"})
 def norm(x, *, ord=None, axis=None, keepdims=False):
-    """Vector or matrix norm, as ``numpy.linalg.norm``: ``ord`` 2 (default), 1, inf, -inf, any p, 0; matrices: 'fro', 1, inf.
+    """Vector or matrix norm, as ``numpy.linalg.norm``: ``ord`` 2, 1, inf, -inf, p, 0; for matrices 'fro', 1, inf.
 
     One axis (or a 1-D input) gives a vector norm: ``ord`` None or 2 is the
     Euclidean norm, 1 the sum of ``|x|``, ``inf`` / ``-inf`` the largest /
@@ -307,7 +308,7 @@ def _vector_norm_vjp(g, x, out, p, axes):
 
 
 def _matrix_norm_parts(ord: float, rows: int, cols: int):
-    """``(inner, outer, extreme)``: |x| is summed over ``inner``, then the largest or smallest over ``outer`` is taken."""
+    """``(inner, outer, largest)``: |x| is summed over ``inner``, then its largest (smallest) over ``outer`` taken."""
     inner, outer = (rows, cols) if ord in (1, -1) else (cols, rows)
     return inner, outer, ord > 0
 
