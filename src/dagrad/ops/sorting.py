@@ -295,7 +295,8 @@ def _permute_samples(rng):
     return out
 
 
-@op(shape=_permute_shape, dtype=_permute_dtype, saves=("inputs",), samples=_permute_samples)
+@op(shape=_permute_shape, dtype=_permute_dtype, saves=("inputs",), samples=_permute_samples,
+    counterparts={"numpy": "numpy.take_along_axis", "torch": "torch.take_along_dim"})
 def permute_along(x, perm, *, axis=-1):
     """``x``'s entries reordered along ``axis``: ``out[..., i, ...] = x[..., perm[..., i, ...], ...]``.
 
