@@ -21,6 +21,8 @@ from .functions import (binary_cross_entropy_with_logits, broadcast_to, clip, co
                         squeeze, stack, sum, take, transpose)
 from .functions import (chunk, diagonal, flip, index_add, masked_fill, one_hot, pad, repeat, roll, scatter_add,
                         split, take_along_axis, tile, trace, tril, triu)  # layout and indexing (issue 14)
+from .functions import (ValuesIndices, all, any, argmax, argmin, argsort, cumprod, cumsum, logcumsumexp, median, norm,
+                        prod, quantile, round, sort, std, topk, var)
 from .gradcheck import GradcheckReport, gradcheck, gradgradcheck
 from .graph import Graph
 from .hookspecs import hookimpl
@@ -31,6 +33,8 @@ from .ops.compare import (equal, greater, greater_equal, isfinite, isinf, isnan,
                           logical_not, logical_or, logical_xor, not_equal)
 from .ops.elementwise import (abs, add, astype, cos, div, exp, log, maximum, minimum, mul, neg, pow, relu,
                               sigmoid, sin, sqrt, sub, tanh, where)
+from .ops.math import (arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, ceil, cosh, erf, erfc, expm1,
+                       floor, log1p, log2, log10, reciprocal, rsqrt, sign, sinh, square, tan)
 from .plugins import load_plugins, register, register_ops, registry
 from .render import render, show
 from .result import Result
@@ -57,6 +61,11 @@ __all__ = [
     "squeeze", "stack", "sum", "take", "transpose",
     "pad", "flip", "roll", "tile", "repeat", "split", "chunk", "tril", "triu", "diagonal", "trace",
     "take_along_axis", "scatter_add", "index_add", "masked_fill", "one_hot",
+    # math, statistics, scans, selection
+    "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "log1p", "expm1",
+    "log2", "log10", "erf", "erfc", "square", "reciprocal", "rsqrt", "sign", "floor", "ceil", "round",
+    "prod", "var", "std", "norm", "median", "quantile", "cumsum", "cumprod", "logcumsumexp",
+    "argmax", "argmin", "any", "all", "argsort", "sort", "topk", "ValuesIndices",
 ]
 
 

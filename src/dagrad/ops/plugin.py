@@ -5,10 +5,10 @@ from __future__ import annotations
 from ..hookspecs import hookimpl
 from ..opdef import ops_in
 from . import adjoints, compare, elementwise, fallback, layout, linalg, losses, random, reductions
-from . import indexing, shaping  # ops-shape (issue 14)
+from . import indexing, math, scans, shaping, sorting, statistics
 
 MODULES = (elementwise, compare, reductions, layout, linalg, losses, random, adjoints, fallback,
-           shaping, indexing)
+           shaping, indexing, math, statistics, scans, sorting)
 BUILTIN_OPS = [op for module in MODULES for op in ops_in(module)]
 
 

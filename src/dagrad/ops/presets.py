@@ -28,7 +28,14 @@ __all__ = ["unary_op", "float_unary_op", "binary_op", "float_binary_op", "reduct
 
 
 def sum_dtype(dtype, *rest, **attrs):
-    """Dtype of a sum, as numpy computes it: bool and integers narrower than the platform's widen to it."""
+    """Dtype of a sum, product or cumulative scan, as numpy computes it.
+
+    Bool and integers narrower than the platform's accumulate in its integer of
+    their sign (numpy's sum of int8 is int64, of uint8 uint64); floats keep
+    their dtype.
+    """
+    if np.dtype(dtype).kind not in "biufc":
+        raise TypeError(f"{np.dtype(dtype)} is not a numeric dtype")
     return np.add.reduce(np.empty(0, dtype)).dtype
 
 

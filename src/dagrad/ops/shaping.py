@@ -22,6 +22,7 @@ import numpy as np
 from ..opdef import Sample, first_dtype, op
 from ..shapes import Shape, format_shape, normalize_axes
 from ..tensor import apply
+from .presets import sum_dtype
 from .samples import away_from_zero
 
 __all__ = [
@@ -319,7 +320,7 @@ def _(g, x, *, reps):
     return (tile_transpose(g, x, reps=reps),)
 
 
-@op(shape=_transpose_rule(_tile_rule, "tile"), dtype=first_dtype, saves=(),
+@op(shape=_transpose_rule(_tile_rule, "tile"), dtype=sum_dtype, saves=(),
     samples=_transpose_samples(_tile_samples, _tile_rule, {"reps": (1, 1)}))
 def tile_transpose(g, like, *, reps=1):
     """tile's transpose: the sum of ``g``'s tiles, shaped like ``like`` (whose values are not read)."""
@@ -412,7 +413,7 @@ def _(g, x, *, repeats, axis):
     return (repeat_transpose(g, x, repeats=repeats, axis=axis),)
 
 
-@op(shape=_transpose_rule(_repeat_rule, "repeat"), dtype=first_dtype, saves=(),
+@op(shape=_transpose_rule(_repeat_rule, "repeat"), dtype=sum_dtype, saves=(),
     samples=_transpose_samples(_repeat_samples, _repeat_rule, {"repeats": 1, "axis": 1}))
 def repeat_transpose(g, like, *, repeats=1, axis=None):
     """repeat's transpose: each run of repeated entries of ``g`` summed, shaped like ``like`` (whose values are not read)."""
