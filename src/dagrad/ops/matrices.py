@@ -272,6 +272,18 @@ _GENERAL = np.array([[1.2, -0.3, -0.2], [-0.25, 1.1, -0.35], [-0.2, -0.3, 1.3]])
 _SPD = np.array([[1.2, -0.3, -0.2], [-0.3, 1.1, -0.25], [-0.2, -0.25, 1.3]])
 
 
+def _rectangular_samples(parts: tuple):
+    """Samples of a decomposition of any matrix, for each of its ``parts``: tall, square, wide, 1x1, none."""
+
+    def samples(rng):
+        cases = [(conditioned(rng, (4, 3)), "tall 4x3"), (conditioned(rng, (2, 3, 3)), "a batch of square"),
+                 (conditioned(rng, (2, 4)), "wide 2x4"), (np.array([[-1.3]]), "1x1"),
+                 (np.zeros((0, 3, 2)), "an empty batch")]
+        return [Sample((a,), {"part": part}, f"{part}, {label}") for part in parts for a, label in cases]
+
+    return samples
+
+
 # ----------------------------------------------------------- tri_like ---
 
 
@@ -613,25 +625,13 @@ def _qr_rule(x, *, part=None):
     return batch + ((m, k) if part == "Q" else (k, n))
 
 
-def _qr_samples(rng):
-    out = []
-    for part in QR_PARTS:
-        out += [
-            Sample((conditioned(rng, (4, 3)),), {"part": part}, f"{part}, tall 4x3"),
-            Sample((conditioned(rng, (2, 3, 3)),), {"part": part}, f"{part}, a batch of square"),
-            Sample((conditioned(rng, (2, 4)),), {"part": part}, f"{part}, wide 2x4"),
-            Sample((np.array([[-1.3]]),), {"part": part}, f"{part}, 1x1"),
-            Sample((np.zeros((0, 3, 2)),), {"part": part}, f"{part}, an empty batch"),
-        ]
-    return out
-
-
 def _copy_upper(m: np.ndarray) -> np.ndarray:
     """The symmetric matrix with ``m``'s upper triangle (and diagonal) mirrored below."""
     return np.triu(m) + _swap(np.triu(m, 1))
 
 
-@op(shape=_qr_rule, dtype=linalg_dtype, float_inputs=True, saves=(), residuals=True, samples=_qr_samples,
+@op(shape=_qr_rule, dtype=linalg_dtype, float_inputs=True, saves=(), residuals=True,
+    samples=_rectangular_samples(QR_PARTS),
     counterparts={"numpy": "numpy.linalg.qr", "torch": "torch.linalg.qr"})
 def qr(x, *, part=None):
     """Orthonormal ``Q`` (``part="Q"``) or triangular ``R`` (``part="R"``) of each reduced QR decomposition.
@@ -710,19 +710,6 @@ def _svd_rule(x, *, part=None):
     return batch + {"U": (m, k), "S": (k,), "Vh": (k, n)}[part]
 
 
-def _svd_samples(rng):
-    out = []
-    for part in SVD_PARTS:
-        out += [
-            Sample((conditioned(rng, (4, 3)),), {"part": part}, f"{part}, tall 4x3"),
-            Sample((conditioned(rng, (2, 3, 3)),), {"part": part}, f"{part}, a batch of square"),
-            Sample((conditioned(rng, (2, 4)),), {"part": part}, f"{part}, wide 2x4"),
-            Sample((np.array([[-1.3]]),), {"part": part}, f"{part}, 1x1"),
-            Sample((np.zeros((0, 3, 2)),), {"part": part}, f"{part}, an empty batch"),
-        ]
-    return out
-
-
 def _svd_vjp(u, s, vh, g, part: str) -> np.ndarray:
     m, k, n = u.shape[-2], u.shape[-1], vh.shape[-1]
     if part == "S":
@@ -748,7 +735,8 @@ def _svd_vjp(u, s, vh, g, part: str) -> np.ndarray:
     return ga
 
 
-@op(shape=_svd_rule, dtype=linalg_dtype, float_inputs=True, saves=(), residuals=True, samples=_svd_samples,
+@op(shape=_svd_rule, dtype=linalg_dtype, float_inputs=True, saves=(), residuals=True,
+    samples=_rectangular_samples(SVD_PARTS),
     counterparts={"numpy": "numpy.linalg.svd", "torch": "torch.linalg.svd"})
 def svd(x, *, part=None):
     """``U`` (``part="U"``), singular values ``S`` (``"S"``) or ``Vh`` (``"Vh"``) of each reduced SVD.
