@@ -30,7 +30,7 @@ LAYER = {
     # built-in plugin module, which the registry loads by name, lists it with the other ops
     "plugins": 3.0, "ops.fallback": 3.01, "ops.plugin": 3.02, "ops.__init__": 3.1, "extend": 3.2, "_compat": 3.3,
     # L4 intermediate representation and execution
-    "node": 4.0, "result": 4.1, "scheduler": 4.2, "graph": 4.3, "functions": 4.4,
+    "node": 4.0, "result": 4.1, "scheduler": 4.2, "graph": 4.3, "functions": 4.4, "linalg": 4.4,
     # L5 built on the engine
     "gradcheck": 5, "io": 5, "nn": 5, "optim": 5, "checkpoint": 5, "autodiff": 5,
     # L6 presentation (render.plots imports matplotlib only when a plot is asked for)

@@ -10,7 +10,7 @@
 ((3, 2), True)
 """
 
-from . import _compat, extend, nn, ops, optim, shapes, train
+from . import _compat, extend, linalg, nn, ops, optim, shapes, train
 from ._version import __version__
 from .autodiff import grad, hessian, hvp, jacobian
 from .errors import (AnomalyError, CycleError, DagradError, FeedError, FormatError, GradientError, GraphError,
@@ -45,7 +45,7 @@ from .train import fit
 del _compat  # imported for its effect: ``from dagrad.op import ...`` keeps working, deprecated
 
 __all__ = [
-    "__version__", "ops", "shapes", "extend", "nn", "optim", "train", "fit",
+    "__version__", "ops", "shapes", "extend", "nn", "optim", "train", "fit", "linalg",
     "DagradError", "GraphError", "CycleError", "ShapeError", "FeedError", "PluginError", "OpError",
     "GradientError", "HigherOrderError", "AnomalyError", "NonFiniteError", "FormatError", "RenderError",
     "SymbolicTensorError", "PluginWarning",
