@@ -19,6 +19,8 @@ from .errors import (AnomalyError, CycleError, DagradError, FeedError, FormatErr
 from .functions import (binary_cross_entropy_with_logits, broadcast_to, clip, concatenate, einsum, expand_dims,
                         log_softmax, logsumexp, max, mean, min, mse, reshape, softmax, softmax_cross_entropy,
                         squeeze, stack, sum, take, transpose)
+from .functions import (batch_norm, cosine_embedding_loss, cosine_similarity, cross_entropy, group_norm, huber_loss,
+                        kl_div, l1_loss, layer_norm, nll_loss, rms_norm, smooth_l1_loss)
 from .gradcheck import GradcheckReport, gradcheck, gradgradcheck
 from .graph import Graph
 from .hookspecs import hookimpl
@@ -53,6 +55,8 @@ __all__ = [
     "binary_cross_entropy_with_logits", "broadcast_to", "clip", "concatenate", "einsum", "expand_dims",
     "log_softmax", "logsumexp", "max", "mean", "min", "mse", "reshape", "softmax", "softmax_cross_entropy",
     "squeeze", "stack", "sum", "take", "transpose",
+    "layer_norm", "group_norm", "rms_norm", "batch_norm", "nll_loss", "cross_entropy", "l1_loss", "smooth_l1_loss",
+    "huber_loss", "kl_div", "cosine_similarity", "cosine_embedding_loss",
 ]
 
 
