@@ -306,3 +306,14 @@ def test_a_checkpoint_does_not_restore_into_a_graph_with_other_updates(tmp_path)
     assert same_nodes.updates == {} and len(same_nodes) == len(g)
     with pytest.raises(dg.DagradError, match="state updates"):
         load_checkpoint(tmp_path / "a.ckpt").restore(same_nodes, dg.optim.SGD(same_nodes, lr=0.01))
+
+
+def test_every_normalization_and_loss_op_can_be_differentiated_twice_or_says_why_not():
+    twice = {"layer_norm", "group_norm", "rms_norm", "batch_norm", "nll_loss", "cross_entropy", "soft_cross_entropy",
+             "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "cosine_similarity", "cosine_embedding_loss",
+             "weighted_binary_cross_entropy_with_logits"}
+    ops = dg.registry().ops
+    assert all(ops[name].has_graph_vjp and ops[name].counterparts["torch"].startswith("torch.") for name in twice)
+    # State and masks: not functions to differentiate, and their docstrings say so.
+    assert not ops["batch_norm_update"].differentiable and "no gradient" in ops["batch_norm_update"].doc
+    assert not ops["class_mask"].differentiable and "no gradient" in ops["class_mask"].doc

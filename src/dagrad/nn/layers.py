@@ -222,11 +222,8 @@ def layer_norm(
     ('layer_norm', ['layer_norm/beta', 'layer_norm/gamma'])
     """
     sizes = _normalized_shape(x, normalized_shape, name)
-    g = x.graph
-    dtype = _float_dtype(x)
-    with g.scope(g.unused_scope(name)):
-        gamma = g.param("gamma", _init.ones(sizes, dtype=dtype)) if elementwise_affine else None
-        beta = g.param("beta", _init.zeros(sizes, dtype=dtype)) if elementwise_affine and bias else None
+    with x.graph.scope(x.graph.unused_scope(name)):
+        gamma, beta = _gain_and_shift(x, sizes, elementwise_affine, elementwise_affine and bias)
         return F.layer_norm(x, sizes, gamma, beta, eps)
 
 
@@ -254,9 +251,8 @@ def rms_norm(
     array([[0.8485, 1.1314]])
     """
     sizes = _normalized_shape(x, normalized_shape, name)
-    g = x.graph
-    with g.scope(g.unused_scope(name)):
-        gamma = g.param("gamma", _init.ones(sizes, dtype=_float_dtype(x))) if elementwise_affine else None
+    with x.graph.scope(x.graph.unused_scope(name)):
+        gamma, _ = _gain_and_shift(x, sizes, elementwise_affine, False)
         return F.rms_norm(x, sizes, gamma, eps)
 
 
@@ -283,11 +279,8 @@ def group_norm(
     ((None, 8, 5, 5), (8,))
     """
     channels = _channels(x, name)
-    g = x.graph
-    dtype = _float_dtype(x)
-    with g.scope(g.unused_scope(name)):
-        gamma = g.param("gamma", _init.ones((channels,), dtype=dtype)) if affine else None
-        beta = g.param("beta", _init.zeros((channels,), dtype=dtype)) if affine else None
+    with x.graph.scope(x.graph.unused_scope(name)):
+        gamma, beta = _gain_and_shift(x, (channels,), affine, affine)
         return F.group_norm(x, num_groups, gamma, beta, eps)
 
 
@@ -331,8 +324,7 @@ def batch_norm(
     g = x.graph
     dtype = _float_dtype(x)
     with g.scope(g.unused_scope(name)):
-        gamma = g.param("gamma", _init.ones((channels,), dtype=dtype)) if affine else None
-        beta = g.param("beta", _init.zeros((channels,), dtype=dtype)) if affine else None
+        gamma, beta = _gain_and_shift(x, (channels,), affine, affine)
         if not track_running_stats:
             return F.batch_norm(x, None, None, gamma, beta, training=True, eps=eps)
         mean = g.param("running_mean", _init.zeros((channels,), dtype=dtype), trainable=False)
@@ -340,6 +332,13 @@ def batch_norm(
         count = g.param("num_batches_tracked", np.array(0, np.int64), trainable=False) if momentum is None else None
         return F.batch_norm(x, mean, var, gamma, beta, training=training, momentum=momentum, eps=eps,
                             num_batches_tracked=count)
+
+
+def _gain_and_shift(x: Tensor, shape: tuple, gain: bool, shift: bool) -> tuple:
+    """The learned ``gamma`` (ones) and ``beta`` (zeros) of a normalization layer, or None where not wanted."""
+    g, dtype = x.graph, _float_dtype(x)
+    return (g.param("gamma", _init.ones(shape, dtype=dtype)) if gain else None,
+            g.param("beta", _init.zeros(shape, dtype=dtype)) if shift else None)
 
 
 def _normalized_shape(x: Tensor, normalized_shape: Union[None, int, Sequence[int]], layer: str) -> tuple:

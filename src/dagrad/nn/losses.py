@@ -50,12 +50,13 @@ def cross_entropy(logits: Tensor, labels: Any, reduction: str = "mean", *, weigh
     Examples
     --------
     >>> import numpy as np, dagrad as dg
-    >>> g = dg.Graph()
-    >>> logits = g.input("logits", shape=(None, 3))
-    >>> labels = g.input("labels", shape=(None,), dtype="int64")
-    >>> loss = dg.nn.cross_entropy(logits, labels, ignore_index=-1, label_smoothing=0.1)
-    >>> res = g.forward(loss, {"logits": np.zeros((3, 3)), "labels": [0, 2, -1]})
-    >>> bool(np.isclose(res.value(loss), np.log(3)))     # the -1 label is left out of the mean
+    >>> scores = dg.Graph().param("scores", np.zeros((2, 3)))
+    >>> hard = dg.nn.cross_entropy(scores, np.array([1, -1]), ignore_index=-1, name="hard")
+    >>> soft = dg.nn.cross_entropy(scores, np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]]), name="soft")
+    >>> hard.op, soft.op
+    ('cross_entropy', 'soft_cross_entropy')
+    >>> res = scores.graph.forward([hard, soft])
+    >>> bool(np.isclose(res.value(hard), np.log(3)))     # the -1 label is left out of the mean
     True
     """
     return F.cross_entropy(logits, labels, weight, ignore_index=ignore_index,

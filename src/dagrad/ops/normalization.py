@@ -195,25 +195,26 @@ def layer_norm(x, *affine, normalized_shape=None, eps=1e-5):
     return out.astype(_out_dtype(x, *affine), copy=False), (xhat, rstd, affine[0] if affine else None)
 
 
+def _trailing_grads(g, xhat, rstd, weight, count: int, needs, mean: Callable, backward: Callable) -> tuple:
+    """Gradients of x and of the ``count`` affine inputs (weight, bias) of a norm over trailing axes."""
+    dxhat = g * weight if weight is not None else g
+    grads = [backward(dxhat, xhat, rstd, mean) if needs[0] else None]
+    # The weight and bias span the trailing axes: the engine sums their gradients over the leading ones.
+    return tuple(grads + [(g * xhat if k == 0 else g) if needs[k + 1] else None for k in range(count)])
+
+
 @layer_norm.vjp
 def _(g, x, *affine, res, normalized_shape, eps, needs):
     xhat, rstd, weight = res
-    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
-    dxhat = g * weight if weight is not None else g
-    grads = [_standardize_vjp(dxhat, xhat, rstd, _array_mean(axes)) if needs[0] else None]
-    # The weight and bias span the trailing axes: the engine sums their gradients over the leading ones.
-    grads += [(g * xhat if k == 0 else g) if needs[k + 1] else None for k in range(len(affine))]
-    return tuple(grads)
+    mean = _array_mean(tuple(range(x.ndim - len(normalized_shape), x.ndim)))
+    return _trailing_grads(g, xhat, rstd, weight, len(affine), needs, mean, _standardize_vjp)
 
 
 @layer_norm.graph_vjp
 def _(g, x, *affine, normalized_shape, eps, needs):
     mean = _graph_mean(tuple(range(-len(normalized_shape), 0)))
     xhat, rstd = _standardize(x, mean, _graph_rsqrt, eps)
-    dxhat = g * affine[0] if affine else g
-    grads = [_standardize_vjp(dxhat, xhat, rstd, mean) if needs[0] else None]
-    grads += [(g * xhat if k == 0 else g) if needs[k + 1] else None for k in range(len(affine))]
-    return tuple(grads)
+    return _trailing_grads(g, xhat, rstd, affine[0] if affine else None, len(affine), needs, mean, _standardize_vjp)
 
 
 # ----------------------------------------------------------- rms_norm ---
@@ -252,19 +253,15 @@ def _rms_eps(eps, dtype) -> float:
 @rms_norm.vjp
 def _(g, x, *weight, res, normalized_shape, eps, needs):
     xhat, rstd, w = res
-    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
-    dxhat = g * w if w is not None else g
-    grads = [_rms_scale_vjp(dxhat, xhat, rstd, _array_mean(axes)) if needs[0] else None]
-    return tuple(grads + [g * xhat if needs[1] else None for _ in weight])
+    mean = _array_mean(tuple(range(x.ndim - len(normalized_shape), x.ndim)))
+    return _trailing_grads(g, xhat, rstd, w, len(weight), needs, mean, _rms_scale_vjp)
 
 
 @rms_norm.graph_vjp
 def _(g, x, *weight, normalized_shape, eps, needs):
     mean = _graph_mean(tuple(range(-len(normalized_shape), 0)))
-    xhat, rstd = _rms_scale(x, mean, _graph_rsqrt, _rms_eps(eps, np.result_type(x.dtype, *[w.dtype for w in weight])))
-    dxhat = g * weight[0] if weight else g
-    grads = [_rms_scale_vjp(dxhat, xhat, rstd, mean) if needs[0] else None]
-    return tuple(grads + [g * xhat if needs[1] else None for _ in weight])
+    xhat, rstd = _rms_scale(x, mean, _graph_rsqrt, _rms_eps(eps, float_dtype(x.dtype, *[w.dtype for w in weight])))
+    return _trailing_grads(g, xhat, rstd, weight[0] if weight else None, len(weight), needs, mean, _rms_scale_vjp)
 
 
 # --------------------------------------------------------- group_norm ---
