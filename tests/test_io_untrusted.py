@@ -299,10 +299,10 @@ def test_text_from_the_file_is_quoted_with_control_characters_escaped(saved, tmp
 def test_newer_format_quotes_the_version_it_was_written_by(saved, tmp_path):
     _, _, path = saved
     doc = document(path)
-    doc["format_version"] = 3
+    doc["format_version"] = 4
     doc["dagrad_version"] = ESCAPE
     message = str(load_error(rewrite(path, tmp_path / "newer.dagrad", doc)))
-    assert "format version 3" in message and "reads format versions 1 to 2" in message and "\x1b" not in message
+    assert "format version 4" in message and "reads format versions 1 to 3" in message and "\x1b" not in message
 
 
 @pytest.mark.parametrize("dist,suggested", [("dagrad-fancy", True), ("fancy_ops.v2", True), ("x; rm -rf ~", False),

@@ -23,6 +23,8 @@ from .functions import (chunk, diagonal, flip, index_add, masked_fill, one_hot, 
                         split, take_along_axis, tile, trace, tril, triu)  # layout and indexing (issue 14)
 from .functions import (ValuesIndices, all, any, argmax, argmin, argsort, cumprod, cumsum, logcumsumexp, median, norm,
                         prod, quantile, round, sort, std, topk, var)
+from .functions import (batch_norm, cosine_embedding_loss, cosine_similarity, cross_entropy, group_norm, huber_loss,
+                        kl_div, l1_loss, layer_norm, nll_loss, rms_norm, smooth_l1_loss)
 from .gradcheck import GradcheckReport, gradcheck, gradgradcheck
 from .graph import Graph
 from .hookspecs import hookimpl
@@ -66,6 +68,8 @@ __all__ = [
     "log2", "log10", "erf", "erfc", "square", "reciprocal", "rsqrt", "sign", "floor", "ceil", "round",
     "prod", "var", "std", "norm", "median", "quantile", "cumsum", "cumprod", "logcumsumexp",
     "argmax", "argmin", "any", "all", "argsort", "sort", "topk", "ValuesIndices",
+    "layer_norm", "group_norm", "rms_norm", "batch_norm", "nll_loss", "cross_entropy", "l1_loss", "smooth_l1_loss",
+    "huber_loss", "kl_div", "cosine_similarity", "cosine_embedding_loss",
 ]
 
 

@@ -22,7 +22,7 @@ from .errors import CycleError, GraphError, ShapeError
 from .node import SOURCE_KINDS, Node, topological_order
 from .plugins import registry
 from .scheduler import compile as compile_plan
-from .shapes import Shape, format_shape
+from .shapes import Shape, fits, format_shape
 from .tensor import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -87,6 +87,7 @@ class Graph:
         self._journal: Optional[list] = None  # names added inside ``atomic()``
         self._input_names: list[str] = []  # in insertion order
         self._insertion_is_topological = True  # until a rewire makes a node read a later one
+        self._updates: dict[str, str] = {}  # param -> the node whose value it takes after a training step
         self.version = 0
 
     # ----------------------------------------------------------- reading --
@@ -181,6 +182,53 @@ class Graph:
             raise ShapeError(f"node {node.name!r}: cannot store {new.dtype} values in a {old.dtype} node")
         self._values[node.name] = np.array(new, dtype=old.dtype)
 
+    @property
+    def updates(self) -> dict[str, str]:
+        """State updates, ``{param: node}``: after every training step the param takes the node's value.
+
+        Running statistics (``dagrad.nn.batch_norm``) are non-trainable params
+        updated this way, since an op cannot change state: ``fit`` computes
+        these nodes in each step's plan and applies them after the optimizer
+        step; ``dagrad.train.apply_updates`` does it for a loop of your own.
+        """
+        return dict(self._updates)
+
+    def add_update(self, param: NodeRef, value: NodeRef) -> None:
+        """After every training step, set the non-trainable ``param`` to the value of node ``value`` in that step.
+
+        ``value`` usually reads ``param`` itself (``(1 - m) * running + m * batch_mean``);
+        it must have ``param``'s shape and a dtype that casts to its dtype. A
+        param has at most one update, and a trainable one has none: the
+        optimizer owns it.
+
+        Examples
+        --------
+        >>> import numpy as np, dagrad as dg
+        >>> g = dg.Graph()
+        >>> steps = g.param("steps", np.array(0), trainable=False)
+        >>> g.add_update(steps, steps + 1)          # count the training steps
+        >>> g.updates
+        {'steps': 'add'}
+        """
+        record, source = self.node(param), self.node(value)
+        if record.op != "param" or record.trainable:
+            what = "a trainable param, which the optimizer updates" if record.op == "param" else f"a {record.kind}"
+            raise GraphError(f"add_update: {record.name!r} is {what}; only non-trainable params take state updates "
+                             f"(g.param(..., trainable=False))")
+        if source.name == record.name:
+            raise GraphError(f"add_update: param {record.name!r} cannot be updated to itself")
+        if record.name in self._updates:
+            raise GraphError(f"add_update: param {record.name!r} is already updated from {self._updates[record.name]!r}; "
+                             "a param takes one update per step")
+        if source.shape is not None and (len(source.shape) != len(record.shape) or not fits(record.shape, source.shape)):
+            raise ShapeError(f"add_update: node {source.name!r} has shape {format_shape(source.shape)}, but param "
+                             f"{record.name!r} has shape {format_shape(record.shape)}")
+        if not np.can_cast(source.dtype, record.dtype, casting="same_kind"):
+            raise ShapeError(f"add_update: node {source.name!r} is {source.dtype}, which cannot be stored in param "
+                             f"{record.name!r} ({record.dtype})")
+        self._updates[record.name] = source.name
+        self._changed()
+
     # ---------------------------------------------------------- building --
 
     @contextlib.contextmanager
@@ -225,12 +273,14 @@ class Graph:
         """
         outer, added = self._journal, []
         self._journal = added
+        updates = dict(self._updates)
         try:
             yield added
         except BaseException:
             self._g.remove_nodes_from(added)
             for name in added:
                 self._values.pop(name, None)
+            self._updates = updates
             self._changed()
             raise
         finally:

@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..graph import Graph
     from ..optim import Optimizer
 
-__all__ = ["fit", "evaluate", "predict"]
+__all__ = ["fit", "evaluate", "predict", "apply_updates"]
 
 NodeRef = Union[str, Tensor]
 
@@ -201,8 +201,10 @@ def fit(
     wrt
         Parameters to train (default: every trainable param).
     training
-        The scalar input that switches dropout on: fed the step number while
-        training and 0 while evaluating, when the graph has it.
+        The scalar input that switches dropout and batch normalization to
+        training: fed the step number while training and 0 while evaluating,
+        when the graph has it. After every optimizer step, the graph's state
+        updates (``Graph.add_update``: running statistics) are applied.
     history_every
         Record loss and gradient norms at step 1 and every ``history_every``-th step.
     callbacks
@@ -258,7 +260,8 @@ def fit(
         raise FeedError(f"fit: drop_last=True with {n} examples and batch_size={batch_size} leaves no batch to train on")
     metric_list = _metric_list(metrics)
     flag = _training_input(graph, training)
-    outputs = [loss_name] + [o for m in metric_list for o in m.outputs if o != loss_name]
+    updates = graph.updates  # state the step sets after the optimizer (running statistics): computed by the plan
+    outputs = list(dict.fromkeys([loss_name] + [o for m in metric_list for o in m.outputs] + list(updates.values())))
     fast = graph.compile(outputs, loss=loss_name, wrt=wrt, keep="wrt")
     wrt_names = fast.wrt
     settings = {"loss": loss_name, "examples": n, "batch_size": batch_size, "shuffle": shuffle, "drop_last": drop_last,
@@ -298,6 +301,7 @@ def fit(
                         history.record(step, epoch, batch_loss, optimizer.lr,
                                        {w: result.grads.get(w) for w in wrt_names})
                     if _update(optimizer, result, batch_loss, loss_name, step, epoch, on_nonfinite):
+                        apply_updates(graph, result, updates)
                         at.add(batch_loss, scores, len(idx), metric_list)
                     else:
                         history.skipped.append(step)
@@ -358,6 +362,38 @@ def _update(optimizer: "Optimizer", result: Any, batch_loss: float, loss_name: s
             return False
         raise NonFiniteError(f"fit: step {step} (epoch {epoch}): {exc}", exc.node, exc.phase, step) from None
     return optimizer.skipped == skipped
+
+
+def apply_updates(graph: "Graph", result: Any, updates: Optional[Mapping[str, str]] = None) -> None:
+    """Set each param with a state update (``Graph.add_update``) to its node's value in ``result``: all or none.
+
+    ``fit`` calls it after every optimizer step. A loop of your own asks for the
+    update nodes as outputs of the step and calls it after ``optimizer.step``::
+
+        result = g.backward(loss, feeds, keep="wrt", outputs=list(g.updates.values()))
+        optimizer.step(result)
+        dg.train.apply_updates(g, result)
+
+    Raises
+    ------
+    GraphError
+        ``result`` lacks an update's value, or holds one of the wrong shape
+        or dtype; no param changed.
+    """
+    updates = graph.updates if updates is None else updates
+    values = {}
+    for param, node in updates.items():
+        value = result.values.get(node)
+        if value is None:
+            raise GraphError(f"apply_updates: the result has no value of {node!r}, the update of {param!r}: run the "
+                             "step with outputs=list(g.updates.values()) (fit does)")
+        current = graph.value(param)
+        if np.shape(value) != current.shape or not np.can_cast(np.asarray(value).dtype, current.dtype, "same_kind"):
+            raise GraphError(f"apply_updates: node {node!r} holds a {np.asarray(value).dtype} value of shape "
+                             f"{np.shape(value)}, which cannot update param {param!r} ({current.dtype}, {current.shape})")
+        values[param] = value
+    for param, value in values.items():
+        graph.set_value(param, value)
 
 
 def _attach(exc: BaseException, history: History, checkpoint: Any) -> None:
