@@ -1,3 +1,3 @@
 """Convolution ops for dagrad (NCHW), shipped as a separate distribution found through its entry point."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
