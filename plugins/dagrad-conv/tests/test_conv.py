@@ -385,3 +385,16 @@ def test_float32_images_stay_float32_through_conv_pooling_and_resizing():
     y = dg.ops.flatten(dg.ops.avg_pool2d(h, kernel_size=1))
     res = g.backward(y.sum(), {"x": rng.standard_normal((2, 2, 6, 6)).astype(np.float32)})
     assert res.value(y).dtype == np.float32 and res.grad("w").dtype == np.float32
+
+
+def test_a_model_saved_with_the_old_attribute_names_loads_and_computes_the_same(tmp_path):
+    g = dg.Graph("old-names")
+    x = g.input("x", shape=(None, 1, 4, 4))
+    w = g.param("w", np.random.default_rng(8).standard_normal((2, 1, 3, 3)))
+    with pytest.warns(DeprecationWarning):
+        y = dg.ops.flatten(dg.ops.avg_pool2d(dg.ops.conv2d(x, w, padding=1), kernel=2), start=1)
+    dg.save(g, tmp_path / "old.dagrad")
+    with pytest.warns(DeprecationWarning):
+        again = dg.load(tmp_path / "old.dagrad")
+    feed = {"x": np.random.default_rng(9).standard_normal((3, 1, 4, 4))}
+    np.testing.assert_array_equal(again.forward(y.name, feed).value(y.name), g.forward(y, feed).value(y))
