@@ -7,11 +7,7 @@ import numpy as np
 import dagrad as dg
 from dagrad.extend import Sample, away_from_zero, float_dtype, normalize_axes, op, static_rank
 
-
-def _sigmoid(x):
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
+from .special import sigmoid
 
 # -------------------------------------------------------------- softmin --
 
@@ -72,13 +68,13 @@ def _glu_samples(rng):
 def glu(x, *, axis=-1):
     """Gated linear unit: ``a * sigmoid(b)`` where ``a`` and ``b`` are the halves of ``x`` along ``axis``."""
     a, b = np.split(x, 2, axis=axis)
-    return a * _sigmoid(b)
+    return a * sigmoid(b)
 
 
 @glu.vjp
 def _(g, x, *, axis):
     a, b = np.split(x, 2, axis=axis)
-    s = _sigmoid(b)
+    s = sigmoid(b)
     return (np.concatenate([g * s, g * a * s * (1 - s)], axis=axis),)
 
 

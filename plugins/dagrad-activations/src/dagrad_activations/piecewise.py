@@ -14,8 +14,7 @@ import warnings
 import numpy as np
 
 import dagrad as dg
-from dagrad.extend import (Sample, away_from_zero, float_unary_op, is_positive, op, reshape_as, static_rank,
-                           unary_op)
+from dagrad.extend import Sample, away_from_zero, float_unary_op, is_positive, op, reshape_as, static_rank, unary_op
 
 from .samples import avoiding, settings
 

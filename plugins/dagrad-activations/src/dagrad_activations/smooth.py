@@ -17,17 +17,12 @@ import dagrad as dg
 from dagrad.extend import float_unary_op, is_positive
 
 from .samples import avoiding, settings
-from .special import ndtr, normal_cdf, normal_pdf, normal_pdf_tensor
+from .special import ndtr, normal_cdf, normal_pdf, normal_pdf_tensor, sigmoid
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_CUBIC = 0.044715
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def _sigmoid(x):
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def _softplus(x):
@@ -93,12 +88,12 @@ def _(g, x, *, approximate):
 @float_unary_op(saves=("inputs",), counterparts={"torch": "torch.nn.functional.silu"})
 def silu(x):
     """Sigmoid-weighted linear unit ``x * sigmoid(x)`` (also called swish)."""
-    return x * _sigmoid(x)
+    return x * sigmoid(x)
 
 
 @silu.vjp
 def _(g, x):
-    s = _sigmoid(x)
+    s = sigmoid(x)
     return (g * (s + x * s * (1 - s)),)
 
 
@@ -118,7 +113,7 @@ def mish(x):
 @mish.vjp
 def _(g, x):
     t = np.tanh(_softplus(x))
-    return (g * (t + x * (1 - t * t) * _sigmoid(x)),)
+    return (g * (t + x * (1 - t * t) * sigmoid(x)),)
 
 
 @mish.graph_vjp
@@ -156,12 +151,12 @@ def softplus(x, *, beta=1.0, threshold=20.0):
 @softplus.vjp
 def _(g, x, *, beta, threshold):
     bx = beta * x
-    return (g * np.where(bx > threshold, 1, _sigmoid(bx)),)
+    return (g * np.where(bx > threshold, 1, sigmoid(bx)),)
 
 
 @softplus.graph_vjp
 def _(g, x, *, beta, threshold):
-    """``g`` where ``beta * x > threshold`` (a boolean mask: no second derivative there), else ``g * sigmoid(beta x)``."""
+    """``g`` where ``beta * x > threshold`` (a boolean mask: no second derivative), else ``g * sigmoid(beta x)``."""
     bx = beta * x
     return (dg.where(is_positive(bx - threshold), g, g * dg.sigmoid(bx)),)
 
@@ -174,7 +169,7 @@ def logsigmoid(x):
 
 @logsigmoid.vjp
 def _(g, x):
-    return (g * _sigmoid(-x),)
+    return (g * sigmoid(-x),)
 
 
 @logsigmoid.graph_vjp

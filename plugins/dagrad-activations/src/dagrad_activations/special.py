@@ -1,4 +1,4 @@
-"""``ndtr``, the standard normal distribution function, which the exact ``gelu`` and its gradients are made of.
+"""``ndtr``, the standard normal distribution function (the exact ``gelu`` is made of it), and numeric helpers.
 
 numpy has no ``erf``, and this pack adds no dependency: :func:`normal_cdf`
 evaluates the C library's ``erfc`` (Python's ``math.erfc``) entry by entry,
@@ -19,6 +19,12 @@ from dagrad.extend import Sample, elementwise_samples, float_unary_op, uniform
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function, without overflow for large ``|x|``."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def normal_cdf(x: np.ndarray) -> np.ndarray:

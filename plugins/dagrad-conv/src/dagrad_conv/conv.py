@@ -32,7 +32,7 @@ import numpy as np
 from dagrad.extend import Sample, op, result_dtype
 
 from .windows import (SPATIAL_NAMES, axis_names, conv_pads, fold, image_rank, ntuple, out_size, pad, positive,
-                      symmetric, windows)
+                      windows)
 
 DIMS = (1, 2, 3)
 
@@ -312,7 +312,8 @@ def _transpose_samples(n: int):
             Sample((same, same), {}, "the same array as image and kernel"),
             Sample(_normal(rng, (2, 3) + sz["same"], (3, 2) + sz["k3"]), {}, "plain"),
             Sample(_normal(rng, (1, 4) + sz["same"], (4, 1) + sz["k3"]),
-                   {"stride": 2, "padding": 1, "output_padding": 1, "groups": 2}, "stride 2, output_padding 1, groups 2"),
+                   {"stride": 2, "padding": 1, "output_padding": 1, "groups": 2},
+                   "stride 2, output_padding 1, groups 2"),
             Sample(_normal(rng, (1, 2) + sz["same"], (2, 1) + sz["k2"]), {"dilation": 2, "output_padding": 1},
                    "output_padding 1 from dilation 2 (stride 1)"),
             Sample(_normal(rng, (2, 2) + ones, (2, 3) + ones), {}, "size-1 image and kernel"),

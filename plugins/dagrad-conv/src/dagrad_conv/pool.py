@@ -32,8 +32,8 @@ import numpy as np
 
 from dagrad.extend import Sample, first_dtype, float_dtype, op
 
-from .windows import (SPATIAL_NAMES, adaptive_taps, axis_names, gather_windows, image_rank, lowest, ntuple, out_size,
-                      positive, regular_taps, scatter_to, spread_taps, sum_taps)
+from .windows import (SPATIAL_NAMES, adaptive_taps, axis_names, gather_windows, image_rank, lowest, ntuple,
+                      out_size, positive, regular_taps, scatter_to, spread_taps, sum_taps)
 
 DIMS = (1, 2, 3)
 
@@ -312,7 +312,8 @@ def _gather_samples(rng):
 
 def _spread_samples(rng):
     cases = _gradient_cases() + [
-        ((1, 2, 5, 4), {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False}, "padding not counted"),
+        ((1, 2, 5, 4), {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False},
+         "padding not counted"),
         ((1, 1, 4, 4), {"kernel_size": 2, "divisor_override": 3}, "divisor_override"),
     ]
     out = []
