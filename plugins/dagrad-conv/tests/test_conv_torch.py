@@ -15,6 +15,7 @@ import dagrad as dg
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")   # PyTorch's note on its own copy
 
 
 def _distinct(rng, shape):

@@ -138,18 +138,23 @@ def _rank_of(shape, who: str) -> int:
     return n
 
 
+def _renamed(kernel_size, kernel, warn: bool = False):
+    """The kernel size; ``kernel`` is its name before dagrad-conv 0.2 (the 2-d ops only)."""
+    if kernel is None:
+        return kernel_size
+    if warn:
+        warnings.warn("the attribute kernel= of the pooling ops is deprecated; use kernel_size= (PyTorch's name)",
+                      DeprecationWarning, stacklevel=2)
+    if kernel_size not in (2, kernel):
+        raise ValueError(f"give kernel_size= only (kernel= is its deprecated name), not both "
+                         f"({kernel_size!r} and {kernel!r})")
+    return kernel
+
+
 def _regular(n: int, attrs: dict, warn: bool = False) -> Windows:
     """Windows from a regular pooling op's attributes, reading the deprecated ``kernel`` of the 2-d ops."""
     attrs = dict(attrs)
-    kernel = attrs.pop("kernel", None)
-    if kernel is not None:
-        if warn:
-            warnings.warn(f"the attribute kernel= of the {n}-d pooling ops is deprecated; use kernel_size= "
-                          "(PyTorch's name)", DeprecationWarning, stacklevel=2)
-        if attrs.get("kernel_size", 2) not in (2, kernel):
-            raise ValueError(f"give kernel_size= only (kernel= is its deprecated name), not both "
-                             f"({attrs['kernel_size']!r} and {kernel!r})")
-        attrs["kernel_size"] = kernel
+    attrs["kernel_size"] = _renamed(attrs.get("kernel_size", 2), attrs.pop("kernel", None), warn)
     return Windows.regular(n, **attrs)
 
 
@@ -357,21 +362,28 @@ _ALIAS = "\n\n``kernel=`` is the deprecated name of ``kernel_size=``."
 
 
 def _make_max_pool(n: int):
-    def forward(x, *, kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=False, kernel=None):
-        win = _regular(n, {"kernel_size": kernel_size, "stride": stride, "padding": padding, "dilation": dilation,
-                           "ceil_mode": ceil_mode, "kernel": kernel})
-        return max_windows(x, win)
+    if n == 2:  # only the 2-d ops existed before 0.2, when kernel_size was called kernel
+        def forward(x, *, kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=False, kernel=None):
+            return max_windows(x, Windows.regular(n, _renamed(kernel_size, kernel), stride, padding, dilation,
+                                                  ceil_mode))
+    else:
+        def forward(x, *, kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=False):
+            return max_windows(x, Windows.regular(n, kernel_size, stride, padding, dilation, ceil_mode))
 
     return _pooling(forward, n, f"max_pool{n}d", _MAX_DOC, _regular_cases(n, False), maximum=True)
 
 
 def _make_avg_pool(n: int):
-    def forward(x, *, kernel_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                divisor_override=None, dilation=1, kernel=None):
-        win = _regular(n, {"kernel_size": kernel_size, "stride": stride, "padding": padding, "dilation": dilation,
-                           "ceil_mode": ceil_mode, "count_include_pad": count_include_pad,
-                           "divisor_override": divisor_override, "kernel": kernel})
-        return average(x, win)
+    if n == 2:
+        def forward(x, *, kernel_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                    divisor_override=None, dilation=1, kernel=None):
+            return average(x, Windows.regular(n, _renamed(kernel_size, kernel), stride, padding, dilation, ceil_mode,
+                                              count_include_pad, divisor_override))
+    else:
+        def forward(x, *, kernel_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                    divisor_override=None, dilation=1):
+            return average(x, Windows.regular(n, kernel_size, stride, padding, dilation, ceil_mode, count_include_pad,
+                                              divisor_override))
 
     return _pooling(forward, n, f"avg_pool{n}d", _AVG_DOC, _regular_cases(n, True), maximum=False)
 
@@ -389,8 +401,6 @@ def _pooling(forward, n: int, name: str, doc: str, cases: list, maximum: bool, k
     """Make the op ``name`` of ``forward``: its docs, shape rule, samples, VJP and graph VJP."""
     adaptive = kind is not None
     forward.__name__ = forward.__qualname__ = name
-    if n != 2 and not adaptive:   # only the 2-d ops existed under the old attribute name
-        forward = _without_kernel(forward)
     forward.__doc__ = doc.format(n=n, layout=SPATIAL_NAMES[n], kind=kind,
                                  what="Maximum" if maximum else "Mean",
                                  tie=" The gradient goes to the first largest entry of each window." if maximum else "",
@@ -430,22 +440,6 @@ def _pooling(forward, n: int, name: str, doc: str, cases: list, maximum: bool, k
 def _attrs_only(kwargs: dict) -> dict:
     """The op's attributes among a rule's keywords (a rule taking ``**attrs`` also gets out, res and needs)."""
     return {k: v for k, v in kwargs.items() if k not in ("out", "res", "needs")}
-
-
-def _without_kernel(forward):
-    """``forward`` without the deprecated ``kernel`` attribute, which only the 2-d ops had."""
-    def pool(x, *, kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=False):
-        return forward(x, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
-                       ceil_mode=ceil_mode)
-
-    def avg(x, *, kernel_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-            divisor_override=None, dilation=1):
-        return forward(x, kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
-                       count_include_pad=count_include_pad, divisor_override=divisor_override, dilation=dilation)
-
-    chosen = avg if forward.__name__.startswith("avg") else pool
-    chosen.__name__ = chosen.__qualname__ = forward.__name__
-    return chosen
 
 
 max_pool1d, max_pool2d, max_pool3d = (_make_max_pool(n) for n in DIMS)
