@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 from dagrad.extend import Sample, op, reshape_as
+
+from .renamed import renamed
 
 
 def _span(rank: int, start_dim: int, end_dim: int, start=None, warn: bool = False) -> tuple:
     """The first and last axis merged, normalised; ``start`` is the deprecated name of ``start_dim``."""
-    if start is not None:
-        if warn:
-            warnings.warn("flatten's attribute start= is deprecated; use start_dim= (PyTorch's name)",
-                          DeprecationWarning, stacklevel=3)
-        if start_dim not in (1, start):
-            raise ValueError(f"give start_dim= only (start= is its deprecated name), not both ({start_dim}, {start})")
-        start_dim = start
+    start_dim = renamed(start_dim, start, default=1, name="start_dim", old_name="start", who="flatten", warn=warn)
     axes = max(rank, 1)                       # a 0-d input flattens to one entry, as in PyTorch
     first, last = start_dim + axes * (start_dim < 0), end_dim + axes * (end_dim < 0)
     if not 0 <= first < axes or not 0 <= last < axes:

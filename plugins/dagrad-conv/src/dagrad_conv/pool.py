@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Optional
 
@@ -32,6 +31,7 @@ import numpy as np
 
 from dagrad.extend import Sample, first_dtype, float_dtype, op
 
+from .renamed import renamed
 from .windows import (SPATIAL_NAMES, adaptive_taps, axis_names, gather_windows, image_rank, lowest, ntuple,
                       out_size, positive, regular_taps, scatter_to, spread_taps, sum_taps)
 
@@ -140,15 +140,8 @@ def _rank_of(shape, who: str) -> int:
 
 def _renamed(kernel_size, kernel, warn: bool = False):
     """The kernel size; ``kernel`` is its name before dagrad-conv 0.2 (the 2-d ops only)."""
-    if kernel is None:
-        return kernel_size
-    if warn:
-        warnings.warn("the attribute kernel= of the pooling ops is deprecated; use kernel_size= (PyTorch's name)",
-                      DeprecationWarning, stacklevel=2)
-    if kernel_size not in (2, kernel):
-        raise ValueError(f"give kernel_size= only (kernel= is its deprecated name), not both "
-                         f"({kernel_size!r} and {kernel!r})")
-    return kernel
+    return renamed(kernel_size, kernel, default=2, name="kernel_size", old_name="kernel", who="the pooling ops",
+                   warn=warn)
 
 
 def _regular(n: int, attrs: dict, warn: bool = False) -> Windows:
