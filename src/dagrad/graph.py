@@ -740,8 +740,12 @@ def _infer(op, records, attrs: dict, where: Callable[[], str]) -> tuple:
         key = known = None
     if known is not None:
         return known
-    result = _infer_now(op, shapes, dtypes, attrs, where)
-    if key is not None:
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        result = _infer_now(op, shapes, dtypes, attrs, where)
+    for w in warned:  # a rule that warns (a deprecated attribute) must warn every time: not remembered
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if key is not None and not warned:
         if len(_INFERRED) > 65536:
             _INFERRED.clear()
         _INFERRED[key] = result
