@@ -13,11 +13,13 @@
 """
 
 from . import init, losses
+from .attention import gelu, multi_head_attention, transformer_block
 from .layers import activate, dense, dropout, embedding, layer_norm, mlp
 from .losses import binary_cross_entropy, cross_entropy, mse
 
 __all__ = [
     "init", "losses", "activate", "dense", "mlp", "dropout", "layer_norm", "embedding",
+    "multi_head_attention", "transformer_block", "gelu",
     "cross_entropy", "binary_cross_entropy", "mse",
 ]
 

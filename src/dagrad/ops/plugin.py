@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ..hookspecs import hookimpl
 from ..opdef import ops_in
-from . import adjoints, compare, elementwise, fallback, layout, linalg, losses, random, reductions
+from . import adjoints, attention, compare, elementwise, fallback, layout, linalg, losses, random, reductions
 
-MODULES = (elementwise, compare, reductions, layout, linalg, losses, random, adjoints, fallback)
+MODULES = (elementwise, compare, reductions, layout, linalg, losses, random, attention, adjoints, fallback)
 BUILTIN_OPS = [op for module in MODULES for op in ops_in(module)]
 
 
