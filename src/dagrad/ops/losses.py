@@ -65,7 +65,8 @@ def _sce_samples(rng):
     return out
 
 
-@op(shape=_sce_rule, dtype=_sce_dtype, saves=(), residuals=True, samples=_sce_samples)
+@op(shape=_sce_rule, dtype=_sce_dtype, saves=(), residuals=True, samples=_sce_samples,
+    counterparts={"torch": "torch.nn.functional.cross_entropy"})
 def softmax_cross_entropy(logits, labels, *, reduction="mean"):
     """Cross-entropy of integer ``labels`` under ``softmax(logits)`` along the last axis, fused and stable.
 
@@ -132,7 +133,8 @@ def _bce_samples(rng):
     return out
 
 
-@op(shape=_pair_rule, dtype=first_dtype, saves=("inputs",), samples=_bce_samples)
+@op(shape=_pair_rule, dtype=first_dtype, saves=("inputs",), samples=_bce_samples,
+    counterparts={"torch": "torch.nn.functional.binary_cross_entropy_with_logits"})
 def binary_cross_entropy_with_logits(logits, targets, *, reduction="mean"):
     """Binary cross-entropy of ``targets`` in [0, 1] under ``sigmoid(logits)``, stable for large |logits|."""
     losses = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
@@ -165,7 +167,7 @@ def _mse_samples(rng):
     return out
 
 
-@op(shape=_pair_rule, saves=("inputs",), samples=_mse_samples)
+@op(shape=_pair_rule, saves=("inputs",), samples=_mse_samples, counterparts={"torch": "torch.nn.functional.mse_loss"})
 def mse(prediction, target, *, reduction="mean"):
     """Squared error ``(prediction - target) ** 2``, reduced."""
     diff = prediction - target
