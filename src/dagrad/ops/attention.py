@@ -300,10 +300,10 @@ def scaled_dot_product_attention(query, key, value, *extras, has_mask=False, dro
     mask, training = _split_extras(extras, has_mask, dropout_p)
     w = _weights(q, k, mask, is_causal, scale)
     drop = None
-    key_ = training.item() if training is not None and training.size == 1 else 0
-    if key_:
+    noise_key = training.item() if training is not None and training.size == 1 else 0
+    if noise_key:  # one mask over the weights as the values see them: broadcast to the output's batch axes
         full = np.broadcast_shapes(w.shape[:-2], v.shape[:-2]) + w.shape[-2:]
-        drop = keep_mask(full, key_, dropout_p, stream, w.dtype)
+        drop = keep_mask(full, noise_key, dropout_p, stream, w.dtype)
     out = np.matmul(w if drop is None else w * drop, v)
     return out.astype(float_dtype(query.dtype, key.dtype, value.dtype), copy=False), (w, drop)
 
