@@ -142,6 +142,10 @@ def scaled_dot_product_attention(
 ) -> Tensor:
     """``softmax(query @ key^T * scale + mask) @ value``: PyTorch's ``scaled_dot_product_attention``.
 
+    One node of the op ``scaled_dot_product_attention``. A query that may
+    attend to no key gets zero weights, and so a zero output and zero
+    gradients (PyTorch 2.5+ does the same). See docs/attention.md.
+
     Parameters
     ----------
     query, key, value
@@ -165,9 +169,6 @@ def scaled_dot_product_attention(
         feeds the step number while training), as for ``dagrad.nn.dropout``.
     seed
         Seeds this node's dropout stream; by default derived from the names.
-
-    A query that may attend to no key gets zero weights, and so a zero output
-    and zero gradients (PyTorch 2.5+ does the same).
 
     Examples
     --------
