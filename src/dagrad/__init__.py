@@ -25,6 +25,7 @@ from .functions import (ValuesIndices, all, any, argmax, argmin, argsort, cumpro
                         prod, quantile, round, sort, std, topk, var)
 from .functions import (batch_norm, cosine_embedding_loss, cosine_similarity, cross_entropy, group_norm, huber_loss,
                         kl_div, l1_loss, layer_norm, nll_loss, rms_norm, smooth_l1_loss)
+from .functions import attention_weights, scaled_dot_product_attention
 from .gradcheck import GradcheckReport, gradcheck, gradgradcheck
 from .graph import Graph
 from .hookspecs import hookimpl
@@ -70,6 +71,7 @@ __all__ = [
     "argmax", "argmin", "any", "all", "argsort", "sort", "topk", "ValuesIndices",
     "layer_norm", "group_norm", "rms_norm", "batch_norm", "nll_loss", "cross_entropy", "l1_loss", "smooth_l1_loss",
     "huber_loss", "kl_div", "cosine_similarity", "cosine_embedding_loss",
+    "scaled_dot_product_attention", "attention_weights",
 ]
 
 

@@ -360,6 +360,7 @@ def embedding(
     vocabulary: int,
     features: int,
     *,
+    padding_idx: Optional[int] = None,
     name: str = "embedding",
     init: Union[str, Callable, None] = None,
     rng: Any = None,
@@ -369,6 +370,8 @@ def embedding(
 
     The table ``name/table`` has shape ``(vocabulary, features)`` and starts
     from ``N(0, 1)`` by default; its gradient is nonzero only in the rows looked up.
+    With ``padding_idx`` (as PyTorch's), that id looks up zeros and its row
+    starts at zero and receives no gradient, so padding never trains.
 
     Examples
     --------
@@ -378,14 +381,29 @@ def embedding(
     >>> vectors = dg.nn.embedding(tokens, 100, 8)
     >>> vectors.shape
     (None, 5, 8)
+    >>> padded = dg.nn.embedding(tokens, 100, 8, padding_idx=0, name="padded")
+    >>> g.forward(padded, {"tokens": [[0, 0, 3, 4, 5]]}).value(padded)[0, :2].any()
+    np.False_
     """
     if indices.dtype.kind not in "iu":
         raise GraphError(f"embedding {name!r}: indices {indices.name!r} must be integers, not {indices.dtype}")
+    vocabulary = int(vocabulary)
+    if padding_idx is not None:
+        if not -vocabulary <= int(padding_idx) < vocabulary:
+            raise GraphError(f"embedding {name!r}: padding_idx {padding_idx} is not an id of a vocabulary of {vocabulary}")
+        padding_idx = int(padding_idx) % vocabulary
     g = indices.graph
     initializer = _init.get(init, _std_normal)
     with g.scope(indices.graph.unused_scope(name)) as prefix:
-        table = g.param("table", initializer((int(vocabulary), int(features)), _rng_for(rng, prefix), dtype))
-        return apply("take", table, indices, axis=0, name="lookup")
+        table = initializer((vocabulary, int(features)), _rng_for(rng, prefix), dtype)
+        if padding_idx is not None:
+            table[padding_idx] = 0
+        vectors = apply("take", g.param("table", table), indices, axis=0, name="lookup")
+        if padding_idx is None:
+            return vectors
+        # ``where`` sends the padding positions' gradient nowhere, so the padding row never changes.
+        real = apply("expand_dims", apply("not_equal", indices, padding_idx), axis=-1)
+        return apply("where", real, vectors, 0.0, name="unpadded")
 
 
 def _std_normal(shape, rng=None, dtype="float32"):

@@ -82,7 +82,7 @@ def _broadcast_like_rule(x: Shape, like: Shape) -> Shape:
 
 
 @op(shape=_sum_to_rule, dtype=sum_dtype, saves=(),
-    samples=lambda rng: _pairs(rng, [((3, 4), (4,)), ((2, 3, 4), (3, 1)), ((0, 3), (1, 3)), ((2, 1), (2, 1))]))
+    samples=lambda rng: _pairs(rng, [((3, 4), (4,)), ((2, 3, 4), (3, 1)), ((0, 3), (1, 3)), ((2, 1), (2, 1))]), counterparts={"torch": "torch.Tensor.sum_to_size"})
 def sum_to(g, like):
     """``g`` summed over its broadcast axes back to the shape of ``like`` (whose values are not read)."""
     out = sum_to_shape(g, like.shape)
@@ -102,7 +102,8 @@ def _(h, g, like):
 
 
 @op(shape=_broadcast_like_rule, dtype=first_dtype, saves=(),
-    samples=lambda rng: _pairs(rng, [((4,), (3, 4)), ((3, 1), (2, 3, 4)), ((1, 3), (0, 3)), ((), (2, 2))]))
+    samples=lambda rng: _pairs(rng, [((4,), (3, 4)), ((3, 1), (2, 3, 4)), ((1, 3), (0, 3)), ((), (2, 2))]),
+    counterparts={"torch": "torch.Tensor.expand_as"})
 def broadcast_like(x, like):
     """``x`` repeated along size-1 and new leading axes to the shape of ``like`` (whose values are not read)."""
     return np.broadcast_to(x, like.shape)
@@ -128,7 +129,8 @@ def _reshape_like_rule(x: Shape, like: Shape) -> Shape:
 
 
 @op(shape=_reshape_like_rule, dtype=first_dtype, saves=(),
-    samples=lambda rng: _pairs(rng, [((3, 4), (4, 3)), ((2, 3), (6,)), ((0, 3), (3, 0)), ((1,), ())]))
+    samples=lambda rng: _pairs(rng, [((3, 4), (4, 3)), ((2, 3), (6,)), ((0, 3), (3, 0)), ((1,), ())]),
+    counterparts={"torch": "torch.Tensor.reshape_as"})
 def reshape_like(x, like):
     """The entries of ``x`` in the shape of ``like`` (whose values are not read)."""
     return np.reshape(x, like.shape)
@@ -165,7 +167,7 @@ def _add_at_samples(rng) -> list:
     return out
 
 
-@op(shape=_like_rule, dtype=first_dtype, saves=(), samples=_add_at_samples)
+@op(shape=_like_rule, dtype=first_dtype, saves=(), samples=_add_at_samples, counterparts={"numpy": "numpy.add.at"})
 def add_at(g, like, *, index=()):
     """Zeros shaped like ``like`` with ``g`` added at ``[index]`` (repeated indices add up): getitem's transpose."""
     out = np.zeros(like.shape, g.dtype)
@@ -201,7 +203,8 @@ def _index_add_samples(rng) -> list:
     return out
 
 
-@op(shape=_like_rule, dtype=first_dtype, saves=("inputs",), samples=_index_add_samples)
+@op(shape=_like_rule, dtype=first_dtype, saves=("inputs",), samples=_index_add_samples,
+    counterparts={"torch": "torch.index_add"})
 def index_add(g, like, indices, *, axis=0):
     """Zeros shaped like ``like`` with ``g`` added at integer ``indices`` along ``axis``: take's transpose."""
     if indices.dtype.kind not in "iu":

@@ -29,7 +29,8 @@ def _matmul_samples(rng):
     return out
 
 
-@op(shape=_matmul_rule, saves=("inputs",), samples=_matmul_samples)
+@op(shape=_matmul_rule, saves=("inputs",), samples=_matmul_samples,
+    counterparts={"numpy": "numpy.matmul", "torch": "torch.matmul"})
 def matmul(a, b):
     """Matrix product ``a @ b`` with numpy's batching and 1-D rules."""
     return np.matmul(a, b)
@@ -185,7 +186,8 @@ def _einsum_samples(rng):
     return out
 
 
-@op(shape=_einsum_rule, saves=("inputs",), samples=_einsum_samples)
+@op(shape=_einsum_rule, saves=("inputs",), samples=_einsum_samples,
+    counterparts={"numpy": "numpy.einsum", "torch": "torch.einsum"})
 def einsum(*xs, subscripts=""):
     """Einstein summation, as ``numpy.einsum(subscripts, *xs)``."""
     return np.einsum(subscripts, *xs, optimize=len(xs) > 2)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..opdef import Sample, first_dtype, float_dtype, op
+from ..opdef import Sample, float_dtype, op
 from ..shapes import broadcast_shapes, format_shape, normalize_axes
 from ..tensor import apply
 from .adjoints import broadcast_like, reduced_count, static_rank, zeros_like
@@ -67,7 +67,8 @@ def _sce_samples(rng):
     return out
 
 
-@op(shape=_sce_rule, dtype=_sce_dtype, saves=(), residuals=True, samples=_sce_samples)
+@op(shape=_sce_rule, dtype=_sce_dtype, saves=(), residuals=True, samples=_sce_samples,
+    counterparts={"torch": "torch.nn.functional.cross_entropy"})
 def softmax_cross_entropy(logits, labels, *, reduction="mean"):
     """Cross-entropy of integer ``labels`` under ``softmax(logits)`` along the last axis, fused and stable.
 
@@ -139,7 +140,8 @@ def _logits_dtype(logits, *rest, **attrs):
     return float_dtype(logits)
 
 
-@op(shape=_pair_rule, dtype=_logits_dtype, float_inputs=True, saves=("inputs",), samples=_bce_samples)
+@op(shape=_pair_rule, dtype=_logits_dtype, float_inputs=True, saves=("inputs",), samples=_bce_samples,
+    counterparts={"torch": "torch.nn.functional.binary_cross_entropy_with_logits"})
 def binary_cross_entropy_with_logits(logits, targets, *, reduction="mean"):
     """Binary cross-entropy of ``targets`` in [0, 1] under ``sigmoid(logits)``, stable for large |logits|."""
     losses = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
@@ -172,7 +174,8 @@ def _mse_samples(rng):
     return out
 
 
-@op(shape=_pair_rule, dtype=float_dtype, float_inputs=True, saves=("inputs",), samples=_mse_samples)
+@op(shape=_pair_rule, dtype=float_dtype, float_inputs=True, saves=("inputs",), samples=_mse_samples,
+    counterparts={"torch": "torch.nn.functional.mse_loss"})
 def mse(prediction, target, *, reduction="mean"):
     """Squared error ``(prediction - target) ** 2``, reduced."""
     diff = prediction - target

@@ -40,7 +40,7 @@ def _max_samples(rng):
 # ------------------------------------------------------------------ sums ---
 
 
-@reduction_op(dtype=sum_dtype, saves=())
+@reduction_op(dtype=sum_dtype, saves=(), counterparts={"numpy": "numpy.sum", "torch": "torch.sum"})
 def sum(x, *, axis=None, keepdims=False):
     """Sum over ``axis`` (all axes by default)."""
     return np.add.reduce(x, axis=axis, keepdims=keepdims)  # np.sum's own reduction, without its Python wrapper
@@ -56,7 +56,7 @@ def _(g, x, *, axis, keepdims):
     return (broadcast_like(expand_reduced(g, x, axis, keepdims), x),)
 
 
-@reduction_op(dtype=float_dtype, saves=())
+@reduction_op(dtype=float_dtype, saves=(), counterparts={"numpy": "numpy.mean", "torch": "torch.mean"})
 def mean(x, *, axis=None, keepdims=False):
     """Mean over ``axis`` (all axes by default)."""
     return np.mean(x, axis=axis, keepdims=keepdims)
@@ -91,7 +91,7 @@ def _extreme_graph_vjp(g, x, out, axis, keepdims):
     return (expand_reduced(g, x, axis, keepdims) * winners / counts,)
 
 
-@reduction_op(samples=_max_samples)
+@reduction_op(samples=_max_samples, counterparts={"numpy": "numpy.max", "torch": "torch.amax"})
 def max(x, *, axis=None, keepdims=False):
     """Largest entry over ``axis``; ties share the gradient evenly."""
     return np.max(x, axis=axis, keepdims=keepdims)
@@ -107,7 +107,7 @@ def _(g, x, out, *, axis, keepdims):
     return _extreme_graph_vjp(g, x, out, axis, keepdims)
 
 
-@reduction_op(samples=_max_samples)
+@reduction_op(samples=_max_samples, counterparts={"numpy": "numpy.min", "torch": "torch.amin"})
 def min(x, *, axis=None, keepdims=False):
     """Smallest entry over ``axis``; ties share the gradient evenly."""
     return np.min(x, axis=axis, keepdims=keepdims)
@@ -136,7 +136,8 @@ def _lse_samples(rng):
     return [Sample((away_from_zero(rng, s),), {"axis": a, "keepdims": k}, f"shape {s}, axis={a}") for s, a, k in cases]
 
 
-@reduction_op(dtype=float_dtype, float_inputs=True, samples=_lse_samples)
+@reduction_op(dtype=float_dtype, float_inputs=True, samples=_lse_samples,
+    counterparts={"scipy": "scipy.special.logsumexp", "torch": "torch.logsumexp"})
 def logsumexp(x, *, axis=None, keepdims=False):
     """``log(sum(exp(x)))`` over ``axis``, stable for large entries."""
     if x.size == 0:
@@ -157,7 +158,8 @@ def _(g, x, out, *, axis, keepdims):
     return (expand_reduced(g, x, axis, keepdims) * apply("exp", x - expand_reduced(out, x, axis, keepdims)),)
 
 
-@op(shape=same_as_first, dtype=float_dtype, float_inputs=True, saves=("out",), samples=_softmax_samples)
+@op(shape=same_as_first, dtype=float_dtype, float_inputs=True, saves=("out",), samples=_softmax_samples,
+    counterparts={"scipy": "scipy.special.softmax", "torch": "torch.nn.functional.softmax"})
 def softmax(x, *, axis=-1):
     """Softmax along ``axis``, stable for large entries."""
     shifted = x - (np.max(x, axis=axis, keepdims=True) if x.size else 0)
@@ -180,7 +182,8 @@ def _(g, x, out, *, axis):
     return (out * (g - sum(g * out, axis=_along(x, axis), keepdims=True)),)
 
 
-@op(shape=same_as_first, dtype=float_dtype, float_inputs=True, saves=("out",), samples=_softmax_samples)
+@op(shape=same_as_first, dtype=float_dtype, float_inputs=True, saves=("out",), samples=_softmax_samples,
+    counterparts={"scipy": "scipy.special.log_softmax", "torch": "torch.nn.functional.log_softmax"})
 def log_softmax(x, *, axis=-1):
     """Logarithm of the softmax along ``axis``, stable for large entries."""
     shifted = x - (np.max(x, axis=axis, keepdims=True) if x.size else 0)
