@@ -27,13 +27,23 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Iterable,
+    Mapping,
+    Optional,
+    Sequence,
+    Union,
+)
 
 import numpy as np
 
 from ..errors import DagradError, FeedError, FormatError, GraphError, NonFiniteError
 from ..interrupts import deferred_interrupt
 from ..optim.base import NONFINITE_POLICIES
+from ..scheduler.runtime import coerce_feed
 from ..tensor import Tensor
 from .callbacks import Callback
 from .history import History, TrainState
@@ -66,8 +76,8 @@ def _prepare(graph: "Graph", data: Mapping, what: str, *, allow_empty: bool = Fa
         array = np.asarray(value)
         if array.ndim == 0:
             raise FeedError(f"{what}: {name!r} must have a leading example axis, got a scalar")
-        if array.dtype != node.dtype and np.can_cast(array.dtype, node.dtype, casting="same_kind"):
-            array = array.astype(node.dtype)
+        if array.dtype != node.dtype:  # converted once for all batches, refused if values would change
+            array = coerce_feed(f"{what}: {name}", array, None, node.dtype)
         arrays[name] = array
         sizes[name] = len(array)
     if len(set(sizes.values())) != 1:
