@@ -113,14 +113,16 @@ def wide_problem(n: int = WIDE, seed: int = 0):
 
 
 def wide_engines(n: int = WIDE) -> list[Engine]:
-    """``loss = sum_i sum(tanh(x @ W_i))``: n independent matmuls; the gradients of all n W."""
+    """``loss = sum_i sum(tanh(x @ W_i))``: n independent matmuls; the gradients of all n W.
+
+    The n partial sums are stacked and summed (one node), as a person writing it
+    with dagrad would, rather than chained through n - 1 scalar additions.
+    """
     x0, Ws0 = wide_problem(n)
     g = dg.Graph("wide")
     x = g.const(x0, name="x")
     Ws = [g.param(f"W{i}", w) for i, w in enumerate(Ws0)]
-    total = dg.sum(dg.tanh(x @ Ws[0]))
-    for W in Ws[1:]:
-        total = total + dg.sum(dg.tanh(x @ W))
+    total = dg.sum(dg.stack([dg.sum(dg.tanh(x @ W)) for W in Ws]))  # the n sums stacked, then summed
     plan = g.compile(total, loss=total, keep="wrt")
 
     def numpy_run():

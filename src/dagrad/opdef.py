@@ -158,6 +158,7 @@ class Op:
         counterparts: Optional[dict] = None,
     ):
         self.forward = _computing_in_float(forward) if float_inputs else forward
+        self.float_forward = forward  # the forward itself: what runs when every input is already floating point
         self.counterparts: dict = dict(counterparts or {})
         self.float_inputs = float_inputs
         self.name = name or forward.__name__

@@ -43,16 +43,16 @@ def _(g, a, b, needs):
         return g * b, g * a
     if a.ndim == 1:
         g2 = np.expand_dims(g, -2)                                                     # (..., 1, n)
-        ga = np.matmul(g2, np.swapaxes(b, -1, -2))[..., 0, :] if need_a else None      # (..., k)
+        ga = np.matmul(g2, b.swapaxes(-1, -2))[..., 0, :] if need_a else None      # (..., k)
         gb = np.matmul(a[:, None], g2) if need_b else None                             # (..., k, n)
         return ga, gb
     if b.ndim == 1:
         g2 = np.expand_dims(g, -1)                                                     # (..., m, 1)
         ga = np.matmul(g2, b[None, :]) if need_a else None                             # (..., m, k)
-        gb = np.matmul(np.swapaxes(a, -1, -2), g2)[..., 0] if need_b else None         # (..., k)
+        gb = np.matmul(a.swapaxes(-1, -2), g2)[..., 0] if need_b else None         # (..., k)
         return ga, gb
-    ga = np.matmul(g, np.swapaxes(b, -1, -2)) if need_a else None
-    gb = np.matmul(np.swapaxes(a, -1, -2), g) if need_b else None
+    ga = np.matmul(g, b.swapaxes(-1, -2)) if need_a else None
+    gb = np.matmul(a.swapaxes(-1, -2), g) if need_b else None
     return ga, gb
 
 

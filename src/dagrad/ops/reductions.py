@@ -19,6 +19,20 @@ from .presets import reduction_op, sum_dtype
 from .samples import away_from_zero
 
 
+def _spread(g, shape):
+    """``g`` (reduced, with its axes reinserted) repeated over ``shape``: a reduction's gradient.
+
+    A small result is filled into a fresh array, ``np.broadcast_to``'s Python
+    machinery costing more than the copy; a large one is a read-only broadcast
+    view, which costs no memory.
+    """
+    if math.prod(shape) > 65536:
+        return np.broadcast_to(g, shape)
+    out = np.empty(shape, g.dtype)
+    out[...] = g
+    return out
+
+
 def _expand(g, x_ndim, axis, keepdims):
     """Reinsert reduced axes into ``g`` so it broadcasts against the input."""
     if keepdims or axis is None and g.ndim == x_ndim:
@@ -48,7 +62,7 @@ def sum(x, *, axis=None, keepdims=False):
 
 @sum.vjp
 def _(g, x, *, axis, keepdims):
-    return (np.broadcast_to(_expand(g, x.ndim, axis, keepdims), x.shape),)
+    return (_spread(_expand(g, x.ndim, axis, keepdims), x.shape),)
 
 
 @sum.graph_vjp
@@ -65,7 +79,7 @@ def mean(x, *, axis=None, keepdims=False):
 @mean.vjp
 def _(g, x, *, axis, keepdims):
     count = math.prod(x.shape[a] for a in normalize_axes(axis, x.ndim))
-    return (np.broadcast_to(_expand(g, x.ndim, axis, keepdims) / builtins.max(count, 1), x.shape),)
+    return (_spread(_expand(g, x.ndim, axis, keepdims) / builtins.max(count, 1), x.shape),)
 
 
 @mean.graph_vjp

@@ -179,7 +179,7 @@ def _write(plan: Any) -> _Written:
     for ins in plan.forward:
         w.own("forward", ins)
         me = w.const(ins, f"I{ins.slot}")
-        fn = w.const(ins.op.forward, ins.op.name)
+        fn = w.const(ins.fn, ins.op.name)
         args = ", ".join([f"v{i}" for i in ins.inputs] + [f"{k}={w.literal(v, f'{ins.op.name}_{k}')}"
                                                           for k, v in ins.attrs.items()])
         target = f"v{ins.slot}"

@@ -30,7 +30,7 @@ def _forward_rows(plan: Any) -> list:
     rows = []
     for ins in plan.forward:
         exact = ins.shape if ins.ndim >= 0 and ins.lead == 0 else None     # a fully known shape: one compare
-        rows.append((ins, ins.slot, ins.op.forward, ins.inputs, ins.attrs, ins.dtype, exact, ins.ndim, ins.lead,
+        rows.append((ins, ins.slot, ins.fn, ins.inputs, ins.attrs, ins.dtype, exact, ins.ndim, ins.lead,
                      ins.tail, ins.op.residuals, ins.keep_residuals, ins.guard, ins.free))
     return rows
 
