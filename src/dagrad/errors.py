@@ -22,6 +22,7 @@ __all__ = [
     "NonFiniteError",
     "FormatError",
     "RenderError",
+    "ClusterError",
     "PluginWarning",
 ]
 
@@ -115,6 +116,19 @@ class FormatError(DagradError):
 
 class RenderError(DagradError):
     """A diagram cannot be produced (for example, Graphviz is not installed)."""
+
+
+class ClusterError(DagradError):
+    """A Dask cluster cannot go on with a distributed ``fit``: no workers, lost data, or the scheduler gone.
+
+    ``fit`` saves the last finished step before raising it; ``checkpoint`` is
+    that file's path (``None`` if it could not be written), to continue with
+    ``fit(..., resume=checkpoint)`` on another cluster or in one process.
+    """
+
+    def __init__(self, message: str, *, checkpoint: "str | None" = None):
+        super().__init__(message)
+        self.checkpoint = checkpoint
 
 
 class PluginWarning(UserWarning):
