@@ -1,0 +1,197 @@
+"""What runs on a Dask worker: the model it keeps, and the tasks of one training step.
+
+The model reaches every worker once, as the bytes of a dagrad model file,
+inside a Dask *worker plugin*. The scheduler keeps the plugin and installs it
+on every worker that joins, so a worker the nanny restarts after a crash
+loads the model again before it runs a task: this is what lets a step be
+retried anywhere. The plugin loads the file through ``dagrad.load``, the same
+safe path as a file from anyone, and refuses an op provided by another
+plugin than on the client, so that every worker computes what the client
+would.
+
+Each step the client sends the current parameters once, and for each shard
+a task ``shard_gradients`` that computes the loss, metrics and parameter
+gradients of that shard's rows of the batch, weighted by the shard's share
+of the batch; ``add_partials`` sums two shards' results, and a tree of such
+sums runs on the cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+import numpy as np
+
+from ..io import load
+from ..train.steps import evaluation_totals
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..graph import Graph
+
+__all__ = ["Request", "ModelPlugin", "Partial", "shard_gradients", "shard_evaluation", "add_partials"]
+
+try:
+    from distributed import WorkerPlugin, get_worker
+except ImportError:  # pragma: no cover - the package imports without dask; using it needs dask (checked on use)
+    WorkerPlugin = object
+    get_worker = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the workers compute, without the graph: ``StepSpec`` less ``graph``, plus the loss's reduction."""
+
+    loss: str
+    outputs: tuple
+    wrt: Optional[tuple]
+    training: Optional[str]
+    metrics: tuple
+    check: Optional[bool]
+    reduction: str
+
+
+class ModelPlugin(WorkerPlugin):
+    """Installs one fit's model on a worker: the graph loaded from model-file bytes, and a lock to run it under."""
+
+    def __init__(self, name: str, model: bytes, request: Request):
+        self.name = name
+        self.model = model
+        self.request = request
+        self.graph: Optional["Graph"] = None
+        self.lock = threading.Lock()
+        self.params_key: Optional[str] = None
+
+    def __getstate__(self) -> dict:  # what travels to the workers: the file's bytes, never a live graph
+        return {"name": self.name, "model": self.model, "request": self.request}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["name"], state["model"], state["request"])
+
+    def setup(self, worker: Any) -> None:
+        """Load the model from its bytes, written to a file in the worker's own directory and removed at once."""
+        directory = getattr(worker, "local_directory", None) or None
+        path = os.path.join(directory or ".", f"{self.name}-{uuid.uuid4().hex}.dagrad")
+        with open(path, "wb") as f:
+            f.write(self.model)
+        try:
+            self.graph = load(path, on_provider_change="error")
+        finally:
+            os.unlink(path)
+
+    def teardown(self, worker: Any) -> None:
+        self.graph = None
+
+    def plan(self, full: bool):
+        """The compiled plan of a step (compiled on first use, then cached by the graph)."""
+        r = self.request
+        return self.graph.compile(list(r.outputs), loss=r.loss, wrt=r.wrt, keep="all" if full else "wrt")
+
+    def use_params(self, key: str, params: dict) -> None:
+        """Put this step's parameters into the graph, unless they are there already (several shards, one worker)."""
+        if key != self.params_key:
+            for name, value in params.items():
+                self.graph.set_value(name, value)
+            self.params_key = key
+
+
+@dataclass
+class Partial:
+    """One shard's (or a sum of shards') contribution to a step: weighted gradients, loss, metric sums, rows.
+
+    ``loss`` and ``grads`` are already weighted by the shard's share of the
+    batch, so that sums of partials are the batch's; ``scores`` are each
+    metric times the shard's number of rows. ``shown`` is the first shard's
+    unweighted ``keep="all"`` run, for callbacks that draw a step.
+    """
+
+    grads: dict
+    loss: float
+    scores: list
+    rows: int
+    shown: Optional[dict] = field(default=None)
+
+
+def _partial_size(part: Partial) -> int:
+    """Bytes a Partial holds, for Dask's memory accounting and its choice of worker (it would guess ~56)."""
+    size = 64 + sum(g.nbytes for g in part.grads.values()) + 8 * len(part.scores)
+    if part.shown is not None:
+        size += sum(a.nbytes for group in ("values", "grads") for a in part.shown[group].values())
+    return size
+
+
+try:
+    from dask.sizeof import sizeof as _sizeof
+except ImportError:  # pragma: no cover - without dask nothing asks
+    pass
+else:
+    _sizeof.register(Partial)(_partial_size)
+
+
+def _model(name: str) -> ModelPlugin:
+    plugin = get_worker().plugins.get(name)
+    if plugin is None or plugin.graph is None:
+        raise RuntimeError(f"dagrad: this worker has no model {name!r}; the fit that installed it has ended")
+    return plugin
+
+
+def _feeds(chunks: Sequence[dict], rows: Sequence[np.ndarray]) -> dict:
+    """The batch's rows of each input, from the chunks this task was given (in order)."""
+    if len(chunks) == 1:
+        return {name: a[rows[0]] for name, a in chunks[0].items()}
+    return {name: np.concatenate([c[name][r] for c, r in zip(chunks, rows)]) for name in chunks[0]}
+
+
+def shard_gradients(name: str, params_key: str, params: dict, weight: float, key: float, show: bool,
+                    rows: Sequence[np.ndarray], *chunks: dict) -> Partial:
+    """Loss, metrics and parameter gradients over ``rows`` of ``chunks``, each weighted by ``weight``.
+
+    ``key`` is the dropout noise key of this shard at this step; ``show``
+    asks for the whole ``keep="all"`` run as well (unweighted), to draw it.
+    """
+    model = _model(name)
+    r = model.request
+    feeds = _feeds(chunks, rows)
+    with model.lock:
+        model.use_params(params_key, params)
+        if r.training is not None:
+            feeds[r.training] = key
+        result = model.plan(show).run(feeds, check=r.check)
+        wrt = model.plan(False).wrt
+    count = len(next(iter(feeds.values())))
+    grads = {}
+    for w in wrt:
+        g = result.grads.get(w)
+        if g is not None:
+            grads[w] = g * g.dtype.type(weight)
+    shown = None
+    if show:
+        shown = {"values": result.values, "grads": result.grads, "order": result.order, "wrt": result.wrt,
+                 "flows": result._flows}
+    return Partial(grads, float(result.values[r.loss]) * weight, [m(result.values, feeds) * count for m in r.metrics],
+                   count, shown)
+
+
+def shard_evaluation(name: str, params_key: str, params: dict, *chunks: dict) -> Partial:
+    """Loss and metrics summed over every row of ``chunks``, dropout off (``Partial.scores``: loss first)."""
+    model = _model(name)
+    r = model.request
+    arrays = chunks[0] if len(chunks) == 1 else {n: np.concatenate([c[n] for c in chunks]) for n in chunks[0]}
+    count = len(next(iter(arrays.values())))
+    with model.lock:
+        model.use_params(params_key, params)
+        totals = evaluation_totals(model.graph, arrays, count, loss=r.loss, metrics=r.metrics, training=r.training,
+                                   batch_size=512)
+    return Partial({}, 0.0, list(totals.values()), count)
+
+
+def add_partials(a: Partial, b: Partial) -> Partial:
+    """The sum of two partial results (one node of the reduction tree)."""
+    grads = dict(a.grads)
+    for name, g in b.grads.items():
+        grads[name] = grads[name] + g if name in grads else g
+    return Partial(grads, a.loss + b.loss, [x + y for x, y in zip(a.scores, b.scores)], a.rows + b.rows,
+                   a.shown if a.shown is not None else b.shown)
