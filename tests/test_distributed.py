@@ -183,6 +183,16 @@ def test_a_worker_without_the_graphs_ops_is_refused_naming_the_op(client, fresh_
         dg.fit(g, loss, data(), dg.optim.SGD(g, lr=0.1), progress=False, client=client)
 
 
+def test_an_error_raised_on_a_worker_reaches_the_caller_as_itself(client):
+    bad = data()
+    bad["x"][5, 0] = np.nan
+    with pytest.raises(dg.AnomalyError) as here:
+        train(train_data=bad, epochs=1, check=True, shuffle=False)
+    with pytest.raises(dg.AnomalyError) as there:
+        train(client, bad, epochs=1, check=True, shuffle=False)
+    assert (there.value.node, there.value.phase) == (here.value.node, here.value.phase)
+
+
 def test_settings_are_checked_before_the_cluster_is_used(client):
     with pytest.raises(dg.DagradError, match="reduction"):
         DataParallel(client, reduction="median")

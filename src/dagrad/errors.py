@@ -30,6 +30,18 @@ __all__ = [
 class DagradError(Exception):
     """Base class of every error dagrad raises because of its input."""
 
+    def __reduce__(self):
+        # Errors cross processes (Dask workers, multiprocessing) by pickling, which by default calls the class
+        # with self.args alone; subclasses taking more arguments (node, phase, step) would fail to unpickle.
+        return _rebuild, (type(self), self.args), self.__dict__
+
+
+def _rebuild(cls: type, args: tuple) -> "DagradError":
+    """An error of class ``cls`` with ``args``, without calling its ``__init__`` (pickle then restores its attributes)."""
+    error = cls.__new__(cls)
+    error.args = args
+    return error
+
 
 class GraphError(DagradError):
     """A graph is malformed: unknown op, wrong arity, duplicate or missing node."""

@@ -182,7 +182,8 @@ class ClusterSteps:
                     settings.stats["retries"] += 1
                     self._workers()  # at least one worker, or ClusterError
                     settings.stats["resent"] += self._guarded(shards.recover)
-                params = dict(self.spec.graph.params)
+                live = self.spec.graph.params
+                params = {name: live[name] for name in self.wrt if name in live}  # the others never change here
                 sent = self._guarded(lambda: self.client.scatter([params], hash=False,
                                                                 timeout=settings.worker_timeout)[0])
                 settings.stats["sent"] += sum(p.nbytes for p in params.values())
