@@ -116,7 +116,7 @@ def test_progress_bar_history_and_callbacks_run_on_the_client(client, capsys):
 
     watch = Watch()
     lines = []
-    g, history = train(client, epochs=2, progress=True, log=lines.append, callbacks=[watch])
+    _, history = train(client, epochs=2, progress=True, log=lines.append, callbacks=[watch])
     err = capsys.readouterr().err
     assert "20/20" in err                                      # the tqdm bar went to the end
     assert len(lines) == 2 and lines[0].startswith("epoch 1/2") and "accuracy" in lines[0]

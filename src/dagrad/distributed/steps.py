@@ -27,7 +27,7 @@ import os
 import tempfile
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
@@ -38,9 +38,6 @@ from ..train.steps import StepOutcome, StepSpec
 from .cluster import DataParallel, require_dask
 from .shards import Shards, distribute
 from .worker import ModelPlugin, Partial, Request, add_partials, shard_evaluation, shard_gradients
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..graph import Graph
 
 __all__ = ["ClusterSteps", "cluster_steps"]
 
@@ -155,13 +152,14 @@ class ClusterSteps:
         if part.shown is not None:
             s = part.shown
             result = Result(spec.graph, s["values"], s["grads"], s["order"], loss=spec.loss, wrt=s["wrt"],
-                            flows=s["flows"])
+                            edge_norms=s["edge_norms"])
         return StepOutcome(float(part.loss), [v / total for v in part.scores], gradients, result)
 
     def validate(self) -> Optional[dict[str, float]]:
         """Mean loss and metrics over the validation data, each worker evaluating its chunks."""
         if self.validation is None:
             return None
+
         def submit(tag: str, params: Any) -> list:
             pieces = self.validation.everything()
             return [self.client.submit(shard_evaluation, self.name, tag, params, *piece.chunks,
@@ -184,8 +182,7 @@ class ClusterSteps:
                     settings.stats["resent"] += self._guarded(shards.recover)
                 live = self.spec.graph.params
                 params = {name: live[name] for name in self.wrt if name in live}  # the others never change here
-                sent = self._guarded(lambda: self.client.scatter([params], hash=False,
-                                                                timeout=settings.worker_timeout)[0])
+                sent = self._guarded(self.client.scatter, [params], hash=False, timeout=settings.worker_timeout)[0]
                 settings.stats["sent"] += sum(p.nbytes for p in params.values())
                 return self._wait(self._sum(submit(tag, sent), tag), what)
             except _Lost as exc:
@@ -193,10 +190,10 @@ class ClusterSteps:
         raise ClusterError(f"{what}: the cluster lost data the step needed {settings.retries + 1} times in a row "
                            f"({lost}); giving up")
 
-    def _guarded(self, send: Callable[[], Any]) -> Any:
-        """``send()``; a failure to reach the workers is a loss (the step is tried again), the scheduler's a ClusterError."""
+    def _guarded(self, send: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``send(...)``; failing to reach the workers is a loss (the step is tried again), the scheduler a ClusterError."""
         try:
-            return send()
+            return send(*args, **kwargs)
         except (OSError, TimeoutError) as exc:
             self._nthreads()
             raise _Lost(f"could not send to the workers: {exc}") from None

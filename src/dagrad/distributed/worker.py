@@ -170,7 +170,7 @@ def shard_gradients(name: str, params_key: str, params: dict, weight: float, key
     shown = None
     if show:
         shown = {"values": result.values, "grads": result.grads, "order": result.order, "wrt": result.wrt,
-                 "flows": result._flows}
+                 "edge_norms": result.edge_norms}
     return Partial(grads, float(result.values[r.loss]) * weight, [m(result.values, feeds) * count for m in r.metrics],
                    count, shown)
 
