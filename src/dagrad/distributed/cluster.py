@@ -51,9 +51,10 @@ class DataParallel:
     Attributes
     ----------
     stats : dict
-        Filled in by ``fit``: ``steps`` run on the cluster, step ``retries``,
-        chunks ``resent`` after a worker died, and the bytes the client
-        ``sent`` (parameters) and ``received`` (summed gradients).
+        Counted by every ``fit`` given these settings: ``steps`` run on the
+        cluster, step ``retries``, chunks ``resent`` after a worker died, and
+        the bytes the client ``sent`` (parameters) and ``received`` (summed
+        gradients).
     """
 
     client: Any

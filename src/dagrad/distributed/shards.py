@@ -67,12 +67,13 @@ class Blocks:
 
 @dataclass
 class Piece:
-    """One task's share of a batch: its group, the chunks it reads and its rows in each, and how many rows."""
+    """One task's share of a batch: its group, the chunks it reads and its rows in each, how many, and where to run."""
 
     group: int
     chunks: list
     rows: list
     count: int
+    home: Optional[str]
 
 
 class Shards:
@@ -91,6 +92,24 @@ class Shards:
         self.groups = groups
         self.examples = examples
         self.restore = restore
+        self.homes: list[Optional[str]] = [None] * len(groups)
+
+    def find_homes(self) -> None:
+        """Ask the scheduler which worker holds each group's first chunk: the group's tasks are sent there.
+
+        Left to itself, Dask may run two groups' tasks on one worker (it weighs
+        the parameters it would move against the chunk), and then keeps both
+        chunks there. A home that has died is ignored by the scheduler (the
+        tasks go anywhere) until this is asked again.
+        """
+        from concurrent.futures import CancelledError
+
+        firsts = [self.futures[members[0]] for members in self.groups]
+        try:
+            held = self.client.who_has([f for f in firsts if f.status == "finished"])
+        except CancelledError:  # a chunk lost while asking: the next retry asks again
+            held = {}
+        self.homes = [min(held[f.key]) if held.get(f.key) else None for f in firsts]
 
     def pieces(self, rows: np.ndarray) -> list[Piece]:
         """The tasks of a batch: for each group holding some of ``rows``, its chunks and their rows (in batch order)."""
@@ -104,12 +123,13 @@ class Shards:
                     futures.append(self.futures[c])
                     parts.append(mine)
             if parts:
-                out.append(Piece(g, futures, parts, sum(len(p) for p in parts)))
+                out.append(Piece(g, futures, parts, sum(len(p) for p in parts), self.homes[g]))
         return out
 
     def everything(self) -> list[Piece]:
         """One piece per group with all of its rows (for evaluation)."""
-        return [Piece(g, [self.futures[c] for c in members], [], 0) for g, members in enumerate(self.groups)]
+        return [Piece(g, [self.futures[c] for c in members], [], 0, self.homes[g])
+                for g, members in enumerate(self.groups)]
 
     def recover(self) -> int:
         """Send again every chunk the cluster lost (numpy data); Dask recomputes lost chunks of Dask arrays itself.
@@ -118,13 +138,12 @@ class Shards:
         status may not have heard of the loss yet). Returns how many chunks
         were sent.
         """
-        if self.restore is None:
-            return 0
         sent = 0
         for c, future in enumerate(self.futures):
-            if not self._held(future):
+            if self.restore is not None and not self._held(future):
                 self.futures[c] = self.client.scatter([self.restore(c)], hash=False, timeout=self.timeout)[0]
                 sent += 1
+        self.find_homes()
         return sent
 
     def _held(self, future: Any) -> bool:
@@ -154,7 +173,7 @@ def distribute(client: Any, graph: "Graph", data: Mapping, what: str, workers: S
     arrays, n = prepare(graph, data, what, as_array=_keep)
     if not any(is_dask_array(a) for a in arrays.values()):
         return _scatter(client, arrays, n, workers, timeout)
-    return _compute(client, arrays, n, workers)
+    return _compute(client, arrays, n, workers, timeout)
 
 
 def _as_array(name: str, value: Any, what: str) -> Any:
@@ -180,12 +199,15 @@ def _scatter(client: Any, arrays: dict, n: int, workers: Sequence[str], timeout:
         return {name: np.ascontiguousarray(a[s::parts]) for name, a in arrays.items()}
 
     futures = [client.scatter([chunk(s)], workers=[workers[s]], hash=False, timeout=timeout)[0] for s in range(parts)]
-    return Shards(client, futures, Strided(parts), [[s] for s in range(parts)], n, restore=chunk, timeout=timeout)
+    shards = Shards(client, futures, Strided(parts), [[s] for s in range(parts)], n, restore=chunk, timeout=timeout)
+    shards.find_homes()
+    return shards
 
 
-def _compute(client: Any, arrays: dict, n: int, workers: Sequence[str]) -> Shards:
+def _compute(client: Any, arrays: dict, n: int, workers: Sequence[str], timeout: float) -> Shards:
     import dask
     import dask.array as da
+    import distributed
 
     first = next(a for a in arrays.values() if is_dask_array(a))
     sizes = tuple(int(s) for s in first.chunks[0])
@@ -202,7 +224,13 @@ def _compute(client: Any, arrays: dict, n: int, workers: Sequence[str]) -> Shard
         computed = client.compute([chunks[c] for c in members], workers=[workers[g]], allow_other_workers=True)
         for c, f in zip(members, computed):
             futures[c] = f
-    return Shards(client, futures, Blocks(sizes), groups, n)
+    distributed.wait(futures)  # loaded before the first step; an error loading them is raised here
+    for f in futures:
+        if f.status == "error":
+            f.result()
+    shards = Shards(client, futures, Blocks(sizes), groups, n, timeout=timeout)
+    shards.find_homes()
+    return shards
 
 
 def _balanced(sizes: Sequence[int], groups: int) -> list[list[int]]:

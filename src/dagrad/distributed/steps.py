@@ -139,7 +139,7 @@ class ClusterSteps:
                 key = (step - 1) * groups + piece.group + 1  # each shard its own dropout noise; 1 shard: the step
                 parts.append(self.client.submit(
                     shard_gradients, self.name, tag, params, weight, key, piece.group == shown, piece.rows,
-                    *piece.chunks, key=f"{tag}-shard-{piece.group}", pure=False))
+                    *piece.chunks, key=f"{tag}-shard-{piece.group}", pure=False, **_where(piece)))
             return parts
 
         part = self._attempt(f"step {step}", submit, self.data)
@@ -156,14 +156,19 @@ class ClusterSteps:
         return StepOutcome(float(part.loss), [v / total for v in part.scores], gradients, result)
 
     def validate(self) -> Optional[dict[str, float]]:
-        """Mean loss and metrics over the validation data, each worker evaluating its chunks."""
+        """Mean loss and metrics over the validation data, each worker evaluating its chunks.
+
+        Called once per epoch, it also looks again where the training data
+        is, in case Dask recomputed lost chunks on other workers.
+        """
+        self.data.find_homes()
         if self.validation is None:
             return None
 
         def submit(tag: str, params: Any) -> list:
             pieces = self.validation.everything()
             return [self.client.submit(shard_evaluation, self.name, tag, params, *piece.chunks,
-                                       key=f"{tag}-eval-{piece.group}", pure=False) for piece in pieces]
+                                       key=f"{tag}-eval-{piece.group}", pure=False, **_where(piece)) for piece in pieces]
 
         part = self._attempt("validation", submit, self.validation)
         names = ["loss"] + [m.name for m in self.spec.metrics]
@@ -249,6 +254,11 @@ class ClusterSteps:
             except Exception:  # noqa: BLE001 - a cluster failing while we leave has nothing left to tell us
                 pass
         self.installed = False
+
+
+def _where(piece: Any) -> dict:
+    """Run a piece's task on the worker holding its data (or, if that worker is gone, anywhere)."""
+    return {"workers": [piece.home], "allow_other_workers": True} if piece.home else {}
 
 
 class _Lost(Exception):
