@@ -77,11 +77,17 @@ def test_fit_on_two_workers_equals_fit_in_one_process(client, local):
             assert mine[key] == pytest.approx(theirs[key], rel=1e-9), key
 
 
-def test_a_batch_that_does_not_split_evenly_is_weighted_by_each_shards_share(client):
-    # 50 examples in batches of 7: shards of 3 and 4 rows, and a last batch of 1 row on one worker
+def test_three_workers_with_uneven_shards_train_the_same():
+    # 50 examples in batches of 7 over 3 workers: shards of 2 and 3 rows, a last batch of 1 row on one worker;
+    # the parameters pass through a copy on the second worker to reach the third, the sum tree is uneven
     small = data(50)
     ref_graph, _ = train(train_data=small, batch_size=7, epochs=2)
-    g, _ = train(client, train_data=small, batch_size=7, epochs=2)
+    with local_cluster(3) as three, distributed.get_task_stream(three) as tasks:
+        settings = DataParallel(three)
+        g, _ = train(settings, small, batch_size=7, epochs=2)
+    assert settings.stats["steps"] == 16
+    ran = [t["key"] for t in tasks.data]
+    assert any("-params-" in k for k in ran)                  # a copy of the parameters was passed on
     assert_same_params(ref_graph, g)
 
 

@@ -130,19 +130,22 @@ class ClusterSteps:
         total = len(rows)
         groups = len(self.data.groups)
 
-        def submit(tag: str, params: Any) -> list:
-            pieces = self.data.pieces(rows)  # anew each time: a chunk sent again is a new future
-            shown = pieces[0].group if full else None
-            parts = []
-            for piece in pieces:
-                weight = piece.count / total if self.settings.reduction == "mean" else 1.0
-                key = (step - 1) * groups + piece.group + 1  # each shard its own dropout noise; 1 shard: the step
-                parts.append(self.client.submit(
-                    shard_gradients, self.name, tag, params, weight, key, piece.group == shown, piece.rows,
-                    *piece.chunks, key=f"{tag}-shard-{piece.group}", pure=False, **_where(piece)))
-            return parts
+        shown = None
 
-        part = self._attempt(f"step {step}", submit, self.data)
+        def pieces() -> list:
+            nonlocal shown
+            found = self.data.pieces(rows)  # anew each attempt: a chunk sent again is a new future
+            shown = found[0].group if full else None
+            return found
+
+        def task(piece: Any, tag: str, params: Any) -> Any:
+            weight = piece.count / total if self.settings.reduction == "mean" else 1.0
+            key = (step - 1) * groups + piece.group + 1  # each shard its own dropout noise; with one shard, the step
+            return self.client.submit(
+                shard_gradients, self.name, tag, params, weight, key, piece.group == shown, piece.rows, *piece.chunks,
+                key=f"{tag}-shard-{piece.group}", pure=False, **_where(piece))
+
+        part = self._attempt(f"step {step}", pieces, task, self.data)
         self.settings.stats["steps"] += 1
         grads = part.grads
         self.settings.stats["received"] += sum(g.nbytes for g in grads.values())
@@ -164,18 +167,19 @@ class ClusterSteps:
         self.data.find_homes()
         if self.validation is None:
             return None
+        self.validation.find_homes()
 
-        def submit(tag: str, params: Any) -> list:
-            pieces = self.validation.everything()
-            return [self.client.submit(shard_evaluation, self.name, tag, params, *piece.chunks,
-                                       key=f"{tag}-eval-{piece.group}", pure=False, **_where(piece)) for piece in pieces]
+        def task(piece: Any, tag: str, params: Any) -> Any:
+            return self.client.submit(shard_evaluation, self.name, tag, params, *piece.chunks,
+                                      key=f"{tag}-eval-{piece.group}", pure=False, **_where(piece))
 
-        part = self._attempt("validation", submit, self.validation)
+        part = self._attempt("validation", self.validation.everything, task, self.validation)
         names = ["loss"] + [m.name for m in self.spec.metrics]
         return {name: value / part.rows for name, value in zip(names, part.scores)}
 
-    def _attempt(self, what: str, submit: Callable[[str, Any], list], shards: Shards) -> Partial:
-        """Send the parameters, submit the tasks and their sum, and wait; again after a loss of data."""
+    def _attempt(self, what: str, pieces: Callable[[], list], task: Callable[[Any, str, Any], Any],
+                 shards: Shards) -> Partial:
+        """Send the parameters, submit a task per piece and their sum, and wait; again after a loss of data."""
         settings = self.settings
         lost: Optional[_Lost] = None
         for attempt in range(settings.retries + 1):
@@ -185,15 +189,48 @@ class ClusterSteps:
                     settings.stats["retries"] += 1
                     self._workers()  # at least one worker, or ClusterError
                     settings.stats["resent"] += self._guarded(shards.recover)
-                live = self.spec.graph.params
-                params = {name: live[name] for name in self.wrt if name in live}  # the others never change here
-                sent = self._guarded(self.client.scatter, [params], hash=False, timeout=settings.worker_timeout)[0]
-                settings.stats["sent"] += sum(p.nbytes for p in params.values())
-                return self._wait(self._sum(submit(tag, sent), tag), what)
+                work = pieces()
+                params = self._send_params([piece.home for piece in work], tag)
+                parts = [task(piece, tag, params.get(piece.home, params[None])) for piece in work]
+                return self._wait(self._sum(parts, tag), what)
             except _Lost as exc:
                 lost = exc
         raise ClusterError(f"{what}: the cluster lost data the step needed {settings.retries + 1} times in a row "
                            f"({lost}); giving up")
+
+    def _send_params(self, homes: list, tag: str) -> dict:
+        """The parameters being trained, sent once, then spread over ``homes`` by a doubling tree on the cluster.
+
+        Returns, for each worker in ``homes`` (and ``None``: anywhere), the
+        future its tasks should read the parameters from. The client sends
+        them to the first worker only; rather than every other worker
+        fetching them from that one (``N - 1`` copies out of one machine),
+        each worker that has them passes them on to one more each round, so
+        they reach ``N`` workers in ``log2 N`` rounds. The last round's
+        workers fetch them as their tasks' input, with no task of their own.
+        """
+        live = self.spec.graph.params
+        params = {name: live[name] for name in self.wrt if name in live}  # the others never change in this fit
+        targets = list(dict.fromkeys(h for h in homes if h is not None))
+        first = targets[:1] or None
+        try:
+            sent = self._guarded(self.client.scatter, [params], workers=first, hash=False,
+                                 timeout=self.settings.worker_timeout)[0]
+        except KeyError as exc:  # the scheduler no longer knows that worker: it died since we looked
+            raise _Lost(f"worker {exc} is gone") from None
+        self.settings.stats["sent"] += sum(p.nbytes for p in params.values())
+        at = {None: sent}
+        if not targets:
+            return at
+        at[targets[0]] = sent
+        have, waiting = targets[:1], targets[1:]
+        while waiting:
+            new, waiting = waiting[:len(have)], waiting[len(have):]
+            for source, target in zip(have, new):
+                at[target] = at[source] if not waiting else self.client.submit(
+                    _same, at[source], key=f"{tag}-params-{target}", workers=[target], allow_other_workers=True)
+            have = have + new
+        return at
 
     def _guarded(self, send: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``send(...)``; failing to reach the workers is a loss (the step is tried again), the scheduler a ClusterError."""
@@ -254,6 +291,11 @@ class ClusterSteps:
             except Exception:  # noqa: BLE001 - a cluster failing while we leave has nothing left to tell us
                 pass
         self.installed = False
+
+
+def _same(params: dict) -> dict:
+    """A copy of the parameters on this worker, for the workers it passes them on to."""
+    return params
 
 
 def _where(piece: Any) -> dict:
