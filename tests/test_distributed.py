@@ -189,6 +189,23 @@ def test_a_worker_without_the_graphs_ops_is_refused_naming_the_op(client, fresh_
         dg.fit(g, loss, data(), dg.optim.SGD(g, lr=0.1), progress=False, client=client)
 
 
+def test_running_statistics_are_the_shards_average_weighted_by_rows(client):
+    def fit_bn(client=None):
+        g = dg.Graph("bn")
+        x, y = g.input("x", shape=(None, 8)), g.input("y", shape=(None,), dtype="int64")
+        training = g.input("training", shape=())
+        logits = dg.nn.dense(dg.nn.batch_norm(x, training, name="bn"), 4, name="fc")
+        dg.fit(g, dg.nn.cross_entropy(logits, y), data(), dg.optim.SGD(g, lr=0.1), epochs=1, batch_size=EXAMPLES,
+               progress=False, client=client)
+        return g
+
+    here, there = fit_bn(), fit_bn(client)
+    # one step over all the rows: the running mean moved to 0.1 x the batch's mean, here and on the shards' average
+    np.testing.assert_allclose(there.value("bn/running_mean"), 0.1 * data()["x"].mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(there.value("bn/running_mean"), here.value("bn/running_mean"), rtol=1e-12)
+    assert not np.allclose(there.value("bn/running_var"), 1.0)
+
+
 def test_an_error_raised_on_a_worker_reaches_the_caller_as_itself(client):
     bad = data()
     bad["x"][5, 0] = np.nan

@@ -114,7 +114,7 @@ class ClusterSteps:
             with open(path, "rb") as f:
                 model = f.read()
         request = Request(spec.loss, spec.outputs, spec.wrt, spec.training, spec.metrics, spec.check,
-                          self.settings.reduction)
+                          self.settings.reduction, tuple(spec.graph.updates.values()))
         self.installed = True
         try:
             self.client.register_plugin(ModelPlugin(self.name, model, request), name=self.name)
@@ -139,18 +139,18 @@ class ClusterSteps:
             return found
 
         def task(piece: Any, tag: str, params: Any) -> Any:
-            weight = piece.count / total if self.settings.reduction == "mean" else 1.0
             key = (step - 1) * groups + piece.group + 1  # each shard its own dropout noise; with one shard, the step
             return self.client.submit(
-                shard_gradients, self.name, tag, params, weight, key, piece.group == shown, piece.rows, *piece.chunks,
-                key=f"{tag}-shard-{piece.group}", pure=False, **_where(piece))
+                shard_gradients, self.name, tag, params, piece.count / total, key, piece.group == shown, piece.rows,
+                *piece.chunks, key=f"{tag}-shard-{piece.group}", pure=False, **_where(piece))
 
         part = self._attempt(f"step {step}", pieces, task, self.data)
         self.settings.stats["steps"] += 1
         grads = part.grads
         self.settings.stats["received"] += sum(g.nbytes for g in grads.values())
         loss = np.asarray(part.loss, dtype=spec.graph.node(spec.loss).dtype)
-        gradients = Result(spec.graph, {spec.loss: loss}, grads, [], loss=spec.loss, wrt=tuple(self.wrt))
+        values = {spec.loss: loss, **part.updates}  # and the state updates' values, which fit then applies
+        gradients = Result(spec.graph, values, grads, [], loss=spec.loss, wrt=tuple(self.wrt))
         result = gradients
         if part.shown is not None:
             s = part.shown
@@ -209,8 +209,10 @@ class ClusterSteps:
         they reach ``N`` workers in ``log2 N`` rounds. The last round's
         workers fetch them as their tasks' input, with no task of their own.
         """
-        live = self.spec.graph.params
-        params = {name: live[name] for name in self.wrt if name in live}  # the others never change in this fit
+        graph = self.spec.graph
+        live = graph.params
+        params = {name: live[name] for name in self.wrt if name in live}  # the others never change in this fit...
+        params.update({name: graph.value(name) for name in graph.updates})  # ...but for the state updates
         targets = list(dict.fromkeys(h for h in homes if h is not None))
         first = targets[:1] or None
         try:

@@ -43,7 +43,7 @@ except ImportError:  # pragma: no cover - the package imports without dask; usin
 
 @dataclass(frozen=True)
 class Request:
-    """What the workers compute, without the graph: ``StepSpec`` less ``graph``, plus the loss's reduction."""
+    """What the workers compute: ``StepSpec`` less ``graph``, the loss's reduction, and the state update nodes."""
 
     loss: str
     outputs: tuple
@@ -52,6 +52,7 @@ class Request:
     metrics: tuple
     check: Optional[bool]
     reduction: str
+    updates: tuple = ()
 
 
 class ModelPlugin(WorkerPlugin):
@@ -104,8 +105,11 @@ class Partial:
 
     ``loss`` and ``grads`` are already weighted by the shard's share of the
     batch, so that sums of partials are the batch's; ``scores`` are each
-    metric times the shard's number of rows. ``shown`` is the first shard's
-    unweighted ``keep="all"`` run, for callbacks that draw a step.
+    metric times the shard's number of rows. ``updates`` are the values of the
+    state update nodes (running statistics): floats times the share of rows,
+    so that they add up to the shards' average, other dtypes the first
+    shard's. ``shown`` is the first shard's unweighted ``keep="all"`` run, for
+    callbacks that draw a step.
     """
 
     grads: dict
@@ -113,11 +117,12 @@ class Partial:
     scores: list
     rows: int
     shown: Optional[dict] = field(default=None)
+    updates: dict = field(default_factory=dict)
 
 
 def _partial_size(part: Partial) -> int:
     """Bytes a Partial holds, for Dask's memory accounting and its choice of worker (it would guess ~56)."""
-    size = 64 + sum(g.nbytes for g in part.grads.values()) + 8 * len(part.scores)
+    size = 64 + sum(a.nbytes for group in (part.grads, part.updates) for a in group.values()) + 8 * len(part.scores)
     if part.shown is not None:
         size += sum(a.nbytes for group in ("values", "grads") for a in part.shown[group].values())
     return size
@@ -145,15 +150,16 @@ def _feeds(chunks: Sequence[dict], rows: Sequence[np.ndarray]) -> dict:
     return {name: np.concatenate([c[name][r] for c, r in zip(chunks, rows)]) for name in chunks[0]}
 
 
-def shard_gradients(name: str, params_key: str, params: dict, weight: float, key: float, show: bool,
+def shard_gradients(name: str, params_key: str, params: dict, share: float, key: float, show: bool,
                     rows: Sequence[np.ndarray], *chunks: dict) -> Partial:
-    """Loss, metrics and parameter gradients over ``rows`` of ``chunks``, each weighted by ``weight``.
+    """Loss, metrics and parameter gradients over ``rows`` of ``chunks``, which are ``share`` of the batch's rows.
 
     ``key`` is the dropout noise key of this shard at this step; ``show``
     asks for the whole ``keep="all"`` run as well (unweighted), to draw it.
     """
     model = _model(name)
     r = model.request
+    weight = share if r.reduction == "mean" else 1.0
     feeds = _feeds(chunks, rows)
     with model.lock:
         model.use_params(params_key, params)
@@ -171,8 +177,12 @@ def shard_gradients(name: str, params_key: str, params: dict, weight: float, key
     if show:
         shown = {"values": result.values, "grads": result.grads, "order": result.order, "wrt": result.wrt,
                  "edge_norms": result.edge_norms}
+    updates = {}
+    for node in r.updates:
+        value = result.values[node]
+        updates[node] = value * value.dtype.type(share) if value.dtype.kind == "f" else value
     return Partial(grads, float(result.values[r.loss]) * weight, [m(result.values, feeds) * count for m in r.metrics],
-                   count, shown)
+                   count, shown, updates)
 
 
 def shard_evaluation(name: str, params_key: str, params: dict, *chunks: dict) -> Partial:
@@ -193,5 +203,11 @@ def add_partials(a: Partial, b: Partial) -> Partial:
     grads = dict(a.grads)
     for name, g in b.grads.items():
         grads[name] = grads[name] + g if name in grads else g
+    updates = dict(a.updates)
+    for node, value in b.updates.items():
+        if node not in updates:
+            updates[node] = value
+        elif value.dtype.kind == "f":
+            updates[node] = updates[node] + value
     return Partial(grads, a.loss + b.loss, [x + y for x, y in zip(a.scores, b.scores)], a.rows + b.rows,
-                   a.shown if a.shown is not None else b.shown)
+                   a.shown if a.shown is not None else b.shown, updates)
