@@ -27,6 +27,7 @@ import os
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
@@ -113,8 +114,7 @@ class ClusterSteps:
             save(spec.graph, path)
             with open(path, "rb") as f:
                 model = f.read()
-        request = Request(spec.loss, spec.outputs, spec.wrt, spec.training, spec.metrics, spec.check,
-                          self.settings.reduction, tuple(spec.graph.updates.values()))
+        request = Request(replace(spec, graph=None), self.settings.reduction, tuple(spec.graph.updates.values()))
         self.installed = True
         try:
             self.client.register_plugin(ModelPlugin(self.name, model, request), name=self.name)

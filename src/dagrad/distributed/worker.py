@@ -21,16 +21,13 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from ..io import load
-from ..train.steps import evaluation_totals
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..graph import Graph
+from ..train.steps import StepSpec, evaluation_totals
 
 __all__ = ["Request", "ModelPlugin", "Partial", "shard_gradients", "shard_evaluation", "add_partials"]
 
@@ -43,14 +40,12 @@ except ImportError:  # pragma: no cover - the package imports without dask; usin
 
 @dataclass(frozen=True)
 class Request:
-    """What the workers compute: ``StepSpec`` less ``graph``, the loss's reduction, and the state update nodes."""
+    """What the workers compute: the step (its ``StepSpec`` without the graph), the loss's reduction, the state updates.
 
-    loss: str
-    outputs: tuple
-    wrt: Optional[tuple]
-    training: Optional[str]
-    metrics: tuple
-    check: Optional[bool]
+    Each worker puts the graph it loaded from the model file into ``spec``.
+    """
+
+    spec: StepSpec
     reduction: str
     updates: tuple = ()
 
@@ -62,7 +57,7 @@ class ModelPlugin(WorkerPlugin):
         self.name = name
         self.model = model
         self.request = request
-        self.graph: Optional["Graph"] = None
+        self.spec: Optional[StepSpec] = None  # the request's, with the graph loaded here
         self.lock = threading.Lock()
         self.params_key: Optional[str] = None
 
@@ -79,23 +74,18 @@ class ModelPlugin(WorkerPlugin):
         with open(path, "wb") as f:
             f.write(self.model)
         try:
-            self.graph = load(path, on_provider_change="error")
+            self.spec = replace(self.request.spec, graph=load(path, on_provider_change="error"))
         finally:
             os.unlink(path)
 
     def teardown(self, worker: Any) -> None:
-        self.graph = None
-
-    def plan(self, full: bool):
-        """The compiled plan of a step (compiled on first use, then cached by the graph)."""
-        r = self.request
-        return self.graph.compile(list(r.outputs), loss=r.loss, wrt=r.wrt, keep="all" if full else "wrt")
+        self.spec = None
 
     def use_params(self, key: str, params: dict) -> None:
         """Put this step's parameters into the graph, unless they are there already (several shards, one worker)."""
         if key != self.params_key:
             for name, value in params.items():
-                self.graph.set_value(name, value)
+                self.spec.graph.set_value(name, value)
             self.params_key = key
 
 
@@ -138,7 +128,7 @@ else:
 
 def _model(name: str) -> ModelPlugin:
     plugin = get_worker().plugins.get(name)
-    if plugin is None or plugin.graph is None:
+    if plugin is None or plugin.spec is None:
         raise RuntimeError(f"dagrad: this worker has no model {name!r}; the fit that installed it has ended")
     return plugin
 
@@ -158,15 +148,15 @@ def shard_gradients(name: str, params_key: str, params: dict, share: float, key:
     asks for the whole ``keep="all"`` run as well (unweighted), to draw it.
     """
     model = _model(name)
-    r = model.request
-    weight = share if r.reduction == "mean" else 1.0
+    spec = model.spec
+    weight = share if model.request.reduction == "mean" else 1.0
     feeds = _feeds(chunks, rows)
     with model.lock:
         model.use_params(params_key, params)
-        if r.training is not None:
-            feeds[r.training] = key
-        result = model.plan(show).run(feeds, check=r.check)
-        wrt = model.plan(False).wrt
+        if spec.training is not None:
+            feeds[spec.training] = key
+        result = spec.plan(show).run(feeds, check=spec.check)
+        wrt = spec.plan(False).wrt  # compiled once, then cached by the graph
     count = len(next(iter(feeds.values())))
     grads = {}
     for w in wrt:
@@ -178,23 +168,23 @@ def shard_gradients(name: str, params_key: str, params: dict, share: float, key:
         shown = {"values": result.values, "grads": result.grads, "order": result.order, "wrt": result.wrt,
                  "edge_norms": result.edge_norms}
     updates = {}
-    for node in r.updates:
+    for node in model.request.updates:
         value = result.values[node]
         updates[node] = value * value.dtype.type(share) if value.dtype.kind == "f" else value
-    return Partial(grads, float(result.values[r.loss]) * weight, [m(result.values, feeds) * count for m in r.metrics],
-                   count, shown, updates)
+    scores = [score * count for score in spec.scores(result.values, feeds)]
+    return Partial(grads, float(result.values[spec.loss]) * weight, scores, count, shown, updates)
 
 
 def shard_evaluation(name: str, params_key: str, params: dict, *chunks: dict) -> Partial:
     """Loss and metrics summed over every row of ``chunks``, dropout off (``Partial.scores``: loss first)."""
     model = _model(name)
-    r = model.request
+    spec = model.spec
     arrays = chunks[0] if len(chunks) == 1 else {n: np.concatenate([c[n] for c in chunks]) for n in chunks[0]}
     count = len(next(iter(arrays.values())))
     with model.lock:
         model.use_params(params_key, params)
-        totals = evaluation_totals(model.graph, arrays, count, loss=r.loss, metrics=r.metrics, training=r.training,
-                                   batch_size=512)
+        totals = evaluation_totals(spec.graph, arrays, count, loss=spec.loss, metrics=spec.metrics,
+                                   training=spec.training, batch_size=512)
     return Partial({}, 0.0, list(totals.values()), count)
 
 

@@ -123,7 +123,8 @@ class StepSpec:
     Attributes
     ----------
     graph, loss
-        The network and the name of its scalar loss.
+        The network (``None`` in the copy sent to cluster workers, which
+        load their own) and the name of its scalar loss.
     outputs
         The values every step keeps: the loss and what the metrics read.
     wrt
@@ -136,7 +137,7 @@ class StepSpec:
         Check every value and gradient for NaN/Inf.
     """
 
-    graph: "Graph"
+    graph: Optional["Graph"]
     loss: str
     outputs: tuple
     wrt: Optional[tuple]
