@@ -8,6 +8,7 @@ a cluster of their own.
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -260,3 +261,22 @@ def test_the_demo_on_two_workers_reaches_the_local_demos_accuracy(tmp_path, caps
     out, on_cluster = accuracy("--workers", "2")
     assert "on a Dask cluster of 2 worker processes" in out
     assert on_cluster == pytest.approx(accuracy()[1], abs=0.5)   # percent: the same training, to rounding
+
+
+def test_the_benchmark_measures_steps_and_bytes(client, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "distributed_fit.py"
+    spec = importlib.util.spec_from_file_location("distributed_fit", path)
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "distributed_fit", bench)  # its dataclasses look their module up there
+    spec.loader.exec_module(bench)
+    model = bench.Model("tiny MLP", (8, 6, 3), 16, 64, dtype="float64")
+    measured = bench.run_fit(model, model.data(), 3, client)
+    assert measured["steps"] == 3 and measured["step"] > 0
+    assert measured["sent"] == measured["received"] == 8 * model.parameters   # float64 parameters, each way
+    assert measured["workers_sent"] >= measured["received"]
+    row = {"model": "tiny", "where": "2 workers", "rate": 1 / measured["step"], "low": 1.0, "high": 2.0,
+           "overhead": 1.0, "setup": measured["setup"], **measured}
+    assert "| tiny | 2 workers |" in bench.table([row])
