@@ -30,6 +30,19 @@ def test_every_error_class_is_a_dagrad_error():
         assert issubclass(cls, dg.DagradError)
 
 
+def test_every_error_survives_pickling_with_its_attributes_as_between_processes():
+    import pickle
+
+    errors = [dg.CycleError("cycle", ["a", "b", "a"]), dg.AnomalyError("nan", "fc/W", "backward"),
+              dg.NonFiniteError("inf", "loss", "loss", 7), dg.FormatError("bad", path="m.dagrad", part="header"),
+              dg.ClusterError("gone", checkpoint="run.ckpt"), dg.SymbolicTensorError("float(t)")]
+    for error in errors:
+        error.add_note("a note")
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == str(error), error
+        assert vars(again) == vars(error), error
+
+
 # ------------------------------------------------------------- building ---
 
 

@@ -37,6 +37,8 @@ LAYER = {
     "render": 6, "render.viewer": 6, "render.plots": 6,
     # L7 loops and tools
     "train": 7, "train.progress": 7, "testing": 7, "scaffold": 7, "cli": 7,
+    # the cluster step executor: fit imports it lazily when given a client, and it uses train's helpers
+    "distributed": 7,
     # L8 the facade
     "__init__": 8,
 }

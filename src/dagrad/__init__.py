@@ -13,9 +13,9 @@
 from . import _compat, extend, linalg, nn, ops, optim, shapes, train
 from ._version import __version__
 from .autodiff import grad, hessian, hvp, jacobian
-from .errors import (AnomalyError, CycleError, DagradError, FeedError, FormatError, GradientError, GraphError,
-                     HigherOrderError, NonFiniteError, OpError, PluginError, PluginWarning, RenderError, ShapeError,
-                     SymbolicTensorError)
+from .errors import (AnomalyError, ClusterError, CycleError, DagradError, FeedError, FormatError, GradientError,
+                     GraphError, HigherOrderError, NonFiniteError, OpError, PluginError, PluginWarning, RenderError,
+                     ShapeError, SymbolicTensorError)
 from .functions import (binary_cross_entropy_with_logits, broadcast_to, clip, concatenate, einsum, expand_dims,
                         log_softmax, logsumexp, max, mean, min, mse, reshape, softmax, softmax_cross_entropy,
                         squeeze, stack, sum, take, transpose)
@@ -51,7 +51,7 @@ __all__ = [
     "__version__", "ops", "shapes", "extend", "nn", "optim", "train", "fit", "linalg",
     "DagradError", "GraphError", "CycleError", "ShapeError", "FeedError", "PluginError", "OpError",
     "GradientError", "HigherOrderError", "AnomalyError", "NonFiniteError", "FormatError", "RenderError",
-    "SymbolicTensorError", "PluginWarning",
+    "SymbolicTensorError", "ClusterError", "PluginWarning",
     "Graph", "Node", "Tensor", "Result", "Plan", "Op", "Sample", "op", "apply", "hookimpl",
     "gradcheck", "gradgradcheck", "GradcheckReport", "check_anomalies", "grad", "hvp", "hessian", "jacobian",
     "load_plugins", "register", "register_ops", "registry", "render", "show", "save", "load",

@@ -50,6 +50,7 @@ EXAMPLES = {
         ("dagrad demo", "train, save, draw; files go to ./out"),
         ("dagrad demo --epochs 5 --out /tmp/demo", "a quicker run elsewhere"),
         ("dagrad demo --hidden 256,128 --lr 3e-3", "a wider network, a larger step"),
+        ("dagrad demo --workers 2", "the same training on a Dask cluster of 2 local worker processes"),
     ],
     "render": [
         ("dagrad render out/digits.dagrad -o model.svg", "a saved model's structure: shapes and parameters"),
