@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 
 from ..train import Callback
-from . import non_negative_int, positive_float, positive_int
+from .arguments import non_negative_int, positive_float, positive_int
 
 TABLE_NAME = "gradient-norms.txt"
 MODEL_NAME = "digits.dagrad"
