@@ -324,13 +324,13 @@ def test_pip_install_is_suggested_only_for_valid_distribution_names(saved, tmp_p
 
 def error_with_plugins(path, **selection) -> str:
     """The message of loading ``path`` with plugins reloaded as ``load_plugins(**selection)``; restored after."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a conflict warns while plugins load
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a conflict warns while plugins load (and reload, while it is installed)
+        try:
             dg.load_plugins(**selection)
-        return str(load_error(path))
-    finally:
-        dg.load_plugins()
+            return str(load_error(path))
+        finally:
+            dg.load_plugins()
 
 
 def test_a_missing_plugin_says_what_to_enable(saved):

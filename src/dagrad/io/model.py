@@ -29,12 +29,14 @@ from ..plugins import BUILTINS, registry
 from .untrusted import Source, depth, is_distribution_name, quote
 
 __all__ = [
-    "FORMAT_NAME", "FORMAT_VERSION", "DEFAULT_MAX_NODES", "MAX_ATTR_DEPTH", "ProviderWarning", "PROVIDER_POLICIES",
+    "FORMAT_NAME", "FORMAT_VERSION", "METADATA_KEY", "DEFAULT_MAX_NODES", "MAX_ATTR_DEPTH", "ProviderWarning", "PROVIDER_POLICIES",
     "ModelFile", "ArraySpec", "describe", "dtype_name", "encode", "check_document", "check_ops", "build_order",
     "rebuild", "format_error_for_memory",
 ]
 
 FORMAT_NAME = "dagrad-model"
+METADATA_KEY = "dagrad"
+"""The key of the document in the safetensors header's ``__metadata__``."""
 FORMAT_VERSION = 3
 """The newest format this dagrad reads. It writes 3 only for a graph with state updates, 2 otherwise."""
 DEFAULT_MAX_NODES = 100_000
