@@ -226,7 +226,7 @@ class Viewer:
         return self.html()
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        from . import mimebundle  # the static diagram and text, which never raise
+        from .output import mimebundle  # the static diagram and text, which never raise
 
         bundle = mimebundle(self.obj)
         try:
