@@ -140,3 +140,16 @@ def test_every_import_points_down_or_sideways():
 def test_the_layer_check_catches_an_upward_import(tmp_path, monkeypatch):
     assert _level("graph") > _level("opdef")                        # opdef importing graph would be caught
     assert ("opdef", "graph") not in ALLOWED
+
+
+def test_no_module_imports_itself_in_a_circle():
+    """Within a layer imports may go sideways, but never round: the import graph, display hooks aside, is a DAG."""
+    import networkx as nx
+
+    imports = nx.DiGraph()
+    for module, imported, line in dagrad_imports():
+        if module != imported and (module, layer_key(imported)) not in ALLOWED:
+            imports.add_edge(module, imported, line=line)
+    circles = [sorted(c) for c in nx.strongly_connected_components(imports) if len(c) > 1]
+    assert not circles, "modules importing each other in a circle: " + "; ".join(
+        " -> ".join(c) for c in circles)

@@ -3,7 +3,7 @@
 ``render`` returns a ``graphviz.Digraph`` and, given a path, writes an SVG, PNG,
 PDF or DOT file, or the interactive viewer as one HTML file. ``mimebundle`` is
 what a ``Result`` or ``Graph`` shows in Jupyter, and ``show`` puts the viewer
-in a notebook (all three in ``output``). The work is split by job: ``layout`` decides which boxes to
+in a notebook (``output`` holds ``render`` and ``show``, ``notebook`` ``mimebundle``). The work is split by job: ``layout`` decides which boxes to
 draw, ``summary`` computes the numbers, ``escape`` makes user strings safe,
 ``diagram`` assembles the Digraph, ``viewer`` the HTML page, ``run`` starts
 ``dot`` with a timeout, and ``plots`` draws a training History with matplotlib.
@@ -11,7 +11,8 @@ draw, ``summary`` computes the numbers, ``escape`` makes user strings safe,
 
 from __future__ import annotations
 
-from .output import DEFAULT_MAX_NODES, DEFAULT_TIMEOUT, mimebundle, render, show
+from .notebook import mimebundle
+from .output import DEFAULT_MAX_NODES, DEFAULT_TIMEOUT, render, show
 from .viewer import Viewer
 
 __all__ = ["render", "show", "mimebundle", "Viewer", "DEFAULT_MAX_NODES", "DEFAULT_TIMEOUT"]

@@ -1,5 +1,5 @@
-"""What a user asks the renderer for: ``render`` (a Digraph, or a file of any format), ``show`` (the viewer in
-a notebook) and ``mimebundle`` (what a Result or Graph displays in Jupyter)."""
+"""What a user asks the renderer for: ``render`` (a Digraph, or a file of any format) and ``show`` (the
+viewer in a notebook)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,10 @@ from .diagram import build
 from .run import format_for, run_dot, write
 from .viewer import Viewer, write_page
 
-__all__ = ["DEFAULT_MAX_NODES", "DEFAULT_TIMEOUT", "NOTEBOOK_TIMEOUT", "mimebundle", "render", "show"]
+__all__ = ["DEFAULT_MAX_NODES", "DEFAULT_TIMEOUT", "render", "show"]
 
 DEFAULT_MAX_NODES = 200  # past ~200 detailed boxes a diagram is no longer readable, and dot slows down
 DEFAULT_TIMEOUT = 60.0  # seconds; dot is stopped after this and a RenderError says what to do
-NOTEBOOK_TIMEOUT = 20.0
 
 
 def render(
@@ -147,16 +146,3 @@ def show(result_or_graph: Any, *, height: int = 640, **options: Any) -> Viewer:
     True
     """
     return Viewer(result_or_graph, height=height, **options)
-
-
-def mimebundle(obj: Any) -> dict:
-    """What Jupyter shows for a Result or Graph: the SVG diagram, or text if it cannot be drawn.
-
-    Never raises: notebook display must not fail because Graphviz is missing or slow.
-    """
-    text = repr(obj)
-    try:
-        svg = run_dot(build(obj).source, "svg", NOTEBOOK_TIMEOUT).decode("utf-8")
-    except Exception as exc:  # noqa: BLE001 - display falls back to text whatever went wrong
-        return {"text/plain": f"{text}\n(no diagram: {exc})"}
-    return {"image/svg+xml": svg, "text/plain": text}
