@@ -8,11 +8,6 @@ import pytest
 
 import dagrad as dg
 
-try:
-    import torch
-except ImportError:  # the PyTorch comparison is optional
-    torch = None
-
 
 def _run(tensor):
     return tensor.graph.forward(tensor).value(tensor)
@@ -58,16 +53,3 @@ def test_einsum_refuses_a_repeated_output_index_and_unequal_diagonal_sizes():
         dg.einsum("i->ii", g.param("v", np.ones(3)))
     with pytest.raises(dg.ShapeError, match="index 'i' is repeated in 'ii' with sizes 2 and 3"):
         dg.einsum("ii->i", g.param("m", np.ones((2, 3))))
-
-
-@pytest.mark.skipif(torch is None, reason="PyTorch is not installed (optional comparison)")
-def test_einsum_with_repeated_indices_matches_torch():
-    rng = np.random.default_rng(2)
-    a, b = rng.normal(size=(3, 3, 4)), rng.normal(size=(4, 2))
-    g = dg.Graph()
-    pa, pb = g.param("a", a), g.param("b", b)
-    res = g.backward(dg.sum(dg.tanh(dg.einsum("iij,jk->ik", pa, pb))))
-    ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
-    torch.tanh(torch.einsum("iij,jk->ik", ta, tb)).sum().backward()
-    np.testing.assert_allclose(res.grad(pa), ta.grad.numpy())
-    np.testing.assert_allclose(res.grad(pb), tb.grad.numpy())

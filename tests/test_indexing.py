@@ -10,13 +10,6 @@ import pytest
 
 import dagrad as dg
 
-try:
-    import torch
-except ImportError:  # the PyTorch comparisons are optional
-    torch = None
-
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed (optional comparisons)")
-
 X = np.arange(20.0).reshape(4, 5)
 
 
@@ -150,24 +143,6 @@ def test_index_add_has_torch_semantics_and_both_operands_get_gradients():
     np.testing.assert_array_equal(res.grad(values), 2 * expected[[2, 0, 2]])
 
 
-@needs_torch
-def test_gather_and_scatter_match_torch():
-    rng = np.random.default_rng(0)
-    x, values = rng.normal(size=(3, 5)), rng.normal(size=(3, 4))
-    picks = rng.integers(0, 5, size=(3, 4))
-    g = dg.Graph()
-    px, pv = g.param("x", x), g.param("values", values)
-    out = dg.take_along_axis(dg.tanh(px), picks, axis=1) * dg.scatter_add(px, picks, pv, axis=1)[:, :4]
-    res = g.backward(dg.sum(out))
-    tx, tv = torch.tensor(x, requires_grad=True), torch.tensor(values, requires_grad=True)
-    tp = torch.tensor(picks)
-    (torch.gather(torch.tanh(tx), 1, tp) * torch.scatter_add(tx, 1, tp, tv)[:, :4]).sum().backward()
-    np.testing.assert_allclose(res.value(out), (torch.gather(torch.tanh(tx), 1, tp)
-                                                * torch.scatter_add(tx, 1, tp, tv)[:, :4]).detach().numpy())
-    np.testing.assert_allclose(res.grad(px), tx.grad.numpy())
-    np.testing.assert_allclose(res.grad(pv), tv.grad.numpy())
-
-
 # ------------------------------------------------------- masked_fill ---
 
 
@@ -224,15 +199,6 @@ def test_one_hot_refuses_labels_outside_the_classes_and_an_unknown_class_count()
         dg.one_hot(labels, -1)
     with pytest.raises(dg.ShapeError, match="integer indices"):
         dg.one_hot(g.input("f", shape=(2,)), 3)
-
-
-@needs_torch
-def test_one_hot_matches_torch():
-    labels = np.array([[0, 2], [1, 1]])
-    g = dg.Graph()
-    y = dg.one_hot(g.const(labels), 3, dtype="int64")
-    expected = torch.nn.functional.one_hot(torch.tensor(labels), 3).numpy()
-    np.testing.assert_array_equal(g.forward(y).value(y), expected)
 
 
 def test_masked_fill_with_an_array_value_or_a_tensor_mask_still_wants_a_bool_mask():

@@ -1,5 +1,6 @@
-"""Normalization ops and losses against torch.nn.functional: values, gradients and second derivatives, and
-BatchNorm's running statistics over training steps. Runs only where torch is importable (never a dependency)."""
+"""Normalization ops and losses against torch.nn.functional: second derivatives, and BatchNorm's running
+statistics over training steps. Values and first derivatives are compared with PyTorch on every op's samples in
+test_torch_parity.py. Runs only where torch is importable (never a dependency)."""
 
 from __future__ import annotations
 
@@ -81,21 +82,6 @@ def torch_side(build, arrays, fixed):
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_values_and_gradients_match_pytorch(name):
-    ours, theirs, arrays, fixed = CASES[name]
-    g, tensors, out = dagrad_side(ours, arrays)
-    cotangent = RNG.normal(size=g.forward(out).value(out).shape)
-    res = g.backward(dg.sum(out * cotangent), outputs=[out])
-    inputs, reference = torch_side(theirs, arrays, fixed)
-    (reference * torch.tensor(cotangent)).sum().backward()
-    np.testing.assert_allclose(res.value(out), reference.detach().numpy(), rtol=1e-10, atol=1e-12)
-    for i, (t, ref) in enumerate(zip(tensors, inputs)):
-        if ref.requires_grad:
-            np.testing.assert_allclose(res.grad(t), ref.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=f"input {i}")
-
-
-@pytest.mark.parametrize("name", ["layer_norm", "group_norm", "batch_norm train", "cross_entropy",
-                                  "cross_entropy probabilities", "cosine_similarity", "smooth_l1_loss"])
 def test_second_derivatives_match_pytorchs_double_backward(name):
     ours, theirs, arrays, fixed = CASES[name]
     g, tensors, out = dagrad_side(ours, arrays)

@@ -98,6 +98,22 @@ def test_var_with_fewer_entries_than_ddof_gives_numpys_inf_or_nan_without_a_warn
     np.testing.assert_array_equal(value, [np.inf, np.nan])
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # the graph VJP's div and mean ops warn as numpy's do
+@pytest.mark.parametrize("shape, axis, ddof", [((2, 2), 1, 2), ((2, 2), 1, 3), ((0, 3), 0, 0), ((0, 3), 0, 1)])
+def test_var_gradient_without_degrees_of_freedom_is_inf_or_nan_as_numpys_division_not_an_error(shape, axis, ddof):
+    # N - ddof <= 0 (or a reduced axis of size 0) divides by 0: the value is inf or NaN, and so is the gradient
+    # 2 (x - mean) / 0, as PyTorch's; the numpy VJP used to raise ZeroDivisionError from a Python division.
+    x = np.array([[1.0, 3.0], [2.0, 2.0]]) if shape == (2, 2) else np.zeros(shape)
+    expected = np.array([[-np.inf, np.inf], [np.nan, np.nan]]) if x.size else x   # 2 (x - mean) / 0
+    g = dg.Graph()
+    p = g.param("x", x)
+    loss = dg.sum(dg.var(p, axis, ddof=ddof))
+    (graph_grad,) = dg.grad(loss, [p])
+    with np.errstate(all="raise"):
+        np.testing.assert_array_equal(g.backward(loss).grad(p), expected)
+    np.testing.assert_array_equal(g.forward(graph_grad).value(graph_grad), expected)
+
+
 # ---------------------------------------------------------------- norm ---
 
 NORM_CASES = [

@@ -22,8 +22,8 @@ _REDUCTIONS = ("mean", "sum", "none")
 def _reduce(losses: np.ndarray, reduction: str) -> np.ndarray:
     if reduction == "sum":
         return losses.sum()
-    if reduction == "mean":
-        return losses.sum() / losses.size if losses.size else np.zeros((), losses.dtype)
+    if reduction == "mean":  # the mean of no losses is NaN, as PyTorch's (and the issue-14 losses below)
+        return losses.sum() / losses.size if losses.size else np.full((), np.nan, losses.dtype)
     return losses
 
 

@@ -162,8 +162,8 @@ def var(x, *, axis=None, ddof=0, keepdims=False):
 
 @var.vjp
 def _(g, x, *, axis, ddof, keepdims):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (_expand(g, x.ndim, axis, keepdims) * (2 / _dof(_count(x, axis), ddof)) * _centered(x, axis),)
+    with np.errstate(invalid="ignore", divide="ignore"):  # N - ddof = 0: numpy's inf or NaN, never a Python error
+        return (_expand(g, x.ndim, axis, keepdims) * 2 / _dof(_count(x, axis), ddof) * _centered(x, axis),)
 
 
 @var.graph_vjp
