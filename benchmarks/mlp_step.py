@@ -24,6 +24,10 @@ from typing import Callable, Optional
 import numpy as np
 
 import dagrad as dg
+from dagrad.scheduler.plan import CODEGEN_AFTER_RUNS
+
+WARMUP = CODEGEN_AFTER_RUNS + 2
+"""Steps run before timing: past the switch to generated code, the steady state of a training loop."""
 
 SIZES = (784, 256, 128, 10)
 BATCH = 128
@@ -205,7 +209,7 @@ def check_agreement(problem: Problem, names, steps: int = 2) -> None:
                 raise AssertionError(f"{engine.name} parameter {k} differs from numpy's after {steps} steps")
 
 
-def time_engines(engines: list[Engine], rounds: int, repeats: int, warmup: int = 3) -> dict:
+def time_engines(engines: list[Engine], rounds: int, repeats: int, warmup: int = WARMUP) -> dict:
     """Seconds per step, one sample per round per engine; engines interleave and rotate each round."""
     for e in engines:
         for _ in range(warmup):

@@ -20,6 +20,7 @@ from typing import Callable, Optional
 import numpy as np
 
 import dagrad as dg
+from mlp_step import WARMUP
 
 CHAIN_OPS = 2000          # x*c, x+c, tanh repeated: 2,000 op nodes
 CHAIN_WIDTH = 16
@@ -236,7 +237,7 @@ def check(engines: list[Engine]) -> None:
             raise AssertionError(f"{e.name} computes something else than {engines[0].name}")
 
 
-def time_paired(engines: list[Engine], rounds: int, repeats: int, warmup: int = 2) -> dict:
+def time_paired(engines: list[Engine], rounds: int, repeats: int, warmup: int = WARMUP) -> dict:
     """Seconds per run of each engine, one sample per round; rounds interleave engines, rotating the order."""
     for e in engines:
         for _ in range(warmup):

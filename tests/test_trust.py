@@ -149,7 +149,7 @@ def test_an_op_writing_into_its_input_is_stopped_before_it_changes_a_param_or_fe
     x = g.input("x", shape=(2,))
     loss = dg.sum(dg.ops.doubles_in_place(w) + dg.ops.doubles_in_place(x), name="loss")
     feed = np.array([5.0, 6.0])
-    for _ in range(2):                                              # the loop, then generated code
+    for _ in range(2):                                              # and again: the first left nothing changed
         with pytest.raises(dg.OpError, match=r"op 'doubles_in_place' from plugin 'sloppy-pack'.*read-only.*copy"):
             g.backward(loss, {"x": feed})
     np.testing.assert_array_equal(g.value(w), [1.0, 2.0])

@@ -34,10 +34,19 @@ def _spread(g, shape):
 
 
 def _expand(g, x_ndim, axis, keepdims):
-    """Reinsert reduced axes into ``g`` so it broadcasts against the input."""
-    if keepdims or axis is None and g.ndim == x_ndim:
+    """Reinsert reduced axes into ``g`` so it broadcasts against the input.
+
+    A reshape, not ``np.expand_dims``, whose argument checking costs more
+    than the rest of a small reduction's VJP.
+    """
+    if keepdims or g.ndim == x_ndim:
         return g
-    return np.expand_dims(g, normalize_axes(axis, x_ndim))
+    if g.ndim == 0:
+        return g.reshape((1,) * x_ndim)
+    shape = list(g.shape)
+    for a in normalize_axes(axis, x_ndim):
+        shape.insert(a, 1)
+    return g.reshape(shape)
 
 
 def _max_samples(rng):

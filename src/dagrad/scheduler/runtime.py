@@ -145,7 +145,9 @@ def freeze(array: np.ndarray, external: set) -> np.ndarray:
 def fix_output(ins: Any, out: Any) -> np.ndarray:
     """The forward output of ``ins`` as an ndarray of its declared shape and dtype, or ``OpError``."""
     if type(out) is not ndarray:
-        out = np.asarray(out)
+        out = np.asarray(out)  # a numpy scalar, from a reduction to 0-d: the common case, kept cheap
+        if out.shape == ins.shape and out.dtype == ins.dtype:
+            return out
     bad_shape = ins.shape is not None and not fits(out.shape, ins.shape)
     if bad_shape or out.dtype != ins.dtype:
         op = ins.op
