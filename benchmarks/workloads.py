@@ -20,7 +20,7 @@ from typing import Callable, Optional
 import numpy as np
 
 import dagrad as dg
-from mlp_step import WARMUP
+from mlp_step import WARMUP, time_rounds
 
 CHAIN_OPS = 2000          # x*c, x+c, tanh repeated: 2,000 op nodes
 CHAIN_WIDTH = 16
@@ -239,20 +239,7 @@ def check(engines: list[Engine]) -> None:
 
 def time_paired(engines: list[Engine], rounds: int, repeats: int, warmup: int = WARMUP) -> dict:
     """Seconds per run of each engine, one sample per round; rounds interleave engines, rotating the order."""
-    for e in engines:
-        for _ in range(warmup):
-            e.run()
-    samples: dict = {e.name: [] for e in engines}
-    clock = time.perf_counter
-    for r in range(rounds):
-        for e in engines[r % len(engines):] + engines[: r % len(engines)]:
-            run = e.run
-            t0 = clock()
-            for _ in range(repeats):
-                run()
-            samples[e.name].append((clock() - t0) / repeats)
-        gc.collect()
-    return samples
+    return time_rounds({e.name: e.run for e in engines}, rounds, repeats, warmup)
 
 
 def ratios(samples: dict, reference: str) -> dict:
