@@ -152,3 +152,23 @@ def test_checked_runs_go_through_the_loop_even_once_code_is_generated(monkeypatc
     assert plan._program is not None and "check_finite" not in str(plan)
     with pytest.raises(dg.AnomalyError, match="'log'"), np.errstate(invalid="ignore"):
         plan.run({"x": np.array([1.0, -1.0])}, check=True)
+
+
+def test_an_op_named_like_a_generated_local_does_not_shadow_it(monkeypatch, fresh_registry):
+    @dg.op(shape=dg.shapes.same_as_first, saves=())
+    def v1(x):
+        "x doubled, under a name the generated code uses for slot 1's value"
+        return 2 * x
+
+    @v1.vjp
+    def _(g, x):
+        return (2 * g,)
+
+    dg.register_ops(v1, plugin="names-pack")
+    g = dg.Graph()
+    w = g.param("w", np.array([1.0, 2.0]))
+    loss = dg.sum(dg.ops.v1(w), name="loss")
+    plan = g.compile(loss, loss=loss)
+    res = run_with(monkeypatch, "codegen", plan)
+    np.testing.assert_array_equal(res.value(loss), 6.0)
+    np.testing.assert_array_equal(res.grad(w), [2.0, 2.0])

@@ -95,7 +95,7 @@ class _Writer:
 
 def _identifier(stem: str, taken: dict) -> str:
     base = re.sub(r"\W", "_", stem) or "c"
-    if base[0].isdigit() or keyword.iskeyword(base) or base in _RESERVED:
+    if base[0].isdigit() or keyword.iskeyword(base) or base in _RESERVED or _LOCAL.fullmatch(base):
         base = "_" + base
     name, k = base, 1
     while name in taken:
@@ -105,7 +105,10 @@ def _identifier(stem: str, taken: dict) -> str:
 
 
 _RESERVED = {"run", "fed", "stored", "check", "cotangent", "external", "ndarray", "len", "order", "append",
-             "flows", "gs", "asarray", "None", "True", "False"}
+             "flows", "gs", "gi", "missing", "asarray", "None", "True", "False"}
+# The generated locals: values v<slot>, residuals r<slot>, shapes s<slot>, gradients g<slot> and
+# "we own g<slot>" flags o<slot>. A constant named like one (an op called "v3") would be shadowed by it.
+_LOCAL = re.compile(r"[vrsgo]\d+")
 
 
 def _is_literal(value: Any) -> bool:
