@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 
-.PHONY: demo test setup graphviz chromium docs docs-serve pictures bench clean vendor-js
+.PHONY: demo test setup graphviz chromium docs docs-serve pictures bench clean vendor-js ops-table
 
 demo: setup
 	$(PY) -m dagrad.cli demo
@@ -53,6 +53,11 @@ docs: setup
 
 docs-serve: setup
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve
+
+# Rewrite the table of every op in docs/ops.md from the registry (after adding an op, or changing
+# a docstring's first line or an op's counterparts); tests/test_op_table.py fails until you do.
+ops-table: setup
+	$(PY) tools/op_table.py
 
 # Redraw docs/img/*.svg by running the guide pages that draw them.
 pictures: setup

@@ -24,6 +24,10 @@ from typing import Callable, Optional
 import numpy as np
 
 import dagrad as dg
+from dagrad.scheduler.plan import CODEGEN_AFTER_RUNS
+
+WARMUP = CODEGEN_AFTER_RUNS + 2
+"""Steps run before timing: past the switch to generated code, the steady state of a training loop."""
 
 SIZES = (784, 256, 128, 10)
 BATCH = 128
@@ -205,28 +209,40 @@ def check_agreement(problem: Problem, names, steps: int = 2) -> None:
                 raise AssertionError(f"{engine.name} parameter {k} differs from numpy's after {steps} steps")
 
 
-def time_engines(engines: list[Engine], rounds: int, repeats: int, warmup: int = 3) -> dict:
-    """Seconds per step, one sample per round per engine; engines interleave and rotate each round."""
-    for e in engines:
+def time_rounds(calls: dict, rounds: int, repeats: int, warmup: int = WARMUP, gc_off: bool = False) -> dict:
+    """Seconds per call of each ``{name: function}``, one sample per round; calls interleave, rotating each round.
+
+    ``gc_off`` turns the collector off inside a round, as ``timeit`` does, for a
+    step whose own garbage is not the question; a workload that builds graphs
+    keeps it on, since collecting is part of what building costs a user.
+    """
+    for call in calls.values():
         for _ in range(warmup):
-            e.step()
-    samples: dict = {e.name: [] for e in engines}
+            call()
+    names = list(calls)
+    samples: dict = {name: [] for name in names}
     clock = time.perf_counter
     was_enabled = gc.isenabled()
-    gc.disable()  # as timeit does: a collection landing in one engine's turn is noise, not its cost
+    if gc_off:
+        gc.disable()
     try:
         for r in range(rounds):
-            for e in engines[r % len(engines):] + engines[: r % len(engines)]:
-                step = e.step
+            for name in names[r % len(names):] + names[: r % len(names)]:
+                call = calls[name]
                 t0 = clock()
                 for _ in range(repeats):
-                    step()
-                samples[e.name].append((clock() - t0) / repeats)
+                    call()
+                samples[name].append((clock() - t0) / repeats)
             gc.collect()
     finally:
         if was_enabled:
             gc.enable()
     return samples
+
+
+def time_engines(engines: list[Engine], rounds: int, repeats: int, warmup: int = WARMUP) -> dict:
+    """Seconds per step of each engine (``time_rounds`` with the collector off inside a round)."""
+    return time_rounds({e.name: e.step for e in engines}, rounds, repeats, warmup, gc_off=True)
 
 
 def peak_memory(engine: Engine, repeats: int = 3) -> Optional[int]:

@@ -1,21 +1,25 @@
-"""Benchmark entry point (``make bench``): the MLP training step, dagrad against numpy by hand.
+"""Benchmark entry point (``make bench``): every workload, dagrad against numpy by hand (and PyTorch).
 
-Prints a markdown table of the median time per step and the peak memory
-allocated during one step, each also as a ratio to the numpy step; with
-``--profile``, also where dagrad's step spends its time.
+Prints one markdown table: for each workload (a chain of small ops, a wide
+graph, the MLP training step, define-compile-run-once, keep="all", and deep
+chains of 10^5 and 10^6 nodes) the time per node or step of each engine, the
+ratios to numpy measured in the same rounds, and the target; then the MLP's
+peak memory. With ``--profile``, also where dagrad's MLP step spends its time.
 
 BLAS runs on one thread (threadpoolctl when installed; otherwise the
 ``*_NUM_THREADS`` variables are set and the script restarts itself, since they
 must be set before numpy loads).
 
-    python benchmarks/run.py            # full run (about half a minute)
-    python benchmarks/run.py --quick    # smoke run (a few seconds)
+    python benchmarks/run.py            # full run (a few minutes)
+    python benchmarks/run.py --quick    # smoke run (under a minute)
+    python benchmarks/run.py --only chain,mlp
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
@@ -33,37 +37,113 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402  (after the thread variables)
 
 import mlp_step  # noqa: E402
+import workloads  # noqa: E402
+
+WORKLOADS = ("chain", "wide", "mlp", "build", "keep-all", "deep")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few rounds: a smoke run, not a measurement")
-    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 40; 5 with --quick)")
-    parser.add_argument("--repeats", type=int, default=None, help="steps per round (default 20; 3 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="few rounds, small deep chains: a smoke run")
+    parser.add_argument("--only", default=",".join(WORKLOADS), help=f"comma-separated, of {', '.join(WORKLOADS)}")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 30; 4 with --quick)")
     parser.add_argument("--batch", type=int, default=mlp_step.BATCH)
-    parser.add_argument("--sizes", default=",".join(map(str, mlp_step.SIZES)), help="layer sizes, comma-separated")
-    parser.add_argument("--engines", default="numpy,dagrad,torch", help="comma-separated; torch is skipped if absent")
-    parser.add_argument("--profile", action="store_true", help="also show where dagrad's step spends its time")
+    parser.add_argument("--sizes", default=",".join(map(str, mlp_step.SIZES)), help="MLP layer sizes, comma-separated")
+    parser.add_argument("--engines", default="numpy,dagrad,torch", help="MLP engines; torch is skipped if absent")
+    parser.add_argument("--profile", action="store_true", help="also show where dagrad's MLP step spends its time")
     args = parser.parse_args(argv)
-    rounds = args.rounds or (5 if args.quick else 40)
-    repeats = args.repeats or (3 if args.quick else 20)
+    chosen = [w.strip() for w in args.only.split(",") if w.strip()]
+    unknown = set(chosen) - set(WORKLOADS)
+    if unknown:
+        parser.error(f"unknown workload(s) {sorted(unknown)}; known: {', '.join(WORKLOADS)}")
+    rounds = args.rounds or (4 if args.quick else 30)
     sizes = tuple(int(s) for s in args.sizes.split(","))
-    problem = mlp_step.make_problem(batch=args.batch, sizes=sizes)
     names = [n.strip() for n in args.engines.split(",") if n.strip()]
     unknown = set(names) - set(mlp_step.ENGINES)
     if unknown:
         parser.error(f"unknown engine(s) {sorted(unknown)}; known: {', '.join(mlp_step.ENGINES)}")
 
     with _one_blas_thread():
-        print(_environment(args, sizes, rounds, repeats))
-        rows = mlp_step.measure(problem, names, rounds=rounds, repeats=repeats)
-        print(mlp_step.table(rows))
+        print(_environment(args, sizes, rounds))
+        rows, notes = [], []
+        if "chain" in chosen:
+            rows.append(_per_node("chain: 2,000 ops (x*c, x+c, tanh) on float64[16], fwd+bwd, plan reused",
+                                  workloads.chain_engines(), workloads.CHAIN_OPS, rounds, 5, "<= 2.0x numpy"))
+        if "wide" in chosen:
+            rows.append(_per_node("wide: 1,000 independent 16x16 matmuls (tanh, summed), grads of all W",
+                                  workloads.wide_engines(), workloads.WIDE, rounds, 3, "<= 1.5x numpy"))
+        if "mlp" in chosen:
+            problem = mlp_step.make_problem(batch=args.batch, sizes=sizes)
+            mlp_rows = mlp_step.measure(problem, names, rounds=rounds, repeats=3 if args.quick else 20)
+            rows.append(_mlp_row(mlp_rows, sizes, args.batch))
+            notes.append("MLP step, time and peak memory per step (tracemalloc):\n\n" + mlp_step.table(mlp_rows))
+        if "build" in chosen:
+            rows.append(_per_node("define, compile, run once: the 2,000-op chain from scratch, then g.backward",
+                                  workloads.build_engines(), workloads.CHAIN_OPS, max(3, rounds // 3), 1,
+                                  "<= 8x numpy's fwd+bwd"))
+        if "keep-all" in chosen:
+            rows.append(_keep_all(rounds))
+        if "deep" in chosen:
+            for n in ((10_000, 100_000) if args.quick else (100_000, 1_000_000)):
+                rows.append(_deep_row(workloads.deep(n)))
+        print(_table(rows))
+        for note in notes:
+            print()
+            print(note)
         if args.profile:
             import profile_step
 
             print()
-            print(profile_step.report(problem, steps=50 if args.quick else 300))
+            print(profile_step.report(mlp_step.make_problem(batch=args.batch, sizes=sizes),
+                                      steps=50 if args.quick else 300))
     return 0
+
+
+def _per_node(label, engines, nodes, rounds, repeats, target) -> dict:
+    workloads.check(engines)
+    samples = workloads.time_paired(engines, rounds, repeats)
+    ratio = workloads.ratios(samples, "numpy")
+    cells = {e.name: f"{statistics.median(samples[e.name]) / nodes * 1e6:.2f} us/node" for e in engines}
+    return {"workload": label, **cells, "dagrad": cells["dagrad"], "ratio": f"{ratio['dagrad']:.2f}x",
+            "torch ratio": f"{ratio['torch']:.2f}x" if "torch" in ratio else "n/a", "target": target}
+
+
+def _mlp_row(mlp_rows, sizes, batch) -> dict:
+    by = {r.name.split()[0]: r for r in mlp_rows}
+    dagrad = by["dagrad"]
+    torch = next((r for r in mlp_rows if r.name.startswith("torch")), None)
+    return {"workload": f"MLP {'-'.join(map(str, sizes))}, batch {batch}, float32, SGD step",
+            "numpy": f"{by['numpy'].median * 1e3:.3f} ms", "dagrad": f"{dagrad.median * 1e3:.3f} ms",
+            "torch": f"{torch.median * 1e3:.3f} ms" if torch else "n/a", "ratio": f"{dagrad.time_ratio:.2f}x",
+            "torch ratio": f"{torch.time_ratio:.2f}x" if torch else "n/a", "target": "<= 1.05x numpy; memory <= 1.3x"}
+
+
+def _keep_all(rounds) -> dict:
+    engines = workloads.keep_all_engines()
+    workloads.check(engines)
+    samples = workloads.time_paired(engines, rounds, 5)
+    ratio = workloads.ratios(samples, engines[0].name)
+    nodes = workloads.CHAIN_OPS
+    return {"workload": "g.backward(loss) with the default keep='all' (plan cached), chain",
+            "numpy": "", "dagrad": f"{statistics.median(samples[engines[1].name]) / nodes * 1e6:.2f} us/node",
+            "torch": "", "ratio": f"{ratio[engines[1].name]:.2f}x a reused keep='wrt' plan", "torch ratio": "",
+            "target": "<= 2x"}
+
+
+def _deep_row(d) -> dict:
+    return {"workload": f"chain of {d.nodes:,} op nodes: build {d.build:.1f} s, compile {d.compile:.1f} s",
+            "numpy": f"{d.numpy / d.nodes * 1e6:.2f} us/node", "dagrad": f"{d.run / d.nodes * 1e6:.2f} us/node",
+            "torch": "", "ratio": f"{d.run / d.numpy:.2f}x", "torch ratio": "",
+            "target": "build + compile <= 10 s (10^6); run <= 3x numpy"}
+
+
+def _table(rows) -> str:
+    lines = ["| workload | numpy by hand | dagrad | torch eager | dagrad / numpy | torch / numpy | target |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in rows:
+        lines.append(f"| {r['workload']} | {r.get('numpy', '')} | {r['dagrad']} | {r.get('torch', 'n/a')} | "
+                     f"{r['ratio']} | {r['torch ratio']} | {r['target']} |")
+    return "\n".join(lines)
 
 
 def _one_blas_thread():
@@ -74,7 +154,7 @@ def _one_blas_thread():
     return contextlib.nullcontext()
 
 
-def _environment(args, sizes, rounds, repeats) -> str:
+def _environment(args, sizes, rounds) -> str:
     """What was measured, and on what, as a few markdown lines."""
     import platform
 
@@ -93,9 +173,17 @@ def _environment(args, sizes, rounds, repeats) -> str:
         pass
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"
+    try:
+        import torch
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = "not installed"
+    import dagrad
+
     return "\n".join([
-        f"MLP step {'-'.join(map(str, sizes))}, batch {args.batch}, float32, ReLU, softmax cross-entropy, SGD; "
-        f"{rounds} interleaved rounds x {repeats} steps{' (--quick: smoke run)' if args.quick else ''}",
+        f"dagrad {dagrad.__version__}; {rounds} interleaved rounds per workload"
+        f"{' (--quick: a smoke run, not a measurement)' if args.quick else ''}",
+        f"- PyTorch: {torch_version}",
         f"- machine: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, numpy {np.__version__}",
         f"- BLAS: {blas}",
         f"- OPENBLAS_CORETYPE: {coretype if coretype else 'not set'}; load average before the run: {load}",

@@ -20,7 +20,7 @@ from mkdocs.structure.files import File
 
 #: The modules with a reference page, in navigation order.
 REFERENCE = ("dagrad", "dagrad.nn", "dagrad.optim", "dagrad.train", "dagrad.io", "dagrad.checkpoint", "dagrad.testing",
-             "dagrad.extend")
+             "dagrad.extend", "dagrad.linalg", "dagrad.distributed")
 SECTION = "API reference"
 
 log = logging.getLogger("mkdocs.hooks.reference")

@@ -32,7 +32,7 @@ def conv_block(x: dg.Tensor, channels: int, name: str, rng: np.random.Generator)
         w = g.param("w", (rng.standard_normal((channels, in_channels, 3, 3)) * np.sqrt(2 / fan_in)).astype(np.float32))
         b = g.param("b", np.zeros((channels, 1, 1), np.float32))
         h = dg.relu(dg.ops.conv2d(x, w, padding=1) + b)
-        return dg.ops.max_pool2d(h, kernel=2)
+        return dg.ops.max_pool2d(h, kernel_size=2)
 
 
 def network(channels: Sequence[int] = (16, 32), seed: int = 0):

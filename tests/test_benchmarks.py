@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import dagrad as dg
@@ -14,6 +15,7 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
 import mlp_step  # noqa: E402
+import workloads  # noqa: E402
 import profile_step  # noqa: E402
 
 TINY = dict(batch=5, sizes=(8, 6, 4, 3))
@@ -51,13 +53,31 @@ def test_profile_report_names_every_node_of_the_step():
 
 def test_run_py_quick_prints_the_table():
     done = subprocess.run(
-        [sys.executable, str(BENCH / "run.py"), "--quick", "--rounds", "1", "--repeats", "1",
+        [sys.executable, str(BENCH / "run.py"), "--quick", "--rounds", "1", "--only", "mlp,keep-all",
          "--batch", "5", "--sizes", "8,6,4,3", "--engines", "numpy,dagrad"],
         capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    assert "| workload | numpy by hand | dagrad | torch eager |" in done.stdout
+    assert "| MLP 8-6-4-3, batch 5" in done.stdout and "keep='all'" in done.stdout
     assert "| numpy (by hand) | " in done.stdout and "| dagrad | " in done.stdout
     assert "1 thread" in done.stdout
+
+
+def test_every_workload_computes_what_numpy_computes():
+    """The agreement check each workload runs before timing, on the real workloads (no timing here)."""
+    for engines in (workloads.chain_engines(), workloads.wide_engines(50), workloads.build_engines(),
+                    workloads.keep_all_engines()):
+        workloads.check(engines)
+    deep = workloads.deep(300, runs=1)
+    assert deep.nodes == 300 and deep.run > 0
+
+
+def test_the_agreement_check_catches_an_engine_that_computes_something_else():
+    engines = workloads.chain_engines()
+    engines[1] = workloads.Engine("wrong", lambda: np.zeros(workloads.CHAIN_WIDTH))
+    with pytest.raises(AssertionError, match="wrong computes something else"):
+        workloads.check(engines)
 
 
 def test_what_if_variant_matches_numpy_and_is_timed():

@@ -30,6 +30,19 @@ def test_every_error_class_is_a_dagrad_error():
         assert issubclass(cls, dg.DagradError)
 
 
+def test_every_error_survives_pickling_with_its_attributes_as_between_processes():
+    import pickle
+
+    errors = [dg.CycleError("cycle", ["a", "b", "a"]), dg.AnomalyError("nan", "fc/W", "backward"),
+              dg.NonFiniteError("inf", "loss", "loss", 7), dg.FormatError("bad", path="m.dagrad", part="header"),
+              dg.ClusterError("gone", checkpoint="run.ckpt"), dg.SymbolicTensorError("float(t)")]
+    for error in errors:
+        error.add_note("a note")
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == str(error), error
+        assert vars(again) == vars(error), error
+
+
 # ------------------------------------------------------------- building ---
 
 
@@ -77,10 +90,13 @@ def test_bad_dtype_in_an_expression_leaves_the_graph_unchanged(mlp):
     assert snapshot(g) == before
 
 
-def test_indexing_with_a_tensor_points_to_take(mlp):
+def test_indexing_with_a_float_tensor_names_the_fix_and_leaves_the_graph_unchanged(mlp):
     g, x, y, *_ = mlp
-    with pytest.raises(dg.GraphError, match="take"):
-        x[y]
+    assert x[y].op == "index"                      # integer Tensors index, as numpy arrays do
+    before = snapshot(g)
+    with pytest.raises(dg.GraphError, match=r"integers or booleans; cast it \(`x.astype\('int64'\)`\)"):
+        x[:, x]
+    assert snapshot(g) == before
 
 
 def test_out_of_range_static_index_is_a_shape_error():

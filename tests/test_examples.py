@@ -37,6 +37,16 @@ def test_two_moons_example_learns_and_draws_its_neurons(tmp_path):
     assert "h1/w1" in svg and "out/v3" in svg
 
 
+def test_tiny_transformer_beats_the_unigram_baseline_within_a_hundred_steps_and_samples():
+    module = example("tiny_transformer")
+    report = module.main(epochs=1, limit=3200, progress=False, sample_length=40)
+    assert report["steps"] == 100 and 5000 < report["parameters"] < 10000
+    assert report["untrained_loss"] > report["baseline"] > report["loss"]      # it learned more than frequencies
+    chars = module.vocabulary(module.load_text())
+    assert len(report["sample"]) == 40 and set(report["sample"]) <= set(chars)
+    assert isinstance(module.build(batch=2), dg.Result)                       # what `dagrad render` draws
+
+
 @needs_sklearn
 def test_digits_example_learns_saves_and_reloads(tmp_path):
     report = example("digits_mlp").main(epochs=3, hidden=32, out=str(tmp_path), progress=False)

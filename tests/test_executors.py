@@ -1,7 +1,8 @@
 """Every executor computes what the reference interpreter defines, and a plan prints as the code that runs it.
 
-A plan runs through the interpreter loop (first run, profiled runs, huge
-plans) or through Python generated for it (later runs); ``run_reference`` is
+A plan runs through the interpreter loop (its first ``CODEGEN_AFTER_RUNS`` runs,
+checked and profiled runs, huge plans) or through Python generated for it
+(later runs); ``run_reference`` is
 the ~25-line definition of what running means. On random DAGs all three must
 give identical values and gradients, and the same backward order.
 """
@@ -15,6 +16,7 @@ from test_composite_gradients import build_dag, random_dags
 
 import dagrad as dg
 from dagrad.scheduler import run_reference
+from dagrad.scheduler.plan import CODEGEN_AFTER_RUNS
 
 
 def run_with(monkeypatch, executor: str, plan, feeds=None, **kwargs):
@@ -78,14 +80,14 @@ def test_print_plan_shows_the_generated_code_instruction_by_instruction():
     compile(text, "<plan>", "exec")                                  # the printed form is the code that runs
 
 
-def test_hostile_names_cannot_reach_the_generated_code_except_as_escaped_text():
+def test_hostile_names_cannot_reach_the_generated_code_except_as_escaped_text(monkeypatch):
     g = dg.Graph()
     evil = "x'); import os; os.system('true'); ('"
     w = g.param(evil, np.array([1.0, 2.0]))
     loss = dg.sum(w * w, name="# newline? \\n nope")
     plan = g.compile(loss, loss=loss)
-    plan.run()
-    res = plan.run()                                                 # the second run executes generated code
+    res = run_with(monkeypatch, "codegen", plan)
+    assert plan._program is not None                                 # generated code ran
     np.testing.assert_array_equal(res.grad(evil), [2.0, 4.0])
     for line in str(plan).splitlines():
         code = line.split("  # ")[0]
@@ -125,3 +127,48 @@ def test_profiling_times_every_node_through_the_loop():
         plan.run()
     res = plan.run(profile=True)
     assert set(res.forward_times) == {"exp", "loss"} and set(res.backward_times) == {"exp", "loss"}
+
+
+def test_a_plan_switches_to_generated_code_once_it_has_run_enough_to_repay_compiling_it(monkeypatch):
+    monkeypatch.delenv("DAGRAD_EXECUTOR", raising=False)
+    g = dg.Graph()
+    x = g.param("x", [1.0, 2.0])
+    loss = dg.sum(dg.tanh(x) * 3.0, name="loss")
+    plan = g.compile(loss, loss=loss)
+    for _ in range(CODEGEN_AFTER_RUNS):
+        loop_result = plan.run()
+    assert plan._program is None                                     # a plan run a few times never compiles
+    generated = plan.run()
+    assert plan._program is not None
+    np.testing.assert_array_equal(generated.grad(x), loop_result.grad(x))
+
+
+def test_checked_runs_go_through_the_loop_even_once_code_is_generated(monkeypatch):
+    g = dg.Graph()
+    x = g.input("x", shape=(2,))
+    loss = dg.sum(dg.log(x), name="loss")
+    plan = g.compile(loss, loss=loss, wrt=[x])
+    run_with(monkeypatch, "codegen", plan, {"x": np.array([1.0, 2.0])})
+    assert plan._program is not None and "check_finite" not in str(plan)
+    with pytest.raises(dg.AnomalyError, match="'log'"), np.errstate(invalid="ignore"):
+        plan.run({"x": np.array([1.0, -1.0])}, check=True)
+
+
+def test_an_op_named_like_a_generated_local_does_not_shadow_it(monkeypatch, fresh_registry):
+    @dg.op(shape=dg.shapes.same_as_first, saves=())
+    def v1(x):
+        "x doubled, under a name the generated code uses for slot 1's value"
+        return 2 * x
+
+    @v1.vjp
+    def _(g, x):
+        return (2 * g,)
+
+    dg.register_ops(v1, plugin="names-pack")
+    g = dg.Graph()
+    w = g.param("w", np.array([1.0, 2.0]))
+    loss = dg.sum(dg.ops.v1(w), name="loss")
+    plan = g.compile(loss, loss=loss)
+    res = run_with(monkeypatch, "codegen", plan)
+    np.testing.assert_array_equal(res.value(loss), 6.0)
+    np.testing.assert_array_equal(res.grad(w), [2.0, 2.0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from importlib import metadata
 import subprocess
 import sys
 
@@ -39,7 +40,7 @@ def test_the_bundled_activations_pack_is_found_through_its_installed_distributio
     info = dg.registry().plugins["activations"]
     assert info.status == "loaded"
     assert info.distribution == "dagrad-activations"
-    assert info.version == "0.1.0"
+    assert info.version == metadata.version("dagrad-activations")
     assert "gelu" in info.ops
     assert dg.ops.gelu.plugin == "activations"
 
@@ -291,7 +292,7 @@ def test_dagrad_ops_json_is_machine_readable(capsys):
 
 def test_dagrad_check_passes_on_a_plugin_and_fails_naming_a_wrong_op(capsys, fresh_registry):
     assert cli(["check", "activations"]) == 0
-    assert "all 5 op(s) passed" in capsys.readouterr().out
+    assert f"all {len(dg.registry().plugins['activations'].ops)} op(s) passed" in capsys.readouterr().out
 
     @dg.op(shape=dg.shapes.same_as_first, saves=("inputs",))
     def wrong_square(x):

@@ -149,7 +149,7 @@ def test_an_op_writing_into_its_input_is_stopped_before_it_changes_a_param_or_fe
     x = g.input("x", shape=(2,))
     loss = dg.sum(dg.ops.doubles_in_place(w) + dg.ops.doubles_in_place(x), name="loss")
     feed = np.array([5.0, 6.0])
-    for _ in range(2):                                              # the loop, then generated code
+    for _ in range(2):                                              # and again: the first left nothing changed
         with pytest.raises(dg.OpError, match=r"op 'doubles_in_place' from plugin 'sloppy-pack'.*read-only.*copy"):
             g.backward(loss, {"x": feed})
     np.testing.assert_array_equal(g.value(w), [1.0, 2.0])
@@ -342,3 +342,14 @@ def test_check_op_names_saves_as_the_cause_when_a_vjp_reads_an_unsaved_input():
     text = str(failure.value)
     assert "the VJP reads its inputs, but the op declares saves=('out',)" in text
     assert "likely cause: saves=: declare saves=('inputs', 'out')" in text
+
+
+def test_fit_refuses_data_that_would_change_when_converted_to_the_inputs_dtype():
+    g = dg.Graph()
+    x = g.input("x", shape=(None, 1), dtype="float32")
+    y = g.input("y", shape=(None,), dtype="int32")
+    logits = dg.nn.dense(x, 2, name="fc")
+    loss = dg.softmax_cross_entropy(logits, y)
+    data = {"x": np.ones((4, 1)), "y": np.array([0, 1, 2**32 + 1, 0])}
+    with pytest.raises(dg.FeedError, match=r"data: y.*int32 cannot represent: 4294967297 would become 1"):
+        dg.fit(g, loss, data, dg.optim.SGD(g), epochs=1, progress=False)

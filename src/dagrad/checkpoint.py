@@ -108,6 +108,9 @@ def _check_same_structure(saved: Graph, graph: Graph) -> None:
     if mine:
         raise DagradError(f"graph {graph.name!r} does not match the checkpoint's: it has nodes the checkpoint lacks "
                           f"({', '.join(map(repr, list(mine)[:5]))})")
+    if saved.updates != graph.updates:
+        raise DagradError(f"graph {graph.name!r} does not match the checkpoint's: its state updates {graph.updates} "
+                          f"differ from the checkpoint's {saved.updates}")
 
 
 # ------------------------------------------------------------------ save --

@@ -22,12 +22,25 @@ __all__ = [
     "NonFiniteError",
     "FormatError",
     "RenderError",
+    "ClusterError",
     "PluginWarning",
 ]
 
 
 class DagradError(Exception):
     """Base class of every error dagrad raises because of its input."""
+
+    def __reduce__(self):
+        # Errors cross processes (Dask workers, multiprocessing) by pickling, which by default calls the class
+        # with self.args alone; subclasses taking more arguments (node, phase, step) would fail to unpickle.
+        return _rebuild, (type(self), self.args), self.__dict__
+
+
+def _rebuild(cls: type, args: tuple) -> "DagradError":
+    """An error of class ``cls`` with ``args``, without calling its ``__init__`` (pickle then restores its attributes)."""
+    error = cls.__new__(cls)
+    error.args = args
+    return error
 
 
 class GraphError(DagradError):
@@ -115,6 +128,19 @@ class FormatError(DagradError):
 
 class RenderError(DagradError):
     """A diagram cannot be produced (for example, Graphviz is not installed)."""
+
+
+class ClusterError(DagradError):
+    """A Dask cluster cannot go on with a distributed ``fit``: no workers, lost data, or the scheduler gone.
+
+    ``fit`` saves the last finished step before raising it; ``checkpoint`` is
+    that file's path (``None`` if it could not be written), to continue with
+    ``fit(..., resume=checkpoint)`` on another cluster or in one process.
+    """
+
+    def __init__(self, message: str, *, checkpoint: "str | None" = None):
+        super().__init__(message)
+        self.checkpoint = checkpoint
 
 
 class PluginWarning(UserWarning):

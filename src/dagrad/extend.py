@@ -24,15 +24,15 @@ array([ 0.5 , -0.75])
 from __future__ import annotations
 
 from .hookspecs import hookimpl
-from .opdef import Op, Sample, bool_dtype, first_dtype, float_dtype, op, ops_in, result_dtype
+from .opdef import Op, Sample, bool_dtype, first_dtype, float_dtype, op, ops_in, result_dtype, ufunc_dtype
 from .ops.adjoints import (broadcast_like, expand_reduced, is_nonzero, is_positive, ones_like, reduced_count,
                            reshape_as, static_rank, sum_to, zeros_like)
 from .ops.presets import binary_op, float_binary_op, float_unary_op, reduce_shape, reduction_op, unary_op
 from .ops.samples import (BINARY_SHAPES, UNARY_SHAPES, away_from_zero, elementwise_samples, positive,
                           reduction_samples, uniform)
 from .plugins import register_ops
-from .shapes import (Shape, broadcast_shapes, elementwise, fits, format_shape, indexed_shape, matmul_shape,
-                     normalize_axes, reduced_shape, same_as_first)
+from .shapes import (IndexArray, Shape, broadcast_shapes, elementwise, fits, format_shape, indexed_shape,
+                     matmul_shape, normalize_axes, reduced_shape, same_as_first)
 
 __all__ = [
     # defining ops
@@ -40,10 +40,10 @@ __all__ = [
     # presets for op families
     "unary_op", "float_unary_op", "binary_op", "float_binary_op", "reduction_op",
     # dtype rules
-    "result_dtype", "float_dtype", "first_dtype", "bool_dtype",
+    "result_dtype", "float_dtype", "first_dtype", "bool_dtype", "ufunc_dtype",
     # shape rules and helpers
     "Shape", "same_as_first", "elementwise", "broadcast_shapes", "reduce_shape", "reduced_shape",
-    "normalize_axes", "matmul_shape", "indexed_shape", "fits", "format_shape",
+    "normalize_axes", "matmul_shape", "indexed_shape", "IndexArray", "fits", "format_shape",
     # building graph VJPs
     "sum_to", "broadcast_like", "zeros_like", "ones_like", "expand_reduced", "reduced_count", "reshape_as",
     "is_positive", "is_nonzero", "static_rank",

@@ -22,7 +22,7 @@ from .errors import CycleError, GraphError, ShapeError
 from .node import SOURCE_KINDS, Node, topological_order
 from .plugins import registry
 from .scheduler import compile as compile_plan
-from .shapes import Shape, format_shape
+from .shapes import Shape, fits, format_shape
 from .tensor import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,6 +85,9 @@ class Graph:
         self._next_serial = 0
         self._plans: dict[tuple, "Plan"] = {}
         self._journal: Optional[list] = None  # names added inside ``atomic()``
+        self._input_names: list[str] = []  # in insertion order
+        self._insertion_is_topological = True  # until a rewire makes a node read a later one
+        self._updates: dict[str, str] = {}  # param -> the node whose value it takes after a training step
         self.version = 0
 
     # ----------------------------------------------------------- reading --
@@ -134,7 +137,7 @@ class Graph:
 
     def nodes(self) -> list[Node]:
         """Every node record, in the order the nodes were added."""
-        return sorted((d["node"] for _, d in self._g.nodes(data=True)), key=lambda n: n.serial)
+        return [d["node"] for d in self._g._node.values()]  # networkx keeps insertion order
 
     def consumers(self, ref: NodeRef) -> list[str]:
         """Names of the nodes that take this node as an input."""
@@ -142,8 +145,8 @@ class Graph:
 
     @property
     def inputs(self) -> list[str]:
-        """Names of the input nodes (fed at run time)."""
-        return [n.name for n in self.nodes() if n.op == "input"]
+        """Names of the input nodes (fed at run time), in the order they were added."""
+        return [n for n in self._input_names if n in self._g]
 
     @property
     def params(self) -> "ParamsView":
@@ -178,6 +181,53 @@ class Graph:
         if not np.can_cast(new.dtype, old.dtype, casting="same_kind"):
             raise ShapeError(f"node {node.name!r}: cannot store {new.dtype} values in a {old.dtype} node")
         self._values[node.name] = np.array(new, dtype=old.dtype)
+
+    @property
+    def updates(self) -> dict[str, str]:
+        """State updates, ``{param: node}``: after every training step the param takes the node's value.
+
+        Running statistics (``dagrad.nn.batch_norm``) are non-trainable params
+        updated this way, since an op cannot change state: ``fit`` computes
+        these nodes in each step's plan and applies them after the optimizer
+        step; ``dagrad.train.apply_updates`` does it for a loop of your own.
+        """
+        return dict(self._updates)
+
+    def add_update(self, param: NodeRef, value: NodeRef) -> None:
+        """After every training step, set the non-trainable ``param`` to the value of node ``value`` in that step.
+
+        ``value`` usually reads ``param`` itself (``(1 - m) * running + m * batch_mean``);
+        it must have ``param``'s shape and a dtype that casts to its dtype. A
+        param has at most one update, and a trainable one has none: the
+        optimizer owns it.
+
+        Examples
+        --------
+        >>> import numpy as np, dagrad as dg
+        >>> g = dg.Graph()
+        >>> steps = g.param("steps", np.array(0), trainable=False)
+        >>> g.add_update(steps, steps + 1)          # count the training steps
+        >>> g.updates
+        {'steps': 'add'}
+        """
+        record, source = self.node(param), self.node(value)
+        if record.op != "param" or record.trainable:
+            what = "a trainable param, which the optimizer updates" if record.op == "param" else f"a {record.kind}"
+            raise GraphError(f"add_update: {record.name!r} is {what}; only non-trainable params take state updates "
+                             f"(g.param(..., trainable=False))")
+        if source.name == record.name:
+            raise GraphError(f"add_update: param {record.name!r} cannot be updated to itself")
+        if record.name in self._updates:
+            raise GraphError(f"add_update: param {record.name!r} is already updated from {self._updates[record.name]!r}; "
+                             "a param takes one update per step")
+        if source.shape is not None and (len(source.shape) != len(record.shape) or not fits(record.shape, source.shape)):
+            raise ShapeError(f"add_update: node {source.name!r} has shape {format_shape(source.shape)}, but param "
+                             f"{record.name!r} has shape {format_shape(record.shape)}")
+        if not np.can_cast(source.dtype, record.dtype, casting="same_kind"):
+            raise ShapeError(f"add_update: node {source.name!r} is {source.dtype}, which cannot be stored in param "
+                             f"{record.name!r} ({record.dtype})")
+        self._updates[record.name] = source.name
+        self._changed()
 
     # ---------------------------------------------------------- building --
 
@@ -223,12 +273,14 @@ class Graph:
         """
         outer, added = self._journal, []
         self._journal = added
+        updates = dict(self._updates)
         try:
             yield added
         except BaseException:
             self._g.remove_nodes_from(added)
             for name in added:
                 self._values.pop(name, None)
+            self._updates = updates
             self._changed()
             raise
         finally:
@@ -236,25 +288,28 @@ class Graph:
         if outer is not None:
             outer.extend(added)
 
-    def _new_name(self, name: Optional[str], base: str, taken: frozenset = frozenset()) -> str:
+    def _new_name(self, name: Optional[str], base: str, taken: Optional[str] = None) -> str:
         """The full name of a new node: ``name`` in the current scope, or a fresh ``base``, ``base_1``, ...
 
-        ``taken`` holds names about to be used by nodes added in the same call.
+        ``taken`` is a name about to be used by a node added in the same call.
         """
+        nodes = self._g._node
         if name is not None:
             check_name(name, self.name)
             full = self._prefix + name
-            if full in self._g or full in taken:
+            if full in nodes or full == taken:
                 raise GraphError(f"graph {self.name!r} already has a node named {full!r}; names are unique")
             return full
         stem = self._prefix + base
-        if stem not in self._g and stem not in taken:
+        if stem not in nodes and stem != taken:
             return stem
         i = self._counters.get(stem, 1)
-        while f"{stem}_{i}" in self._g or f"{stem}_{i}" in taken:
+        candidate = f"{stem}_{i}"
+        while candidate in nodes or candidate == taken:
             i += 1
+            candidate = f"{stem}_{i}"
         self._counters[stem] = i + 1
-        return f"{stem}_{i}"
+        return candidate
 
     def input(self, name: str, shape: Optional[Sequence[Optional[int]]] = None, dtype: Any = "float64") -> "Tensor":
         """Add an input, fed at run time; ``None`` in ``shape`` is a size given by the feed."""
@@ -266,7 +321,9 @@ class Graph:
         if shp is not None and any(d is not None and d < 0 for d in shp):
             raise GraphError(f"input {name!r}: shape {shape!r} has a negative size")
         _check_numeric(dt, f"input {name!r}")
-        return self._add_node(self._new_name(name, "input"), "input", (), {}, shp, dt)
+        tensor = self._add_node(self._new_name(name, "input"), "input", (), {}, shp, dt)
+        self._input_names.append(tensor.name)
+        return tensor
 
     def param(self, name: str, value: Any, *, trainable: bool = True) -> "Tensor":
         """Add a parameter holding a copy of ``value`` (gradients are taken with respect to these)."""
@@ -303,16 +360,14 @@ class Graph:
         """
         op = registry().op(op_name)
         full = self._new_name(name, op_name) if name is not None else None
-
-        def where() -> str:
-            return f"node {full or op_name!r} (op {op_name!r} from {op.plugin})"
+        where = _Where(full or op_name, op_name, op)  # the message prefix, formatted only for an error
 
         known = self._g._node  # networkx's node-attribute dict: the fastest lookup on this path
         records: list = []
         constants: list = []  # (position, array) of inputs that become constants
         like = None
         for position, ref in enumerate(inputs):
-            if isinstance(ref, Tensor):
+            if ref.__class__ is Tensor:
                 if ref.graph is not self:
                     raise GraphError(
                         f"{where()}: input {position}, Tensor {ref.name!r}, belongs to another graph "
@@ -320,7 +375,9 @@ class Graph:
                         f"(at {id(self):#x}); build one expression in one graph"
                     )
                 ref = ref.name
-            if isinstance(ref, str):
+            elif isinstance(ref, Tensor):
+                raise GraphError(f"{where()}: input {position} is a {type(ref).__name__}, not a dagrad.Tensor")
+            if ref.__class__ is str:
                 data = known.get(ref)
                 if data is None:
                     raise GraphError(f"{where()}: input {ref!r} is not a node of graph {self.name!r}")
@@ -335,12 +392,14 @@ class Graph:
             raise GraphError(f"{where()}: takes {op.arity} input(s), got {len(records)}")
         if op.arity is None and not records:
             raise GraphError(f"{where()}: takes at least one input, got none")
-        try:
-            bound = op.bind_attrs(attrs or {})
-        except TypeError as exc:
-            raise GraphError(f"{where()}: {exc}") from None
-        if bound:
+        if attrs or op.attr_defaults:
+            try:
+                bound = op.bind_attrs(attrs or {})
+            except TypeError as exc:
+                raise GraphError(f"{where()}: {exc}") from None
             bound = {k: _canonical_attr(v, where()) for k, v in bound.items()}
+        else:
+            bound = {}
         for position in constants:
             array = _weak_array(records[position], like, lambda: f"{where()}: input {position}")
             records[position] = _ShapeProxy(array.shape, array.dtype, array)
@@ -351,7 +410,7 @@ class Graph:
         input_names = []
         for position, record in enumerate(records):
             if isinstance(record, _ShapeProxy):
-                const_name = self._new_name(None, "const", frozenset((full,)))
+                const_name = self._new_name(None, "const", full)
                 self._add_node(const_name, "const", (), {}, record.shape, record.dtype, value=record.value)
                 input_names.append(const_name)
             else:
@@ -364,16 +423,29 @@ class Graph:
         return self.apply(op, inputs, attrs, name=name)
 
     def _add_node(self, name, op, inputs, attrs, shape, dtype, *, value=None, trainable=False) -> "Tensor":
-        record = Node(name, op, tuple(inputs), attrs, shape, np.dtype(dtype), self._next_serial, trainable)
+        record = Node(name, op, inputs, attrs, shape, dtype, self._next_serial, trainable)
         self._next_serial += 1
-        self._g.add_node(name, node=record)
-        for src in set(inputs):
-            self._g.add_edge(src, name)
+        # networkx's add_node and add_edge, written out: the same dicts, filled without the
+        # generic checks (the name is new, the inputs exist), 4x faster on a path that adds
+        # every node of a million-node graph. tests/test_graph.py compares the result with
+        # a DiGraph built through networkx's public API.
+        G = self._g
+        G._node[name] = {"node": record}
+        G._succ[name] = {}
+        preds = G._pred[name] = {}
+        succ = G._succ
+        for src in inputs:
+            if src not in preds:
+                preds[src] = succ[src][name] = {}
+        if G.__networkx_cache__:
+            G.__networkx_cache__.clear()  # what networkx's own mutators do (nx._clear_cache)
         if self._journal is not None:
             self._journal.append(name)
         if value is not None:
             self._values[name] = value
-        self._changed()
+        self.version += 1
+        if self._plans:
+            self._plans.clear()
         return Tensor(self, name)
 
     def _changed(self) -> None:
@@ -427,6 +499,8 @@ class Graph:
                 continue
             pending[n] = result
         # Commit.
+        if source.serial > record.serial:
+            self._insertion_is_topological = False
         old = record.inputs[index]
         record.inputs = new_inputs
         if old not in new_inputs:
@@ -444,7 +518,7 @@ class Graph:
         """
         records = {n: d["node"] for n, d in self._g._node.items()}
         try:
-            names = topological_order(self._g, records.keys(), records)
+            names = topological_order(self._g, records.keys(), records, self._insertion_is_topological)
         except nx.NetworkXUnfeasible:
             self.check_acyclic()
             raise
@@ -570,6 +644,18 @@ class ParamsView(Mapping):
         return f"ParamsView({self._arrays!r})"
 
 
+class _Where:
+    """``node 'x' (op 'mul' from builtins)``: called (and formatted) only when an error needs it."""
+
+    __slots__ = ("name", "op_name", "op")
+
+    def __init__(self, name: str, op_name: str, op: Any):
+        self.name, self.op_name, self.op = name, op_name, op
+
+    def __call__(self) -> str:
+        return f"node {self.name!r} (op {self.op_name!r} from {self.op.plugin})"
+
+
 @dataclass(slots=True)
 class _ShapeProxy:
     """Shape and dtype of a node that does not exist (yet): a constant about to be added, or a re-inferred node."""
@@ -603,35 +689,70 @@ def check_name(name: Any, graph: str = "graph") -> None:
         )
 
 
-def _check_numeric(dtype: np.dtype, what: str) -> None:
+def _check_numeric(dtype: np.dtype, what: Union[str, Callable[[], str]]) -> None:
     if dtype.kind not in "biufc":
-        raise ShapeError(f"{what}: dtype {dtype} is not numeric; dagrad computes with bool, integer, "
-                         "float and complex arrays only")
+        raise ShapeError(f"{what if isinstance(what, str) else what()}: dtype {dtype} is not numeric; "
+                         "dagrad computes with bool, integer, float and complex arrays only")
 
 
-def _array_of(value: Any, dtype: Any, what: str) -> np.ndarray:
-    """A fresh numeric array holding ``value`` (a copy: the graph owns its values)."""
+def _array_of(value: Any, dtype: Any, what: Union[str, Callable[[], str]]) -> np.ndarray:
+    """A fresh numeric array holding ``value`` (a copy: the graph owns its values).
+
+    ``what`` names the value in an error message: a string, or a function
+    returning one, called only when there is an error to report.
+    """
     try:
         array = np.array(value, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise GraphError(f"{what}: {value!r} cannot be made an array: {exc}") from None
-    _check_numeric(array.dtype, what)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise GraphError(f"{what if isinstance(what, str) else what()}: {value!r} cannot be made an array: "
+                         f"{exc}") from None
+    if array.dtype.kind not in "biufc":
+        _check_numeric(array.dtype, what)
     return array
 
 
 def _weak_array(value: Any, like: Optional[Node], what: Callable[[], str]) -> np.ndarray:
     """The array of a number or array met in an expression; a Python number adopts ``like``'s dtype."""
-    if like is not None and isinstance(value, (bool, int, float, complex)) and not isinstance(value, np.generic):
+    cls = value.__class__
+    if like is not None and (cls is float or cls is int or cls is bool or cls is complex):
         kind = like.dtype.kind
-        if kind in "fc" or (kind in "iu" and isinstance(value, int)) or (kind == "b" and isinstance(value, bool)):
-            return _array_of(value, like.dtype, what())
-    return _array_of(value, None, what())
+        if kind in "fc" or (kind in "iu" and cls is not float and cls is not complex) or (kind == "b" and cls is bool):
+            return _array_of(value, like.dtype, what)
+    return _array_of(value, None, what)
+
+
+_INFERRED: dict = {}  # (op, input shapes, input dtypes, attrs) -> (shape, dtype): rules are pure functions
 
 
 def _infer(op, records, attrs: dict, where: Callable[[], str]) -> tuple:
-    """Output shape and dtype from the op's rules; ``ShapeError`` naming the node if they do not fit."""
-    shapes = [r.shape for r in records]
-    dtypes = [r.dtype for r in records]
+    """Output shape and dtype from the op's rules; ``ShapeError`` naming the node if they do not fit.
+
+    Rules are pure functions of shapes, dtypes and attributes, and a network
+    repeats the same few combinations many times (every layer of a chain), so
+    results are remembered: building then costs a dictionary lookup per node.
+    """
+    shapes = tuple([r.shape for r in records])
+    dtypes = tuple([r.dtype for r in records])
+    try:
+        key = (op, shapes, dtypes, tuple(attrs.items())) if attrs else (op, shapes, dtypes)
+        known = _INFERRED.get(key)
+    except TypeError:  # an unhashable attribute: no caching for this node
+        key = known = None
+    if known is not None:
+        return known
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        result = _infer_now(op, shapes, dtypes, attrs, where)
+    for w in warned:  # a rule that warns (a deprecated attribute) must warn every time: not remembered
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if key is not None and not warned:
+        if len(_INFERRED) > 65536:
+            _INFERRED.clear()
+        _INFERRED[key] = result
+    return result
+
+
+def _infer_now(op, shapes: tuple, dtypes: tuple, attrs: dict, where: Callable[[], str]) -> tuple:
     shape = None
     if op.shape_rule is not None and None not in shapes:
         try:

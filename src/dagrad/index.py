@@ -1,7 +1,10 @@
 """Static indices as attributes: ``x[1:, None, [0, 2]]`` encoded as JSON-shaped tuples, and decoded back.
 
 A ``getitem`` node stores its index as an attribute, and attributes must be
-JSON-serialisable; this module is the one place that knows the encoding.
+JSON-serialisable; this module is the one place that knows the encoding. An
+``index`` node (``x[idx]`` with a Tensor ``idx``) stores the static items the
+same way and a *slot*, ``("tensor", "int")`` or ``("tensor", "bool")``, in the
+place of each Tensor, whose array arrives as an input when the graph runs.
 """
 
 from __future__ import annotations
@@ -12,7 +15,21 @@ import numpy as np
 
 from .errors import GraphError
 
-__all__ = ["encode_index", "decode_index"]
+__all__ = ["encode_index", "decode_index", "tensor_slot", "slot_kinds"]
+
+TENSOR_SLOT = "tensor"
+
+
+def tensor_slot(kind: str) -> tuple:
+    """The encoded item standing for an index array that is an input: ``kind`` is ``"int"`` or ``"bool"``."""
+    if kind not in ("int", "bool"):
+        raise ValueError(f"an index slot holds int or bool arrays, not {kind!r}")
+    return (TENSOR_SLOT, kind)
+
+
+def slot_kinds(encoded: tuple) -> list:
+    """The kind of each Tensor slot of an encoded index, in order."""
+    return [item[1] for item in encoded if item[0] == TENSOR_SLOT]
 
 
 def encode_index(index: Any, where: str = "tensor") -> tuple:
@@ -42,12 +59,18 @@ def encode_index(index: Any, where: str = "tensor") -> tuple:
     return tuple(out)
 
 
-def decode_index(encoded: tuple) -> tuple:
-    """The numpy index that ``encode_index`` encoded."""
+def decode_index(encoded: tuple, arrays: Any = ()) -> tuple:
+    """The numpy index that ``encode_index`` encoded, its Tensor slots filled from ``arrays`` in order."""
     out = []
+    arrays = iter(arrays)
     for item in encoded:
         kind = item[0]
-        if kind == "newaxis":
+        if kind == TENSOR_SLOT:
+            array = next(arrays, None)
+            if array is None:
+                raise ValueError("the index has more Tensor slots than index inputs")
+            out.append(array)
+        elif kind == "newaxis":
             out.append(None)
         elif kind == "ellipsis":
             out.append(Ellipsis)

@@ -62,14 +62,19 @@ class Node:
         return self.name.rpartition("/")[0]
 
 
-def topological_order(G: nx.DiGraph, needed, records: dict) -> list:
+def topological_order(G: nx.DiGraph, needed, records: dict, insertion_is_topological: bool = False) -> list:
     """Topological order of the names ``needed`` (which must include every ancestor of
     each of them) with insertion order as the deterministic tie-break.
 
-    Nodes are only ever added after their inputs, so insertion order is already
-    topological unless graph surgery rewired a node to a later one; only then is
-    networkx's lexicographical sort needed.
+    Nodes are only ever added after their inputs, so insertion order (which is
+    also the order networkx's node dict keeps) is already topological unless
+    graph surgery rewired a node to a later one: a graph that knows it was
+    never so rewired says ``insertion_is_topological`` and gets its order in one
+    pass, with no sort and no check. Otherwise the order is checked, and only a
+    broken one pays for networkx's lexicographical sort.
     """
+    if insertion_is_topological:
+        return list(G._node) if len(needed) == len(G._node) else [n for n in G._node if n in needed]
     order = sorted(needed, key=lambda n: records[n].serial)
     serial = {n: records[n].serial for n in order}
     pred = G._pred

@@ -39,7 +39,8 @@ import numpy as np
 from .shapes import Shape
 from .tensor import apply
 
-__all__ = ["Op", "op", "Sample", "float_dtype", "first_dtype", "bool_dtype", "result_dtype", "ops_in"]
+__all__ = ["Op", "op", "Sample", "float_dtype", "first_dtype", "bool_dtype", "result_dtype", "ufunc_dtype",
+           "ops_in"]
 
 
 @dataclass
@@ -84,6 +85,23 @@ def bool_dtype(*dtypes: np.dtype, **attrs) -> np.dtype:
     """Dtype rule of a comparison or logical op: bool, for numeric inputs of any dtype."""
     _numeric(dtypes)
     return np.dtype(bool)
+
+
+def ufunc_dtype(ufunc: np.ufunc) -> Callable[..., np.dtype]:
+    """Dtype rule of an op that is numpy's ``ufunc``: numpy's own type resolution, refusals included.
+
+    ``ufunc_dtype(np.subtract)`` says float64 for float32 and float64 inputs,
+    int16 for int8 and uint8, and refuses two bools (numpy cannot subtract
+    them), so such a node is refused when it is added, not when it runs.
+    """
+
+    def rule(*dtypes: np.dtype, **attrs) -> np.dtype:
+        _numeric(dtypes)
+        return ufunc.resolve_dtypes((*dtypes, None))[-1]
+
+    rule.__name__ = rule.__qualname__ = f"{ufunc.__name__}_dtype"
+    rule.__doc__ = f"numpy's type resolution of ``numpy.{ufunc.__name__}``."
+    return rule
 
 
 _VALID_SAVES = {"inputs", "out"}
@@ -140,6 +158,7 @@ class Op:
         counterparts: Optional[dict] = None,
     ):
         self.forward = _computing_in_float(forward) if float_inputs else forward
+        self.float_forward = forward  # the forward itself: what runs when every input is already floating point
         self.counterparts: dict = dict(counterparts or {})
         self.float_inputs = float_inputs
         self.name = name or forward.__name__

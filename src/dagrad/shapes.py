@@ -8,7 +8,7 @@ A dimension of ``None`` (a batch size given at feed time) matches anything.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -26,6 +26,7 @@ __all__ = [
     "reduced_shape",
     "matmul_shape",
     "indexed_shape",
+    "IndexArray",
     "fits",
     "format_shape",
 ]
@@ -121,11 +122,25 @@ def matmul_shape(a: Shape, b: Shape) -> Shape:
     return out
 
 
+class IndexArray(NamedTuple):
+    """An index array known by its shape and kind only: one computed or fed when the graph runs.
+
+    ``indexed_shape`` treats it as numpy treats an index array of that shape,
+    except that it cannot check its values: an ``"int"`` one is not checked
+    against the axis it indexes, and a ``"bool"`` one picks an unknown number
+    of entries (``None``), since that is its count of true values.
+    """
+
+    shape: Shape
+    kind: str  # "int" or "bool"
+
+
 def indexed_shape(shape: Shape, index: tuple) -> Shape:
     """Shape of ``x[index]`` for an ``x`` of ``shape``, from sizes alone: nothing of that size is allocated.
 
     ``index`` is a numpy index as a tuple of ints, slices, ``None``,
-    ``Ellipsis`` and integer or boolean arrays, under numpy's rules. With any
+    ``Ellipsis``, integer or boolean arrays, and ``IndexArray`` stand-ins for
+    arrays known only when the graph runs, under numpy's rules. With any
     index array present, the arrays and the integers are *advanced* indices:
     they broadcast together, and their dimensions take the place of the first
     of them if they stand together, or go first if a slice, ``None`` or
@@ -144,11 +159,15 @@ def indexed_shape(shape: Shape, index: tuple) -> Shape:
     (2, 5)
     >>> indexed_shape((1000000, 4), (np.ones(1000000, bool), 1))
     (1000000,)
+    >>> indexed_shape((None, 5), (slice(None), IndexArray((2, 3), "int")))
+    (None, 2, 3)
+    >>> indexed_shape((4, 5), (IndexArray((4,), "bool"),))               # as many rows as true entries
+    (None, 5)
     """
     items = tuple(index)
     if sum(item is Ellipsis for item in items) > 1:
         raise ValueError("an index can only have a single ellipsis ('...')")
-    fancy = any(isinstance(item, np.ndarray) for item in items)
+    fancy = any(isinstance(item, (np.ndarray, IndexArray)) for item in items)
     consumed = sum(_axes_consumed(item) for item in items)
     if consumed > len(shape):
         raise ValueError(
@@ -162,7 +181,7 @@ def indexed_shape(shape: Shape, index: tuple) -> Shape:
     run = "none"                     # none -> together -> ended -> separated
     axis = 0
     for item in items:
-        if isinstance(item, np.ndarray) or (fancy and _is_int(item)):
+        if isinstance(item, (np.ndarray, IndexArray)) or (fancy and _is_int(item)):
             if run == "none":
                 first, run = len(out), "together"
             elif run == "ended":
@@ -171,6 +190,8 @@ def indexed_shape(shape: Shape, index: tuple) -> Shape:
                 _check_in_range(int(item), shape[axis], axis)
                 broadcasting.append(())
                 axis += 1
+            elif isinstance(item, IndexArray):
+                axis = _stand_in_index(item, shape, axis, broadcasting)
             elif item.dtype.kind == "b":
                 axis = _boolean_index(item, shape, axis, broadcasting)
             elif item.dtype.kind in "iu":
@@ -207,7 +228,7 @@ def indexed_shape(shape: Shape, index: tuple) -> Shape:
     except ValueError:
         listed = " ".join(format_shape(s) for s in broadcasting)
         raise ValueError(f"shape mismatch: indexing arrays could not be broadcast together with shapes {listed}") from None
-    if math.prod(picked):  # numpy checks the range of index arrays only when they pick something
+    if None not in picked and math.prod(picked):  # numpy checks index arrays' range only when they pick something
         for array, at, size in bounded:
             if array.size:
                 _check_in_range(int(array.min()), size, at)
@@ -226,6 +247,8 @@ def _axes_consumed(item: Any) -> int:
         return 0
     if isinstance(item, np.ndarray) and item.dtype.kind == "b":
         return item.ndim
+    if isinstance(item, IndexArray) and item.kind == "bool":
+        return len(item.shape)
     return 1
 
 
@@ -255,6 +278,23 @@ def _boolean_index(mask: np.ndarray, shape: Shape, axis: int, broadcasting: list
             )
     broadcasting.append((int(np.count_nonzero(mask)),))
     return axis + mask.ndim
+
+
+def _stand_in_index(item: IndexArray, shape: Shape, axis: int, broadcasting: list) -> int:
+    """Record the picked shape of an index array known only by shape and kind; return the next axis."""
+    if item.kind == "int":
+        broadcasting.append(tuple(item.shape))
+        return axis + 1
+    if item.kind != "bool":
+        raise ValueError(f"index arrays must hold integers or booleans, not {item.kind}")
+    for j, (size, length) in enumerate(zip(shape[axis:axis + len(item.shape)], item.shape)):
+        if size is not None and length is not None and size != length and length:
+            raise ValueError(
+                f"boolean index did not match indexed array along axis {axis + j}; size of axis is {size} "
+                f"but size of corresponding boolean axis is {length}"
+            )
+    broadcasting.append((None,))  # as many entries as true values: known when it runs
+    return axis + len(item.shape)
 
 
 def fits(actual: Iterable[int], declared: Shape) -> bool:

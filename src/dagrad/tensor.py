@@ -20,7 +20,7 @@ import numbers
 import numpy as np
 
 from .errors import GraphError, ShapeError, SymbolicTensorError
-from .index import encode_index
+from .index import encode_index, tensor_slot
 from .shapes import format_shape
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -155,21 +155,22 @@ class Tensor:
 
     # -------------------------------------------------------- arithmetic --
 
-    def __add__(self, other): return apply("add", self, other)
-    def __radd__(self, other): return apply("add", other, self)
-    def __sub__(self, other): return apply("sub", self, other)
-    def __rsub__(self, other): return apply("sub", other, self)
-    def __mul__(self, other): return apply("mul", self, other)
-    def __rmul__(self, other): return apply("mul", other, self)
-    def __truediv__(self, other): return apply("div", self, other)
-    def __rtruediv__(self, other): return apply("div", other, self)
-    def __pow__(self, other): return apply("pow", self, other)
-    def __rpow__(self, other): return apply("pow", other, self)
-    def __matmul__(self, other): return apply("matmul", self, other)
-    def __rmatmul__(self, other): return apply("matmul", other, self)
-    def __neg__(self): return apply("neg", self)
+    # Straight to the graph (a Tensor knows it): this is the hottest path of building a network.
+    def __add__(self, other): return self.graph.apply("add", (self, other))
+    def __radd__(self, other): return self.graph.apply("add", (other, self))
+    def __sub__(self, other): return self.graph.apply("sub", (self, other))
+    def __rsub__(self, other): return self.graph.apply("sub", (other, self))
+    def __mul__(self, other): return self.graph.apply("mul", (self, other))
+    def __rmul__(self, other): return self.graph.apply("mul", (other, self))
+    def __truediv__(self, other): return self.graph.apply("div", (self, other))
+    def __rtruediv__(self, other): return self.graph.apply("div", (other, self))
+    def __pow__(self, other): return self.graph.apply("pow", (self, other))
+    def __rpow__(self, other): return self.graph.apply("pow", (other, self))
+    def __matmul__(self, other): return self.graph.apply("matmul", (self, other))
+    def __rmatmul__(self, other): return self.graph.apply("matmul", (other, self))
+    def __neg__(self): return self.graph.apply("neg", (self,))
     def __pos__(self): return self
-    def __abs__(self): return apply("abs", self)
+    def __abs__(self): return self.graph.apply("abs", (self,))
 
     # ------------------------------------------------------- comparisons --
     # Bool nodes without gradient, as numpy computes them. An operand that cannot be an array
@@ -195,13 +196,29 @@ class Tensor:
     # ------------------------------------------------------------ layout --
 
     def __getitem__(self, index) -> "Tensor":
-        for item in index if isinstance(index, tuple) else (index,):
-            if isinstance(item, Tensor):
+        """``x[index]``: a ``getitem`` node for a static index, an ``index`` node if Tensors are among its items.
+
+        Integer and bool Tensors index as numpy arrays do (a bool one picks a
+        number of entries known only when the graph runs); the static items
+        are stored in the node's ``index`` attribute, with a ``("tensor", kind)``
+        slot for each Tensor, which is an input of the node.
+        """
+        items = index if isinstance(index, tuple) else (index,)
+        tensors = [item for item in items if isinstance(item, Tensor)]
+        if not tensors:
+            return apply("getitem", self, index=encode_index(index, self.name))
+        encoded = []
+        for item in items:
+            if not isinstance(item, Tensor):
+                encoded.extend(encode_index((item,), self.name))
+            elif item.dtype.kind in "biu":
+                encoded.append(tensor_slot("bool" if item.dtype.kind == "b" else "int"))
+            else:
                 raise GraphError(
-                    f"indexing {self.name!r} with Tensor {item.name!r}: indices must be static; "
-                    "use dagrad.take(x, indices) for indices computed or fed at run time"
+                    f"indexing {self.name!r} with Tensor {item.name!r} of dtype {item.dtype}: index Tensors hold "
+                    f"integers or booleans; cast it (`{item.name}.astype('int64')`) or compare (`t > 0`)"
                 )
-        return apply("getitem", self, index=encode_index(index, self.name))
+        return apply("index", self, *tensors, index=tuple(encoded))
 
     @property
     def T(self) -> "Tensor":

@@ -8,7 +8,7 @@ define is listed as ``CONFLICT`` with both names. Use an op in Python as
 
 import json
 
-from . import plain
+from .text import plain
 
 
 def add(sub) -> None:

@@ -29,13 +29,16 @@ from ..plugins import BUILTINS, registry
 from .untrusted import Source, depth, is_distribution_name, quote
 
 __all__ = [
-    "FORMAT_NAME", "FORMAT_VERSION", "DEFAULT_MAX_NODES", "MAX_ATTR_DEPTH", "ProviderWarning", "PROVIDER_POLICIES",
+    "FORMAT_NAME", "FORMAT_VERSION", "METADATA_KEY", "DEFAULT_MAX_NODES", "MAX_ATTR_DEPTH", "ProviderWarning", "PROVIDER_POLICIES",
     "ModelFile", "ArraySpec", "describe", "dtype_name", "encode", "check_document", "check_ops", "build_order",
     "rebuild", "format_error_for_memory",
 ]
 
 FORMAT_NAME = "dagrad-model"
-FORMAT_VERSION = 2
+METADATA_KEY = "dagrad"
+"""The key of the document in the safetensors header's ``__metadata__``."""
+FORMAT_VERSION = 3
+"""The newest format this dagrad reads. It writes 3 only for a graph with state updates, 2 otherwise."""
 DEFAULT_MAX_NODES = 100_000
 """Nodes ``dg.load`` accepts unless told otherwise; see docs/files.md for the measured cost per node."""
 MAX_ATTR_DEPTH = 16  # op attributes nest a few levels (an index of slices); deeper is hostile
@@ -97,14 +100,18 @@ def describe(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
             record["array"] = key
             arrays[key] = graph.value(node.name)
         nodes.append(record)
+    updates = graph.updates
     document = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        # State updates (running statistics) are new in format 3: a reader of format 2 would drop them silently.
+        "format_version": 3 if updates else 2,
         "dagrad_version": __version__,
         "graph": graph.name,
         "ops": providers,
         "nodes": nodes,
     }
+    if updates:
+        document["updates"] = updates
     return document, arrays
 
 
@@ -156,6 +163,12 @@ def check_document(document: Any, source: Source, max_nodes: Optional[int]) -> t
         _check_record(i, rec, names, specs, source)
         if rec["op"] not in SOURCE_OPS and rec["op"] not in ops:
             raise source.error(f"node {quote(rec['name'])}", f"uses op {quote(rec['op'])}, whose provider is not recorded")
+    updates = document.get("updates", {})
+    if not isinstance(updates, dict) or not all(isinstance(v, str) for v in updates.values()):
+        raise source.error("document", "updates must map param names to node names")
+    unknown = [name for pair in updates.items() for name in pair if name not in names]
+    if unknown:
+        raise source.error("updates", f"refer to {quote(unknown[0])}, which is not a node of the file")
     extra = document.get("arrays", {})
     if not isinstance(extra, dict):
         raise source.error("document", "arrays must map keys to dtype and shape")
@@ -362,6 +375,11 @@ def rebuild(document: dict, order: list[dict], arrays: dict[str, np.ndarray], so
         node = graph.node(node_name)
         _check_node(node, rec, dtype, source)
         node.origin = rec.get("origin")
+    for param, value in document.get("updates", {}).items():
+        try:
+            graph.add_update(param, value)
+        except DagradError as exc:
+            raise source.error(f"update of {quote(param)}", f"cannot be rebuilt: {exc}") from None
     return graph
 
 

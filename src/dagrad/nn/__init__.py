@@ -13,12 +13,16 @@
 """
 
 from . import init, losses
-from .layers import activate, dense, dropout, embedding, layer_norm, mlp
-from .losses import binary_cross_entropy, cross_entropy, mse
+from .attention import gelu, multi_head_attention, transformer_block
+from .layers import activate, batch_norm, dense, dropout, embedding, group_norm, layer_norm, mlp, rms_norm
+from .losses import (binary_cross_entropy, cosine_embedding_loss, cross_entropy, huber_loss, kl_div, l1_loss, mse,
+                     nll_loss, smooth_l1_loss)
 
 __all__ = [
-    "init", "losses", "activate", "dense", "mlp", "dropout", "layer_norm", "embedding",
-    "cross_entropy", "binary_cross_entropy", "mse",
+    "init", "losses", "activate", "dense", "mlp", "dropout", "layer_norm", "rms_norm", "group_norm", "batch_norm",
+    "embedding", "multi_head_attention", "transformer_block", "gelu",
+    "cross_entropy", "binary_cross_entropy", "mse", "nll_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div",
+    "cosine_embedding_loss",
 ]
 
 

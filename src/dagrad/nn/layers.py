@@ -18,11 +18,12 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
+from .. import functions as F
 from ..errors import GraphError
 from ..tensor import Tensor, apply
 from . import init as _init
 
-__all__ = ["dense", "mlp", "dropout", "layer_norm", "embedding", "activate"]
+__all__ = ["dense", "mlp", "dropout", "layer_norm", "rms_norm", "group_norm", "batch_norm", "embedding", "activate"]
 
 Activation = Union[None, str, Callable[[Tensor], Tensor]]
 
@@ -191,11 +192,22 @@ def dropout(x: Tensor, rate: float, training: Tensor, *, seed: Optional[int] = N
 _dropout_layer = dropout  # mlp's keyword ``dropout`` shadows the function inside mlp
 
 
-def layer_norm(x: Tensor, *, eps: float = 1e-5, name: str = "layer_norm") -> Tensor:
-    """Normalise each row over its last axis to mean 0 and variance 1, then scale and shift.
+def layer_norm(
+    x: Tensor,
+    normalized_shape: Union[None, int, Sequence[int]] = None,
+    *,
+    eps: float = 1e-5,
+    elementwise_affine: bool = True,
+    bias: bool = True,
+    name: str = "layer_norm",
+) -> Tensor:
+    """Normalize over the trailing axes to mean 0 and variance 1, then scale and shift: one ``layer_norm`` node.
 
-    ``gamma * (x - mean) / sqrt(var + eps) + beta`` with ``gamma`` (ones) and
-    ``beta`` (zeros) learned per feature, in scope ``name/``.
+    ``gamma * (x - mean) / sqrt(var + eps) + beta`` over ``normalized_shape``
+    (the last axis by default), with ``gamma`` (ones) and ``beta`` (zeros) of
+    that shape learned, in scope ``name/`` (PyTorch's ``LayerNorm`` calls them
+    ``weight`` and ``bias``). ``elementwise_affine=False`` learns neither,
+    ``bias=False`` no ``beta``.
 
     Examples
     --------
@@ -206,17 +218,141 @@ def layer_norm(x: Tensor, *, eps: float = 1e-5, name: str = "layer_norm") -> Ten
     >>> out = g.forward(y, {"x": np.array([[1.0, 2.0, 3.0, 4.0]])}).value(y)
     >>> np.round(out, 3)
     array([[-1.342, -0.447,  0.447,  1.342]])
+    >>> y.op, sorted(g.params)
+    ('layer_norm', ['layer_norm/beta', 'layer_norm/gamma'])
     """
-    features = _last_dim(x, name)
+    sizes = _normalized_shape(x, normalized_shape, name)
+    with x.graph.scope(x.graph.unused_scope(name)):
+        gamma, beta = _gain_and_shift(x, sizes, elementwise_affine, elementwise_affine and bias)
+        return F.layer_norm(x, sizes, gamma, beta, eps)
+
+
+def rms_norm(
+    x: Tensor,
+    normalized_shape: Union[None, int, Sequence[int]] = None,
+    *,
+    eps: Optional[float] = None,
+    elementwise_affine: bool = True,
+    name: str = "rms_norm",
+) -> Tensor:
+    """Divide by the root mean square over the trailing axes, then scale by a learned ``gamma``: one ``rms_norm`` node.
+
+    ``gamma * x / sqrt(mean(x ** 2) + eps)`` over ``normalized_shape`` (the last
+    axis by default) as PyTorch's ``RMSNorm``; ``eps`` defaults to the dtype's
+    machine epsilon.
+
+    Examples
+    --------
+    >>> import numpy as np, dagrad as dg
+    >>> g = dg.Graph()
+    >>> x = g.input("x", shape=(None, 2))
+    >>> y = dg.nn.rms_norm(x)
+    >>> g.forward(y, {"x": np.array([[3.0, 4.0]])}).value(y).round(4)       # divided by sqrt(12.5)
+    array([[0.8485, 1.1314]])
+    """
+    sizes = _normalized_shape(x, normalized_shape, name)
+    with x.graph.scope(x.graph.unused_scope(name)):
+        gamma, _ = _gain_and_shift(x, sizes, elementwise_affine, False)
+        return F.rms_norm(x, sizes, gamma, eps)
+
+
+def group_norm(
+    x: Tensor,
+    num_groups: int,
+    *,
+    eps: float = 1e-5,
+    affine: bool = True,
+    name: str = "group_norm",
+) -> Tensor:
+    """Normalize each group of ``C / num_groups`` channels (axis 1) of each example, then scale and shift per channel.
+
+    As PyTorch's ``GroupNorm`` on ``(N, C, ...)``, with ``gamma`` and ``beta`` of
+    shape ``(C,)`` in scope ``name/``. It does not depend on the batch, so it
+    behaves the same in training and evaluation.
+
+    Examples
+    --------
+    >>> import dagrad as dg
+    >>> g = dg.Graph()
+    >>> y = dg.nn.group_norm(g.input("images", shape=(None, 8, 5, 5)), 4)
+    >>> y.shape, g.value("group_norm/gamma").shape
+    ((None, 8, 5, 5), (8,))
+    """
+    channels = _channels(x, name)
+    with x.graph.scope(x.graph.unused_scope(name)):
+        gamma, beta = _gain_and_shift(x, (channels,), affine, affine)
+        return F.group_norm(x, num_groups, gamma, beta, eps)
+
+
+def batch_norm(
+    x: Tensor,
+    training: Optional[Tensor],
+    *,
+    momentum: Optional[float] = 0.1,
+    eps: float = 1e-5,
+    affine: bool = True,
+    track_running_stats: bool = True,
+    name: str = "batch_norm",
+) -> Tensor:
+    """Batch normalization of the channels (axis 1) of ``(N, C, ...)``, with running statistics, as PyTorch's ``BatchNorm``.
+
+    ``training`` is the scalar input that switches dropout too (``fit`` feeds
+    the step number, ``evaluate`` and ``predict`` feed 0). While training, each
+    channel is normalized with the batch's mean and variance, and the running
+    statistics ``name/running_mean`` and ``name/running_var`` (non-trainable
+    params, so they are saved with the model and in checkpoints) move toward
+    them by ``momentum`` after every step of ``fit``, the running variance
+    with the unbiased batch variance; in evaluation they are used instead.
+    ``momentum=None`` averages all batches, counted by ``name/num_batches_tracked``.
+    ``gamma`` and ``beta`` (``(C,)``) are learned unless ``affine=False``.
+    With ``track_running_stats=False`` the batch's statistics are used always,
+    and ``training`` may be None.
+
+    Examples
+    --------
+    >>> import numpy as np, dagrad as dg
+    >>> g = dg.Graph()
+    >>> x, training = g.input("x", shape=(None, 3)), g.input("training", shape=())
+    >>> y = dg.nn.batch_norm(x, training, name="bn")
+    >>> sorted(g.params), g.updates
+    (['bn/beta', 'bn/gamma'], {'bn/running_mean': 'bn/next/running_mean', 'bn/running_var': 'bn/next/running_var'})
+    """
+    channels = _channels(x, name)
+    if track_running_stats and not isinstance(training, Tensor):
+        raise GraphError(f"batch_norm {name!r}: training must be the scalar input that switches training on "
+                         f"(g.input('training', shape=())), not {training!r}")
     g = x.graph
     dtype = _float_dtype(x)
-    with g.scope(x.graph.unused_scope(name)):
-        gamma = g.param("gamma", _init.ones((features,), dtype=dtype))
-        beta = g.param("beta", _init.zeros((features,), dtype=dtype))
-        centred = x - apply("mean", x, axis=-1, keepdims=True, name="mean")
-        variance = apply("mean", centred * centred, axis=-1, keepdims=True, name="variance")
-        normalised = centred / apply("sqrt", variance + eps, name="std")
-        return normalised * gamma + beta
+    with g.scope(g.unused_scope(name)):
+        gamma, beta = _gain_and_shift(x, (channels,), affine, affine)
+        if not track_running_stats:
+            return F.batch_norm(x, None, None, gamma, beta, training=True, eps=eps)
+        mean = g.param("running_mean", _init.zeros((channels,), dtype=dtype), trainable=False)
+        var = g.param("running_var", _init.ones((channels,), dtype=dtype), trainable=False)
+        count = g.param("num_batches_tracked", np.array(0, np.int64), trainable=False) if momentum is None else None
+        return F.batch_norm(x, mean, var, gamma, beta, training=training, momentum=momentum, eps=eps,
+                            num_batches_tracked=count)
+
+
+def _gain_and_shift(x: Tensor, shape: tuple, gain: bool, shift: bool) -> tuple:
+    """The learned ``gamma`` (ones) and ``beta`` (zeros) of a normalization layer, or None where not wanted."""
+    g, dtype = x.graph, _float_dtype(x)
+    return (g.param("gamma", _init.ones(shape, dtype=dtype)) if gain else None,
+            g.param("beta", _init.zeros(shape, dtype=dtype)) if shift else None)
+
+
+def _normalized_shape(x: Tensor, normalized_shape: Union[None, int, Sequence[int]], layer: str) -> tuple:
+    if normalized_shape is None:
+        return (_last_dim(x, layer),)
+    return (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(map(int, normalized_shape))
+
+
+def _channels(x: Tensor, layer: str) -> int:
+    shape = x.shape
+    if shape is None or len(shape) < 2 or shape[1] is None:
+        raise GraphError(f"layer {layer!r}: input {x.name!r} must have shape (N, C, ...) with a known number of "
+                         f"channels C on axis 1 (shape {'unknown' if shape is None else shape})")
+    return int(shape[1])
 
 
 def embedding(
@@ -224,6 +360,7 @@ def embedding(
     vocabulary: int,
     features: int,
     *,
+    padding_idx: Optional[int] = None,
     name: str = "embedding",
     init: Union[str, Callable, None] = None,
     rng: Any = None,
@@ -233,6 +370,8 @@ def embedding(
 
     The table ``name/table`` has shape ``(vocabulary, features)`` and starts
     from ``N(0, 1)`` by default; its gradient is nonzero only in the rows looked up.
+    With ``padding_idx`` (as PyTorch's), that id looks up zeros and its row
+    starts at zero and receives no gradient, so padding never trains.
 
     Examples
     --------
@@ -242,14 +381,29 @@ def embedding(
     >>> vectors = dg.nn.embedding(tokens, 100, 8)
     >>> vectors.shape
     (None, 5, 8)
+    >>> padded = dg.nn.embedding(tokens, 100, 8, padding_idx=0, name="padded")
+    >>> g.forward(padded, {"tokens": [[0, 0, 3, 4, 5]]}).value(padded)[0, :2].any()
+    np.False_
     """
     if indices.dtype.kind not in "iu":
         raise GraphError(f"embedding {name!r}: indices {indices.name!r} must be integers, not {indices.dtype}")
+    vocabulary = int(vocabulary)
+    if padding_idx is not None:
+        if not -vocabulary <= int(padding_idx) < vocabulary:
+            raise GraphError(f"embedding {name!r}: padding_idx {padding_idx} is not an id of a vocabulary of {vocabulary}")
+        padding_idx = int(padding_idx) % vocabulary
     g = indices.graph
     initializer = _init.get(init, _std_normal)
     with g.scope(indices.graph.unused_scope(name)) as prefix:
-        table = g.param("table", initializer((int(vocabulary), int(features)), _rng_for(rng, prefix), dtype))
-        return apply("take", table, indices, axis=0, name="lookup")
+        table = initializer((vocabulary, int(features)), _rng_for(rng, prefix), dtype)
+        if padding_idx is not None:
+            table[padding_idx] = 0
+        vectors = apply("take", g.param("table", table), indices, axis=0, name="lookup")
+        if padding_idx is None:
+            return vectors
+        # ``where`` sends the padding positions' gradient nowhere, so the padding row never changes.
+        real = apply("expand_dims", apply("not_equal", indices, padding_idx), axis=-1)
+        return apply("where", real, vectors, 0.0, name="unpadded")
 
 
 def _std_normal(shape, rng=None, dtype="float32"):

@@ -7,8 +7,7 @@ whose values it never reads (``saves=()``), so a gradient built from them is
 an ordinary node for any feed. They come in transposed pairs (``sum_to`` and
 ``broadcast_like``, ``add_at`` and ``getitem``, ``index_add`` and ``take``,
 ``split_like`` and ``concatenate``), so each one's graph VJP is its partner,
-to any order. ``one_hot_like`` (the class mask of a softmax cross-entropy's
-gradient) depends on no input's values at all: its gradients are ``None``.
+to any order.
 
 The functions at the end (``zeros_like``, ``expand_reduced``, ``is_positive``
 ...) build small Tensor expressions that graph VJPs share.
@@ -23,6 +22,7 @@ import numpy as np
 
 from ..errors import GradientError
 from ..index import decode_index, encode_index
+from .presets import sum_dtype
 from ..opdef import Sample, first_dtype, op
 from ..shapes import Shape, broadcast_shapes, format_shape, normalize_axes
 from ..tensor import Tensor, apply
@@ -30,7 +30,7 @@ from .samples import away_from_zero
 
 __all__ = [
     "sum_to_shape", "sum_to", "broadcast_like", "reshape_like", "add_at", "index_add", "split_like",
-    "one_hot_like", "zeros_like", "ones_like", "expand_reduced", "reduced_count", "broadcast_count", "reshape_as",
+    "zeros_like", "ones_like", "expand_reduced", "reduced_count", "broadcast_count", "reshape_as",
     "is_positive", "is_nonzero", "static_rank",
 ]
 
@@ -81,8 +81,8 @@ def _broadcast_like_rule(x: Shape, like: Shape) -> Shape:
     return tuple(like)
 
 
-@op(shape=_sum_to_rule, dtype=first_dtype, saves=(),
-    samples=lambda rng: _pairs(rng, [((3, 4), (4,)), ((2, 3, 4), (3, 1)), ((0, 3), (1, 3)), ((2, 1), (2, 1))]))
+@op(shape=_sum_to_rule, dtype=sum_dtype, saves=(),
+    samples=lambda rng: _pairs(rng, [((3, 4), (4,)), ((2, 3, 4), (3, 1)), ((0, 3), (1, 3)), ((2, 1), (2, 1))]), counterparts={"torch": "torch.Tensor.sum_to_size"})
 def sum_to(g, like):
     """``g`` summed over its broadcast axes back to the shape of ``like`` (whose values are not read)."""
     out = sum_to_shape(g, like.shape)
@@ -102,7 +102,8 @@ def _(h, g, like):
 
 
 @op(shape=_broadcast_like_rule, dtype=first_dtype, saves=(),
-    samples=lambda rng: _pairs(rng, [((4,), (3, 4)), ((3, 1), (2, 3, 4)), ((1, 3), (0, 3)), ((), (2, 2))]))
+    samples=lambda rng: _pairs(rng, [((4,), (3, 4)), ((3, 1), (2, 3, 4)), ((1, 3), (0, 3)), ((), (2, 2))]),
+    counterparts={"torch": "torch.Tensor.expand_as"})
 def broadcast_like(x, like):
     """``x`` repeated along size-1 and new leading axes to the shape of ``like`` (whose values are not read)."""
     return np.broadcast_to(x, like.shape)
@@ -128,7 +129,8 @@ def _reshape_like_rule(x: Shape, like: Shape) -> Shape:
 
 
 @op(shape=_reshape_like_rule, dtype=first_dtype, saves=(),
-    samples=lambda rng: _pairs(rng, [((3, 4), (4, 3)), ((2, 3), (6,)), ((0, 3), (3, 0)), ((1,), ())]))
+    samples=lambda rng: _pairs(rng, [((3, 4), (4, 3)), ((2, 3), (6,)), ((0, 3), (3, 0)), ((1,), ())]),
+    counterparts={"torch": "torch.Tensor.reshape_as"})
 def reshape_like(x, like):
     """The entries of ``x`` in the shape of ``like`` (whose values are not read)."""
     return np.reshape(x, like.shape)
@@ -165,7 +167,7 @@ def _add_at_samples(rng) -> list:
     return out
 
 
-@op(shape=_like_rule, dtype=first_dtype, saves=(), samples=_add_at_samples)
+@op(shape=_like_rule, dtype=first_dtype, saves=(), samples=_add_at_samples, counterparts={"numpy": "numpy.add.at"})
 def add_at(g, like, *, index=()):
     """Zeros shaped like ``like`` with ``g`` added at ``[index]`` (repeated indices add up): getitem's transpose."""
     out = np.zeros(like.shape, g.dtype)
@@ -201,7 +203,8 @@ def _index_add_samples(rng) -> list:
     return out
 
 
-@op(shape=_like_rule, dtype=first_dtype, saves=("inputs",), samples=_index_add_samples)
+@op(shape=_like_rule, dtype=first_dtype, saves=("inputs",), samples=_index_add_samples,
+    counterparts={"torch": "torch.index_add"})
 def index_add(g, like, indices, *, axis=0):
     """Zeros shaped like ``like`` with ``g`` added at integer ``indices`` along ``axis``: take's transpose."""
     if indices.dtype.kind not in "iu":
@@ -265,55 +268,6 @@ def _(h, g, *like, axis, part):
 def _(h, g, *like, axis, part):
     pieces = [h if i == part else zeros_like(piece, h.dtype) for i, piece in enumerate(like)]
     return (apply("concatenate", *pieces, axis=axis),) + (None,) * len(like)
-
-
-# ------------------------------------------------------------ classes ---
-
-
-def _one_hot_like_rule(labels: Shape, like: Shape) -> Shape:
-    batch = tuple(like[:-1])
-    if len(like) != len(labels) + 1 or any(a is not None and b is not None and a != b for a, b in zip(labels, batch)):
-        raise ValueError(f"labels of shape {format_shape(labels)} do not fit {format_shape(like)} "
-                         f"(expected {format_shape(batch)} and a class axis)")
-    return tuple(like)
-
-
-def _one_hot_like_dtype(labels: np.dtype, like: np.dtype) -> np.dtype:
-    if np.dtype(labels).kind not in "iu":
-        raise TypeError(f"labels must be integers, not {np.dtype(labels)}")
-    return first_dtype(like)
-
-
-def _one_hot_like_samples(rng) -> list:
-    cases = [((4,), 3), ((2, 3), 5), ((0,), 3), ((), 4), ((1,), 1)]
-    return [Sample((rng.integers(0, c, size=b), away_from_zero(rng, b + (c,))), {}, f"labels {b}, {c} classes")
-            for b, c in cases]
-
-
-@op(shape=_one_hot_like_rule, dtype=_one_hot_like_dtype, saves=(), samples=_one_hot_like_samples,
-    counterparts={"torch": "torch.nn.functional.one_hot"})
-def one_hot_like(labels, like):
-    """1 at each integer label's class along the last axis of ``like``'s shape, 0 elsewhere (``like``'s values are not read).
-
-    The class mask in the gradient of a softmax cross-entropy, for a class count
-    known only at run time.
-    """
-    classes = like.shape[-1]
-    if labels.size and (labels.min() < 0 or labels.max() >= classes):
-        bad = labels[(labels < 0) | (labels >= classes)].flat[0]
-        raise ValueError(f"label {bad} is out of range for {classes} classes")
-    return (labels[..., None] == np.arange(classes)).astype(like.dtype)
-
-
-@one_hot_like.vjp
-def _(g, labels, like):
-    return None, None
-
-
-@one_hot_like.graph_vjp
-def _(g, labels, like):
-    """None for both: the labels are integers, and the values of ``like`` are never read."""
-    return None, None
 
 
 # -------------------------------------------- helpers for graph VJPs ---

@@ -75,37 +75,37 @@ _predicate = partial(unary_op, dtype=bool_dtype, saves=())
 # --------------------------------------------------------- comparisons ---
 
 
-@_comparison
+@_comparison(counterparts={"numpy": "numpy.equal", "torch": "torch.eq"})
 def equal(x, y):
     """Elementwise ``x == y``, a bool (NaN equals nothing); no gradient."""
     return np.equal(x, y)
 
 
-@_comparison
+@_comparison(counterparts={"numpy": "numpy.not_equal", "torch": "torch.ne"})
 def not_equal(x, y):
     """Elementwise ``x != y``, a bool (NaN differs from everything); no gradient."""
     return np.not_equal(x, y)
 
 
-@_comparison
+@_comparison(counterparts={"numpy": "numpy.less", "torch": "torch.lt"})
 def less(x, y):
     """Elementwise ``x < y``, a bool; no gradient."""
     return np.less(x, y)
 
 
-@_comparison
+@_comparison(counterparts={"numpy": "numpy.less_equal", "torch": "torch.le"})
 def less_equal(x, y):
     """Elementwise ``x <= y``, a bool; no gradient."""
     return np.less_equal(x, y)
 
 
-@_comparison
+@_comparison(counterparts={"numpy": "numpy.greater", "torch": "torch.gt"})
 def greater(x, y):
     """Elementwise ``x > y``, a bool; no gradient."""
     return np.greater(x, y)
 
 
-@_comparison
+@_comparison(counterparts={"numpy": "numpy.greater_equal", "torch": "torch.ge"})
 def greater_equal(x, y):
     """Elementwise ``x >= y``, a bool; no gradient."""
     return np.greater_equal(x, y)
@@ -114,25 +114,26 @@ def greater_equal(x, y):
 # ------------------------------------------------------------- logical ---
 
 
-@_logical
+@_logical(counterparts={"numpy": "numpy.logical_and", "torch": "torch.logical_and"})
 def logical_and(x, y):
     """Elementwise ``x and y`` (``&`` on bool Tensors); for numbers, nonzero is true. No gradient."""
     return np.logical_and(x, y)
 
 
-@_logical
+@_logical(counterparts={"numpy": "numpy.logical_or", "torch": "torch.logical_or"})
 def logical_or(x, y):
     """Elementwise ``x or y`` (``|`` on bool Tensors); for numbers, nonzero is true. No gradient."""
     return np.logical_or(x, y)
 
 
-@_logical
+@_logical(counterparts={"numpy": "numpy.logical_xor", "torch": "torch.logical_xor"})
 def logical_xor(x, y):
     """Elementwise exclusive or (``^`` on bool Tensors); for numbers, nonzero is true. No gradient."""
     return np.logical_xor(x, y)
 
 
-@_predicate(samples=_predicate_samples(_truths))
+@_predicate(samples=_predicate_samples(_truths),
+    counterparts={"numpy": "numpy.logical_not", "torch": "torch.logical_not"})
 def logical_not(x):
     """Elementwise ``not x`` (``~`` on a bool Tensor); for numbers, zero is true. No gradient."""
     return np.logical_not(x)
@@ -141,19 +142,19 @@ def logical_not(x):
 # ---------------------------------------------------------- predicates ---
 
 
-@_predicate(samples=_predicate_samples(_specials))
+@_predicate(samples=_predicate_samples(_specials), counterparts={"numpy": "numpy.isfinite", "torch": "torch.isfinite"})
 def isfinite(x):
     """Elementwise test for a finite number (not NaN, not infinite); no gradient."""
     return np.isfinite(x)
 
 
-@_predicate(samples=_predicate_samples(_specials))
+@_predicate(samples=_predicate_samples(_specials), counterparts={"numpy": "numpy.isnan", "torch": "torch.isnan"})
 def isnan(x):
     """Elementwise test for NaN; no gradient."""
     return np.isnan(x)
 
 
-@_predicate(samples=_predicate_samples(_specials))
+@_predicate(samples=_predicate_samples(_specials), counterparts={"numpy": "numpy.isinf", "torch": "torch.isinf"})
 def isinf(x):
     """Elementwise test for positive or negative infinity; no gradient."""
     return np.isinf(x)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..opdef import Sample, first_dtype, op
+from ..opdef import Sample, first_dtype, op, ufunc_dtype
 from ..shapes import elementwise
 from .adjoints import is_nonzero, is_positive
 from .presets import binary_op, float_binary_op, float_unary_op, unary_op
@@ -18,7 +18,7 @@ from .samples import away_from_zero, elementwise_samples, positive
 # ---------------------------------------------------------- arithmetic ---
 
 
-@binary_op(saves=())
+@binary_op(dtype=ufunc_dtype(np.add), saves=(), counterparts={"numpy": "numpy.add", "torch": "torch.add"})
 def add(x, y):
     """Elementwise sum ``x + y``."""
     return np.add(x, y)
@@ -34,7 +34,7 @@ def _(g, x, y):
     return g, g
 
 
-@binary_op(saves=())
+@binary_op(dtype=ufunc_dtype(np.subtract), saves=(), counterparts={"numpy": "numpy.subtract", "torch": "torch.sub"})
 def sub(x, y):
     """Elementwise difference ``x - y``."""
     return np.subtract(x, y)
@@ -50,7 +50,8 @@ def _(g, x, y, needs):
     return g, (-g if needs[1] else None)
 
 
-@binary_op(saves=("inputs",))
+@binary_op(dtype=ufunc_dtype(np.multiply), saves=("inputs",),
+           counterparts={"numpy": "numpy.multiply", "torch": "torch.mul"})
 def mul(x, y):
     """Elementwise product ``x * y``."""
     return np.multiply(x, y)
@@ -66,7 +67,7 @@ def _(g, x, y, needs):
     return (g * y if needs[0] else None), (g * x if needs[1] else None)
 
 
-@float_binary_op
+@float_binary_op(counterparts={"numpy": "numpy.divide", "torch": "torch.div"})
 def div(x, y):
     """Elementwise quotient ``x / y``."""
     return np.divide(x, y)
@@ -84,7 +85,7 @@ def _(g, x, y, out, needs):
     return gx, (-gx * out if needs[1] else None)
 
 
-@unary_op(saves=())
+@unary_op(dtype=ufunc_dtype(np.negative), saves=(), counterparts={"numpy": "numpy.negative", "torch": "torch.neg"})
 def neg(x):
     """Elementwise negation ``-x``."""
     return np.negative(x)
@@ -107,7 +108,8 @@ def _pow_samples(rng):
     return base + [integer_exponent, zero_power]
 
 
-@binary_op(samples=_pow_samples)
+@binary_op(dtype=ufunc_dtype(np.power), samples=_pow_samples,
+           counterparts={"numpy": "numpy.power", "torch": "torch.pow"})
 def pow(x, y):
     """Elementwise power ``x ** y``."""
     return np.power(x, y)
@@ -135,7 +137,7 @@ def _(g, x, y, out, needs):
 # ------------------------------------------------------ transcendental ---
 
 
-@float_unary_op(saves=("out",))
+@float_unary_op(saves=("out",), counterparts={"numpy": "numpy.exp", "torch": "torch.exp"})
 def exp(x):
     """Elementwise exponential."""
     return np.exp(x)
@@ -151,7 +153,8 @@ def _(g, x, out):
     return (g * out,)
 
 
-@float_unary_op(saves=("inputs",), samples=elementwise_samples(1, make=positive))
+@float_unary_op(saves=("inputs",), samples=elementwise_samples(1, make=positive),
+    counterparts={"numpy": "numpy.log", "torch": "torch.log"})
 def log(x):
     """Elementwise natural logarithm."""
     return np.log(x)
@@ -167,7 +170,8 @@ def _(g, x):
     return (g / x,)
 
 
-@float_unary_op(saves=("out",), samples=elementwise_samples(1, make=positive))
+@float_unary_op(saves=("out",), samples=elementwise_samples(1, make=positive),
+    counterparts={"numpy": "numpy.sqrt", "torch": "torch.sqrt"})
 def sqrt(x):
     """Elementwise square root."""
     return np.sqrt(x)
@@ -183,7 +187,7 @@ def _(g, x, out):
     return (g / (2 * out),)
 
 
-@unary_op(saves=("inputs",))
+@unary_op(saves=("inputs",), counterparts={"numpy": "numpy.abs", "torch": "torch.abs"})
 def abs(x):
     """Elementwise absolute value (gradient 0 at 0)."""
     return np.abs(x)
@@ -202,7 +206,7 @@ def _(g, x):
     return (g * sign,)
 
 
-@float_unary_op(saves=("inputs",))
+@float_unary_op(saves=("inputs",), counterparts={"numpy": "numpy.sin", "torch": "torch.sin"})
 def sin(x):
     """Elementwise sine."""
     return np.sin(x)
@@ -218,7 +222,7 @@ def _(g, x):
     return (g * cos(x),)
 
 
-@float_unary_op(saves=("inputs",))
+@float_unary_op(saves=("inputs",), counterparts={"numpy": "numpy.cos", "torch": "torch.cos"})
 def cos(x):
     """Elementwise cosine."""
     return np.cos(x)
@@ -237,7 +241,7 @@ def _(g, x):
 # --------------------------------------------------------- activations ---
 
 
-@float_unary_op(saves=("out",))
+@float_unary_op(saves=("out",), counterparts={"numpy": "numpy.tanh", "torch": "torch.tanh"})
 def tanh(x):
     """Elementwise hyperbolic tangent."""
     return np.tanh(x)
@@ -253,7 +257,7 @@ def _(g, x, out):
     return (g * (1 - out * out),)
 
 
-@float_unary_op(saves=("out",))
+@float_unary_op(saves=("out",), counterparts={"scipy": "scipy.special.expit", "torch": "torch.sigmoid"})
 def sigmoid(x):
     """Elementwise logistic function, computed without overflow for large |x|."""
     e = np.exp(-np.abs(x))
@@ -270,10 +274,10 @@ def _(g, x, out):
     return (g * out * (1 - out),)
 
 
-@unary_op(saves=("out",))
+@unary_op(saves=("out",), counterparts={"torch": "torch.nn.functional.relu"})
 def relu(x):
-    """Elementwise ``max(x, 0)`` (gradient 0 at 0)."""
-    return np.maximum(x, 0)
+    """Elementwise ``max(x, 0)`` (gradient 0 at 0), in ``x``'s dtype."""
+    return np.maximum(x, np.zeros((), x.dtype))
 
 
 @relu.vjp
@@ -295,7 +299,7 @@ def _tie_split(x, y):
     return np.where(x == y, 0.5, (x > y).astype(np.result_type(x, y)))
 
 
-@binary_op(saves=("inputs",))
+@binary_op(saves=("inputs",), counterparts={"numpy": "numpy.maximum", "torch": "torch.maximum"})
 def maximum(x, y):
     """Elementwise larger of ``x`` and ``y``; a tie splits the gradient evenly."""
     return np.maximum(x, y)
@@ -318,7 +322,7 @@ def _(g, x, y, needs):
     return (_tie_split_graph(g, x, y) if needs[0] else None), (_tie_split_graph(g, y, x) if needs[1] else None)
 
 
-@binary_op(saves=("inputs",))
+@binary_op(saves=("inputs",), counterparts={"numpy": "numpy.minimum", "torch": "torch.minimum"})
 def minimum(x, y):
     """Elementwise smaller of ``x`` and ``y``; a tie splits the gradient evenly."""
     return np.minimum(x, y)
@@ -344,7 +348,8 @@ def _where_samples(rng):
     return out
 
 
-@op(shape=elementwise, dtype=lambda c, x, y: np.result_type(x, y), saves=("inputs",), samples=_where_samples)
+@op(shape=elementwise, dtype=lambda c, x, y: np.result_type(x, y), saves=("inputs",), samples=_where_samples,
+    counterparts={"numpy": "numpy.where", "torch": "torch.where"})
 def where(condition, x, y):
     """Elementwise ``x`` where ``condition`` holds, else ``y``."""
     return np.where(condition, x, y)
@@ -361,7 +366,8 @@ def _(g, condition, x, y, needs):
     return None, (where(condition, g, 0) if needs[1] else None), (where(condition, 0, g) if needs[2] else None)
 
 
-@unary_op(dtype=first_dtype, saves=("inputs",), samples=elementwise_samples(1, attrs={"low": -0.5, "high": 0.7}))
+@unary_op(dtype=first_dtype, saves=("inputs",), samples=elementwise_samples(1, attrs={"low": -0.5, "high": 0.7}),
+    counterparts={"numpy": "numpy.clip", "torch": "torch.clamp"})
 def clip(x, *, low=None, high=None):
     """Elementwise ``x`` limited to ``[low, high]`` (either may be None); no gradient outside."""
     return np.clip(x, low, high).astype(x.dtype, copy=False)
@@ -390,7 +396,8 @@ def _(g, x, *, low, high):
 # --------------------------------------------------------------- dtype ---
 
 
-@unary_op(dtype=lambda x, *, dtype: np.dtype(dtype), saves=(), samples=elementwise_samples(1, attrs={"dtype": "float64"}))
+@unary_op(dtype=lambda x, *, dtype: np.dtype(dtype), saves=(), samples=elementwise_samples(1, attrs={"dtype": "float64"}),
+    counterparts={"numpy": "numpy.ndarray.astype", "torch": "torch.Tensor.to"})
 def astype(x, *, dtype="float64"):
     """Cast to ``dtype``; the gradient is cast back (and is None for integer inputs)."""
     return x.astype(dtype)

@@ -44,7 +44,8 @@ def _reshape_samples(rng):
     return [Sample((away_from_zero(rng, s),), {"shape": t}, f"{s} to {t}") for s, t in cases]
 
 
-@op(shape=_reshape_rule, dtype=first_dtype, saves=(), samples=_reshape_samples)
+@op(shape=_reshape_rule, dtype=first_dtype, saves=(), samples=_reshape_samples,
+    counterparts={"numpy": "numpy.reshape", "torch": "torch.reshape"})
 def reshape(x, *, shape=()):
     """The same entries in a new shape (one size may be -1)."""
     return np.reshape(x, shape)
@@ -76,7 +77,8 @@ def _transpose_samples(rng):
     return [Sample((away_from_zero(rng, s),), {"axes": a}, f"shape {s}, axes {a}") for s, a in cases]
 
 
-@op(shape=_transpose_rule, dtype=first_dtype, saves=(), samples=_transpose_samples)
+@op(shape=_transpose_rule, dtype=first_dtype, saves=(), samples=_transpose_samples,
+    counterparts={"numpy": "numpy.transpose", "torch": "torch.permute"})
 def transpose(x, *, axes=None):
     """Permute axes (reverse them by default)."""
     return np.transpose(x, axes)
@@ -110,7 +112,8 @@ def _broadcast_samples(rng):
     return [Sample((away_from_zero(rng, s),), {"shape": t}, f"{s} to {t}") for s, t in cases]
 
 
-@op(shape=_broadcast_to_rule, dtype=first_dtype, saves=(), samples=_broadcast_samples)
+@op(shape=_broadcast_to_rule, dtype=first_dtype, saves=(), samples=_broadcast_samples,
+    counterparts={"numpy": "numpy.broadcast_to", "torch": "torch.broadcast_to"})
 def broadcast_to(x, *, shape=()):
     """Repeat ``x`` along size-1 and new leading axes to ``shape``."""
     return np.broadcast_to(x, shape)
@@ -164,7 +167,8 @@ def _squeeze_samples(rng):
     return [Sample((away_from_zero(rng, s),), {"axis": a}, f"shape {s}, axis {a}") for s, a in cases]
 
 
-@op(shape=_expand_dims_rule, dtype=first_dtype, saves=(), samples=_expand_samples)
+@op(shape=_expand_dims_rule, dtype=first_dtype, saves=(), samples=_expand_samples,
+    counterparts={"numpy": "numpy.expand_dims", "torch": "torch.unsqueeze"})
 def expand_dims(x, *, axis=0):
     """Insert size-1 axes at ``axis``."""
     return np.expand_dims(x, axis)
@@ -180,7 +184,8 @@ def _(g, x, *, axis):
     return (squeeze(g, axis=axis),)
 
 
-@op(shape=_squeeze_rule, dtype=first_dtype, saves=(), samples=_squeeze_samples)
+@op(shape=_squeeze_rule, dtype=first_dtype, saves=(), samples=_squeeze_samples,
+    counterparts={"numpy": "numpy.squeeze", "torch": "torch.squeeze"})
 def squeeze(x, *, axis=None):
     """Remove size-1 axes (all of them by default)."""
     return np.squeeze(x, axis)
@@ -262,7 +267,8 @@ def _stack_samples(rng):
     ]
 
 
-@op(shape=_concatenate_rule, dtype=_join_dtype, saves=(), samples=_concatenate_samples)
+@op(shape=_concatenate_rule, dtype=_join_dtype, saves=(), samples=_concatenate_samples,
+    counterparts={"numpy": "numpy.concatenate", "torch": "torch.cat"})
 def concatenate(*xs, axis=0):
     """Join arrays along an existing axis."""
     return np.concatenate(xs, axis=axis)
@@ -280,7 +286,8 @@ def _(g, *xs, axis, needs):
     return tuple(split_like(g, *xs, axis=axis, part=i) if need else None for i, need in enumerate(needs))
 
 
-@op(shape=_stack_rule, dtype=_join_dtype, saves=(), samples=_stack_samples)
+@op(shape=_stack_rule, dtype=_join_dtype, saves=(), samples=_stack_samples,
+    counterparts={"numpy": "numpy.stack", "torch": "torch.stack"})
 def stack(*xs, axis=0):
     """Join arrays along a new axis."""
     return np.stack(xs, axis=axis)
@@ -323,7 +330,8 @@ def _getitem_samples(rng):
     return [Sample((a,), {"index": encode_index(i)}, f"shape {a.shape}, index {i!r}") for a, i in cases]
 
 
-@op(shape=_getitem_rule, dtype=first_dtype, saves=(), samples=_getitem_samples)
+@op(shape=_getitem_rule, dtype=first_dtype, saves=(), samples=_getitem_samples,
+    counterparts={"numpy": "numpy.ndarray.__getitem__", "torch": "torch.Tensor.__getitem__"})
 def getitem(x, *, index=()):
     """``x[index]`` for basic slicing, integers, None, Ellipsis and integer or boolean arrays."""
     return x[decode_index(index)]
@@ -354,7 +362,8 @@ def _take_samples(rng):
     ]
 
 
-@op(shape=_take_rule, dtype=first_dtype, saves=("inputs",), samples=_take_samples)
+@op(shape=_take_rule, dtype=first_dtype, saves=("inputs",), samples=_take_samples,
+    counterparts={"numpy": "numpy.take", "torch": "torch.index_select"})
 def take(x, indices, *, axis=0):
     """Entries of ``x`` at integer ``indices`` (fed or computed) along ``axis``; an embedding lookup."""
     if indices.dtype.kind not in "iu":

@@ -1,4 +1,4 @@
-"""Linear algebra: matmul (batched, with numpy's 1-D rules) and einsum."""
+"""Linear algebra: matmul (batched, with numpy's 1-D rules) and einsum (repeated indices take diagonals)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 from ..opdef import Sample, op
 from ..shapes import broadcast_shapes, matmul_shape
 from ..tensor import apply
-from .adjoints import broadcast_like, static_rank, zeros_like
+from .adjoints import static_rank, sum_to, zeros_like
+from .shaping import diagonal, diagonal_transpose
 from .samples import away_from_zero
 
 # -------------------------------------------------------------- matmul ---
@@ -28,7 +29,8 @@ def _matmul_samples(rng):
     return out
 
 
-@op(shape=_matmul_rule, saves=("inputs",), samples=_matmul_samples)
+@op(shape=_matmul_rule, saves=("inputs",), samples=_matmul_samples,
+    counterparts={"numpy": "numpy.matmul", "torch": "torch.matmul"})
 def matmul(a, b):
     """Matrix product ``a @ b`` with numpy's batching and 1-D rules."""
     return np.matmul(a, b)
@@ -41,16 +43,16 @@ def _(g, a, b, needs):
         return g * b, g * a
     if a.ndim == 1:
         g2 = np.expand_dims(g, -2)                                                     # (..., 1, n)
-        ga = np.matmul(g2, np.swapaxes(b, -1, -2))[..., 0, :] if need_a else None      # (..., k)
+        ga = np.matmul(g2, b.swapaxes(-1, -2))[..., 0, :] if need_a else None      # (..., k)
         gb = np.matmul(a[:, None], g2) if need_b else None                             # (..., k, n)
         return ga, gb
     if b.ndim == 1:
         g2 = np.expand_dims(g, -1)                                                     # (..., m, 1)
         ga = np.matmul(g2, b[None, :]) if need_a else None                             # (..., m, k)
-        gb = np.matmul(np.swapaxes(a, -1, -2), g2)[..., 0] if need_b else None         # (..., k)
+        gb = np.matmul(a.swapaxes(-1, -2), g2)[..., 0] if need_b else None         # (..., k)
         return ga, gb
-    ga = np.matmul(g, np.swapaxes(b, -1, -2)) if need_a else None
-    gb = np.matmul(np.swapaxes(a, -1, -2), g) if need_b else None
+    ga = np.matmul(g, b.swapaxes(-1, -2)) if need_a else None
+    gb = np.matmul(a.swapaxes(-1, -2), g) if need_b else None
     return ga, gb
 
 
@@ -107,8 +109,6 @@ def _parse(subscripts: str, ndims: list[int]) -> tuple[list[str], str]:
             t = t.replace("...", ell[ell_len - k:])
         if len(t) != nd:
             raise ValueError(f"einsum term {t!r} does not match an operand of {nd} dimensions")
-        if len(set(t)) != len(t):
-            raise ValueError(f"einsum term {t!r} repeats an index (diagonals are not differentiable here)")
         expanded.append(t)
     if rhs is None:
         counts = {}
@@ -118,16 +118,39 @@ def _parse(subscripts: str, ndims: list[int]) -> tuple[list[str], str]:
         rhs = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
     else:
         rhs = rhs.replace("...", ell)
+    if len(set(rhs)) != len(rhs):
+        raise ValueError(f"einsum output {rhs!r} repeats an index; an output index appears once")
     for c in rhs:
         if not any(c in t for t in expanded):
             raise ValueError(f"einsum output index {c!r} appears in no operand")
     return expanded, rhs
 
 
+def _diagonal_steps(term: str) -> tuple[str, list]:
+    """A term with its repeated indices taken as diagonals, and the axes of each diagonal taken, in order.
+
+    ``numpy.diagonal(x, axis1=p, axis2=q)`` removes axes ``p`` and ``q`` and
+    puts their diagonal last, so ``'iij'`` becomes ``'ji'`` in one step and
+    ``'iii'`` becomes ``'i'`` in two. The rest of einsum's gradient works on
+    that diagonal, and puts its gradient back with ``diagonal_transpose``.
+    """
+    letters, steps = list(term), []
+    while len(set(letters)) != len(letters):
+        p = next(k for k, c in enumerate(letters) if letters.count(c) > 1)
+        q = letters.index(letters[p], p + 1)
+        steps.append((p, q))
+        letters = [c for k, c in enumerate(letters) if k not in (p, q)] + [letters[p]]
+    return "".join(letters), steps
+
+
 def _einsum_rule(*shapes, subscripts=""):
     terms, rhs = _parse(subscripts, [len(s) for s in shapes])
     sizes: dict = {}
     for t, s in zip(terms, shapes):
+        within: dict = {}
+        for c, d in zip(t, s):  # a repeated index takes a diagonal: its sizes in one operand are equal
+            if d is not None and within.setdefault(c, d) != d:
+                raise ValueError(f"einsum index {c!r} is repeated in {t!r} with sizes {within[c]} and {d}")
         for c, d in zip(t, s):
             try:
                 (sizes[c],) = broadcast_shapes((sizes.get(c, 1),), (d,))
@@ -146,6 +169,16 @@ def _einsum_samples(rng):
         ("...ij,jk->...ik", [(2, 3, 4), (4, 2)]),
         ("ij,jk", [(0, 4), (4, 2)]),
         ("ij,ij->i", [(1, 3), (2, 3)]),
+        ("ii->", [(3, 3)]),                       # repeated indices: diagonals
+        ("ii->i", [(4, 4)]),
+        ("bii->bi", [(2, 3, 3)]),
+        ("iij,jk->ik", [(3, 3, 4), (4, 2)]),
+        ("iii", [(2, 2, 2)]),
+        ("ijij->ij", [(2, 3, 2, 3)]),
+        ("ii,i->i", [(1, 1), (3,)]),             # a size-1 diagonal broadcast against another operand
+        ("iij,j->i", [(2, 2, 3), (1,)]),         # another operand's size-1 axis broadcast against this one
+        ("ij,j->i", [(2, 3), (1,)]),
+        ("ii->", [(0, 0)]),
     ]
     out = [Sample(tuple(away_from_zero(rng, s) for s in shapes), {"subscripts": sub}, sub) for sub, shapes in cases]
     x = away_from_zero(rng, (3, 4))
@@ -153,10 +186,47 @@ def _einsum_samples(rng):
     return out
 
 
-@op(shape=_einsum_rule, saves=("inputs",), samples=_einsum_samples)
+@op(shape=_einsum_rule, saves=("inputs",), samples=_einsum_samples,
+    counterparts={"numpy": "numpy.einsum", "torch": "torch.einsum"})
 def einsum(*xs, subscripts=""):
     """Einstein summation, as ``numpy.einsum(subscripts, *xs)``."""
     return np.einsum(subscripts, *xs, optimize=len(xs) > 2)
+
+
+def _operand_gradient(g, xs, terms, rhs, i, einsum_of):
+    """The gradient of operand ``i`` on its diagonal letters ``'ji'`` (for ``'iij'``), before it is put back.
+
+    The gradient of an operand is the einsum of ``g`` with the other operands;
+    an index only this operand has was summed away, so it is computed without
+    it and comes back as a size-1 axis that broadcasts. ``einsum_of(spec,
+    *operands)`` computes the einsum (with numpy or as a node).
+    """
+    diag, _ = _diagonal_steps(terms[i])
+    others = [(t, y) for j, (t, y) in enumerate(zip(terms, xs)) if j != i]
+    present = set(rhs).union(*[set(t) for t, _ in others])
+    kept = "".join(c for c in diag if c in present)
+    spec = ",".join([rhs] + [t for t, _ in others]) + "->" + kept
+    missing = tuple(axis for axis, c in enumerate(diag) if c not in present)
+    return einsum_of(spec, g, *[y for _, y in others]), missing
+
+
+def _put_on_diagonals(partial: np.ndarray, term: str, shape: tuple) -> np.ndarray:
+    """Zeros of ``shape`` (an operand of ``term``) with ``partial`` (on its diagonal letters) on the diagonals."""
+    diag, steps = _diagonal_steps(term)
+    if not steps:
+        return partial
+    size = {c: d for c, d in zip(term, shape)}
+    target = tuple(size[c] for c in diag)
+    summed = tuple(a for a, (p, t) in enumerate(zip(partial.shape, target)) if p != t and t == 1)
+    partial = np.broadcast_to(partial.sum(axis=summed, keepdims=True) if summed else partial, target)
+    out = np.zeros(shape, partial.dtype)
+    where = []
+    for c in term:
+        at = [1] * len(diag)
+        at[diag.index(c)] = size[c]
+        where.append(np.arange(size[c]).reshape(at))
+    out[tuple(where)] = partial
+    return out
 
 
 @einsum.vjp
@@ -167,50 +237,37 @@ def _(g, *xs, subscripts, needs):
         if not needs[i]:
             grads.append(None)
             continue
-        others = [(t, y) for j, (t, y) in enumerate(zip(terms, xs)) if j != i]
-        present = set(rhs).union(*[set(t) for t, _ in others])
-        # An index only this operand has was summed away: compute without it, then broadcast back.
-        kept = "".join(c for c in term if c in present)
-        spec = ",".join([rhs] + [t for t, _ in others]) + "->" + kept
-        partial = np.einsum(spec, g, *[y for _, y in others], optimize=len(others) > 1)
-        for axis, c in enumerate(term):
-            if c not in present:
-                partial = np.expand_dims(partial, axis)
-        grads.append(np.broadcast_to(partial, np.broadcast_shapes(partial.shape, x.shape)))
+        partial, missing = _operand_gradient(
+            g, xs, terms, rhs, i, lambda spec, *ys: np.einsum(spec, *ys, optimize=len(ys) > 2))
+        partial = np.expand_dims(partial, missing)
+        if _diagonal_steps(term)[1]:
+            grads.append(_put_on_diagonals(partial, term, x.shape))
+        else:
+            grads.append(np.broadcast_to(partial, np.broadcast_shapes(partial.shape, x.shape)))
     return tuple(grads)
-
-
-def _operand_gradient(terms: list, rhs: str, i: int) -> tuple[str, list]:
-    """The einsum that gives operand ``i``'s gradient from ``g`` and the other operands, and the axes it sums away.
-
-    An index only operand ``i`` has was summed away by the forward: the
-    gradient is computed without it, and those axes are put back as size 1.
-    """
-    others = [t for j, t in enumerate(terms) if j != i]
-    present = set(rhs).union(*others)
-    kept = "".join(c for c in terms[i] if c in present)
-    return ",".join([rhs, *others]) + "->" + kept, [axis for axis, c in enumerate(terms[i]) if c not in present]
 
 
 @einsum.graph_vjp
 def _(g, *xs, subscripts, needs):
-    """Each operand's gradient is an einsum of ``g`` with the other operands, as in the numpy rule: linear in each."""
+    """As the numpy rule; an operand with a repeated index gets its gradient through ``diagonal_transpose``."""
     terms, rhs = _parse(subscripts, [static_rank(x, "einsum") for x in xs])
     grads = []
-    for i, x in enumerate(xs):
+    for i, (term, x) in enumerate(zip(terms, xs)):
         if not needs[i]:
             grads.append(None)
             continue
-        spec, summed = _operand_gradient(terms, rhs, i)
-        partial = einsum(g, *[y for j, y in enumerate(xs) if j != i], subscripts=spec)
-        if summed:
-            partial = apply("expand_dims", partial, axis=tuple(summed))
-            # Repeat it along the summed-away axes; where an index of size 1 in x met a longer one elsewhere
-            # (numpy broadcasts einsum's sizes), only adding zeros reaches the broadcast shape dg.grad sums back.
-            sizes = x.shape
-            kept_sizes_known = sizes is not None and all(
-                d not in (1, None) for axis, d in enumerate(sizes) if axis not in summed)
-            partial = broadcast_like(partial, x) if kept_sizes_known else partial + zeros_like(x)
+        _, steps = _diagonal_steps(term)
+        likes = [x]  # x, then each diagonal taken of it: only their shapes are read
+        for p, q in steps:
+            likes.append(diagonal(likes[-1], axis1=p, axis2=q))
+        partial, missing = _operand_gradient(g, xs, terms, rhs, i, lambda spec, *ys: einsum(*ys, subscripts=spec))
+        if missing:
+            partial = apply("expand_dims", partial, axis=missing)
+        if missing or partial.shape != likes[-1].shape or None in partial.shape:
+            partial = partial + zeros_like(likes[-1], partial.dtype)  # broadcast a size-1 axis to the operand's
+        if steps:
+            partial = sum_to(partial, likes[-1])
+            for (p, q), like in zip(reversed(steps), reversed(likes[:-1])):
+                partial = diagonal_transpose(partial, like, axis1=p, axis2=q)
         grads.append(partial)
     return tuple(grads)
-

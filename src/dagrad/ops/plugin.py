@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from ..hookspecs import hookimpl
 from ..opdef import ops_in
-from . import adjoints, compare, elementwise, fallback, layout, linalg, losses, random, reductions
+from . import (adjoints, attention, compare, elementwise, fallback, layout, linalg, losses, matrices, normalization,
+               random, reductions)
+from . import indexing, math, scans, shaping, sorting, statistics
 
-MODULES = (elementwise, compare, reductions, layout, linalg, losses, random, adjoints, fallback)
+MODULES = (elementwise, compare, reductions, layout, linalg, matrices, losses, normalization, random, attention,
+           adjoints, fallback, shaping, indexing, math, statistics, scans, sorting)
 BUILTIN_OPS = [op for module in MODULES for op in ops_in(module)]
 
 

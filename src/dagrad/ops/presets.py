@@ -18,11 +18,25 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
+
 from ..opdef import float_dtype, op
 from ..shapes import elementwise, reduced_shape, same_as_first
 from .samples import elementwise_samples, reduction_samples
 
-__all__ = ["unary_op", "float_unary_op", "binary_op", "float_binary_op", "reduction_op", "reduce_shape"]
+__all__ = ["unary_op", "float_unary_op", "binary_op", "float_binary_op", "reduction_op", "reduce_shape", "sum_dtype"]
+
+
+def sum_dtype(dtype, *rest, **attrs):
+    """Dtype of a sum, product or cumulative scan, as numpy computes it.
+
+    Bool and integers narrower than the platform's accumulate in its integer of
+    their sign (numpy's sum of int8 is int64, of uint8 uint64); floats keep
+    their dtype.
+    """
+    if np.dtype(dtype).kind not in "biufc":
+        raise TypeError(f"{np.dtype(dtype)} is not a numeric dtype")
+    return np.add.reduce(np.empty(0, dtype)).dtype
 
 
 def reduce_shape(shape, *, axis=None, keepdims=False, **attrs):

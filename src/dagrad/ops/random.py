@@ -42,7 +42,8 @@ def keep_mask(shape: tuple, key: float, rate: float, stream: int, dtype) -> np.n
     return (uniform >= rate).astype(dtype) * np.asarray(1.0 / (1.0 - rate), dtype=dtype)
 
 
-@op(shape=_dropout_shape, dtype=first_dtype, saves=(), residuals=True, samples=_dropout_samples)
+@op(shape=_dropout_shape, dtype=first_dtype, saves=(), residuals=True, samples=_dropout_samples,
+    counterparts={"torch": "torch.nn.functional.dropout"})
 def dropout(x, training, *, rate=0.5, stream=0):
     """Zero each entry with probability ``rate`` and scale the rest by ``1 / (1 - rate)``, when training.
 

@@ -15,15 +15,38 @@ from ..opdef import Sample, float_dtype, op
 from ..shapes import normalize_axes, same_as_first
 from ..tensor import apply
 from .adjoints import broadcast_like, expand_reduced, is_nonzero, reduced_count, static_rank
-from .presets import reduction_op
+from .presets import reduction_op, sum_dtype
 from .samples import away_from_zero
 
 
+def _spread(g, shape):
+    """``g`` (reduced, with its axes reinserted) repeated over ``shape``: a reduction's gradient.
+
+    A small result is filled into a fresh array, ``np.broadcast_to``'s Python
+    machinery costing more than the copy; a large one is a read-only broadcast
+    view, which costs no memory.
+    """
+    if math.prod(shape) > 65536:
+        return np.broadcast_to(g, shape)
+    out = np.empty(shape, g.dtype)
+    out[...] = g
+    return out
+
+
 def _expand(g, x_ndim, axis, keepdims):
-    """Reinsert reduced axes into ``g`` so it broadcasts against the input."""
-    if keepdims or axis is None and g.ndim == x_ndim:
+    """Reinsert reduced axes into ``g`` so it broadcasts against the input.
+
+    A reshape, not ``np.expand_dims``, whose argument checking costs more
+    than the rest of a small reduction's VJP.
+    """
+    if keepdims or g.ndim == x_ndim:
         return g
-    return np.expand_dims(g, normalize_axes(axis, x_ndim))
+    if g.ndim == 0:
+        return g.reshape((1,) * x_ndim)
+    shape = list(g.shape)
+    for a in normalize_axes(axis, x_ndim):
+        shape.insert(a, 1)
+    return g.reshape(shape)
 
 
 def _max_samples(rng):
@@ -40,15 +63,15 @@ def _max_samples(rng):
 # ------------------------------------------------------------------ sums ---
 
 
-@reduction_op(saves=())
+@reduction_op(dtype=sum_dtype, saves=(), counterparts={"numpy": "numpy.sum", "torch": "torch.sum"})
 def sum(x, *, axis=None, keepdims=False):
     """Sum over ``axis`` (all axes by default)."""
-    return np.sum(x, axis=axis, keepdims=keepdims)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)  # np.sum's own reduction, without its Python wrapper
 
 
 @sum.vjp
 def _(g, x, *, axis, keepdims):
-    return (np.broadcast_to(_expand(g, x.ndim, axis, keepdims), x.shape),)
+    return (_spread(_expand(g, x.ndim, axis, keepdims), x.shape),)
 
 
 @sum.graph_vjp
@@ -56,7 +79,7 @@ def _(g, x, *, axis, keepdims):
     return (broadcast_like(expand_reduced(g, x, axis, keepdims), x),)
 
 
-@reduction_op(dtype=float_dtype, saves=())
+@reduction_op(dtype=float_dtype, saves=(), counterparts={"numpy": "numpy.mean", "torch": "torch.mean"})
 def mean(x, *, axis=None, keepdims=False):
     """Mean over ``axis`` (all axes by default)."""
     return np.mean(x, axis=axis, keepdims=keepdims)
@@ -65,7 +88,7 @@ def mean(x, *, axis=None, keepdims=False):
 @mean.vjp
 def _(g, x, *, axis, keepdims):
     count = math.prod(x.shape[a] for a in normalize_axes(axis, x.ndim))
-    return (np.broadcast_to(_expand(g, x.ndim, axis, keepdims) / builtins.max(count, 1), x.shape),)
+    return (_spread(_expand(g, x.ndim, axis, keepdims) / builtins.max(count, 1), x.shape),)
 
 
 @mean.graph_vjp
@@ -91,7 +114,7 @@ def _extreme_graph_vjp(g, x, out, axis, keepdims):
     return (expand_reduced(g, x, axis, keepdims) * winners / counts,)
 
 
-@reduction_op(samples=_max_samples)
+@reduction_op(samples=_max_samples, counterparts={"numpy": "numpy.max", "torch": "torch.amax"})
 def max(x, *, axis=None, keepdims=False):
     """Largest entry over ``axis``; ties share the gradient evenly."""
     return np.max(x, axis=axis, keepdims=keepdims)
@@ -107,7 +130,7 @@ def _(g, x, out, *, axis, keepdims):
     return _extreme_graph_vjp(g, x, out, axis, keepdims)
 
 
-@reduction_op(samples=_max_samples)
+@reduction_op(samples=_max_samples, counterparts={"numpy": "numpy.min", "torch": "torch.amin"})
 def min(x, *, axis=None, keepdims=False):
     """Smallest entry over ``axis``; ties share the gradient evenly."""
     return np.min(x, axis=axis, keepdims=keepdims)
@@ -136,7 +159,8 @@ def _lse_samples(rng):
     return [Sample((away_from_zero(rng, s),), {"axis": a, "keepdims": k}, f"shape {s}, axis={a}") for s, a, k in cases]
 
 
-@reduction_op(dtype=float_dtype, float_inputs=True, samples=_lse_samples)
+@reduction_op(dtype=float_dtype, float_inputs=True, samples=_lse_samples,
+    counterparts={"scipy": "scipy.special.logsumexp", "torch": "torch.logsumexp"})
 def logsumexp(x, *, axis=None, keepdims=False):
     """``log(sum(exp(x)))`` over ``axis``, stable for large entries."""
     if x.size == 0:
@@ -157,7 +181,8 @@ def _(g, x, out, *, axis, keepdims):
     return (expand_reduced(g, x, axis, keepdims) * apply("exp", x - expand_reduced(out, x, axis, keepdims)),)
 
 
-@op(shape=same_as_first, dtype=float_dtype, float_inputs=True, saves=("out",), samples=_softmax_samples)
+@op(shape=same_as_first, dtype=float_dtype, float_inputs=True, saves=("out",), samples=_softmax_samples,
+    counterparts={"scipy": "scipy.special.softmax", "torch": "torch.nn.functional.softmax"})
 def softmax(x, *, axis=-1):
     """Softmax along ``axis``, stable for large entries."""
     shifted = x - (np.max(x, axis=axis, keepdims=True) if x.size else 0)
@@ -180,7 +205,8 @@ def _(g, x, out, *, axis):
     return (out * (g - sum(g * out, axis=_along(x, axis), keepdims=True)),)
 
 
-@op(shape=same_as_first, dtype=float_dtype, float_inputs=True, saves=("out",), samples=_softmax_samples)
+@op(shape=same_as_first, dtype=float_dtype, float_inputs=True, saves=("out",), samples=_softmax_samples,
+    counterparts={"scipy": "scipy.special.log_softmax", "torch": "torch.nn.functional.log_softmax"})
 def log_softmax(x, *, axis=-1):
     """Logarithm of the softmax along ``axis``, stable for large entries."""
     shifted = x - (np.max(x, axis=axis, keepdims=True) if x.size else 0)

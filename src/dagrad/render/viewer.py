@@ -32,6 +32,7 @@ from .diagram import (
     title,
 )
 from .layout import plan_layout, scope_chain
+from .notebook import mimebundle
 from .run import write
 from .summary import Stats, dtype_name, histogram
 
@@ -238,9 +239,7 @@ class Viewer:
         return self.html()
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        from . import mimebundle  # the static diagram and text, which never raise
-
-        bundle = mimebundle(self.obj)
+        bundle = mimebundle(self.obj)  # the static diagram and text, which never raise
         try:
             bundle["text/html"] = self.html()
         except Exception as exc:  # noqa: BLE001 - display falls back to the SVG whatever went wrong

@@ -5,7 +5,9 @@
 ``GraphModule`` does with its graph: the per-node bookkeeping of a loop
 (fetching arguments from lists, looking up attributes, branching on options
 that are fixed for the plan) is decided once, here, and the code that runs
-does only what this plan needs. Errors still name the node, op and plugin:
+does only what this plan needs (runs that check for NaN/Inf or time every node
+go through the loop, so the code has no lines for either). Errors still name
+the node, op and plugin:
 an exception escaping the generated code is mapped from its line back to
 the instruction that raised it.
 
@@ -18,6 +20,7 @@ cannot inject code.
 
 from __future__ import annotations
 
+import ast
 import keyword
 import math
 import re
@@ -28,7 +31,6 @@ import numpy as np
 
 from ..errors import DagradError
 from ..shapes import fits, format_shape
-from .anomalies import check_finite
 from .runtime import (
     as_grad_tuple,
     failed,
@@ -93,7 +95,7 @@ class _Writer:
 
 def _identifier(stem: str, taken: dict) -> str:
     base = re.sub(r"\W", "_", stem) or "c"
-    if base[0].isdigit() or keyword.iskeyword(base) or base in _RESERVED:
+    if base[0].isdigit() or keyword.iskeyword(base) or base in _RESERVED or _LOCAL.fullmatch(base):
         base = "_" + base
     name, k = base, 1
     while name in taken:
@@ -103,7 +105,10 @@ def _identifier(stem: str, taken: dict) -> str:
 
 
 _RESERVED = {"run", "fed", "stored", "check", "cotangent", "external", "ndarray", "len", "order", "append",
-             "flows", "gs", "asarray", "None", "True", "False"}
+             "flows", "gs", "gi", "missing", "asarray", "None", "True", "False"}
+# The generated locals: values v<slot>, residuals r<slot>, shapes s<slot>, gradients g<slot> and
+# "we own g<slot>" flags o<slot>. A constant named like one (an op called "v3") would be shadowed by it.
+_LOCAL = re.compile(r"[vrsgo]\d+")
 
 
 def _is_literal(value: Any) -> bool:
@@ -139,7 +144,7 @@ class _Written:
 def _write(plan: Any) -> _Written:
     w = _Writer()
     helpers = {"ndarray": ndarray, "fix_output": fix_output, "fix_gradient": fix_gradient, "fits": fits,
-               "as_grad_tuple": as_grad_tuple, "freeze": freeze, "check_finite": check_finite,
+               "as_grad_tuple": as_grad_tuple, "freeze": freeze,
                "placeholder": placeholder, "seed": seed, "asarray": np.asarray}
     w.constants.update(helpers)
     w.constants["PLAN"] = plan
@@ -179,7 +184,7 @@ def _write(plan: Any) -> _Written:
     for ins in plan.forward:
         w.own("forward", ins)
         me = w.const(ins, f"I{ins.slot}")
-        fn = w.const(ins.op.forward, ins.op.name)
+        fn = w.const(ins.fn, ins.op.name)
         args = ", ".join([f"v{i}" for i in ins.inputs] + [f"{k}={w.literal(v, f'{ins.op.name}_{k}')}"
                                                           for k, v in ins.attrs.items()])
         target = f"v{ins.slot}"
@@ -198,7 +203,6 @@ def _write(plan: Any) -> _Written:
         w.line(f"if {' or '.join(checks)}: {v} = fix_output({me}, {v})")
         if ins.guard:
             w.line(f"{v} = freeze({v}, external)")
-        w.line(f"if check: check_finite({v}, {me}.name, {me}.op, 'forward', ({''.join(f'v{i}, ' for i in ins.inputs)}))")
         w.own(None)
         remember_shape(ins.slot, v)
         if ins.free:
@@ -221,7 +225,7 @@ def _write(plan: Any) -> _Written:
     kind = f"backward from {_c(plan.loss)} with respect to {', '.join(map(_c, plan.wrt)) or 'nothing'}" if plan.loss \
         else f"forward to {', '.join(map(_c, plan.outputs))}"
     header = [f"# dagrad plan: {kind}; keep={plan.keep!r}",
-              "def run(fed, stored, check, cotangent, external):"]
+              "def run(fed, stored, cotangent, external):"]
     return _Written(w, header)
 
 
@@ -238,7 +242,7 @@ def _slots_whose_shape_backward_needs(plan: Any) -> set:
 
 
 def _write_backward(w: _Writer, plan: Any, shape_of: dict, dtype_name) -> None:
-    names = plan.nodes
+    names, dtypes = plan.nodes, plan.dtypes
     keep_all = plan.keep == "all"
     w.line("# backward: each node's gradient is complete when its turn comes (reverse topological order)")
     w.line("missing = []                              # nodes no gradient reached, left out of the order")
@@ -263,6 +267,10 @@ def _write_backward(w: _Writer, plan: Any, shape_of: dict, dtype_name) -> None:
         for i in ins.inputs:
             if ins.reads_inputs:
                 args.append(f"v{i}")
+            elif shape_of[i].startswith("("):  # a static shape: the shared stand-in is a constant of the code
+                shape = ast.literal_eval(shape_of[i])
+                stem = "unsaved_" + "x".join(map(str, shape)) + f"_{dtypes[i]}" if shape else f"unsaved_{dtypes[i]}"
+                args.append(w.const(placeholder(shape, dtypes[i]), stem))
             else:
                 args.append(f"placeholder({shape_of[i]}, {dtype_name(i)})")
         wants = ins.op.vjp_wants
@@ -276,7 +284,6 @@ def _write_backward(w: _Writer, plan: Any, shape_of: dict, dtype_name) -> None:
         w.line(f"if gs.__class__ is not tuple or len(gs) != {len(ins.inputs)}: gs = as_grad_tuple(gs, {me})", indent=2)
         if "res" in wants and _keeps_residuals(plan, ins.slot):
             w.line(f"del r{ins.slot}", indent=2)
-        arrays = "(" + "".join(f"{a}, " for a in args[1:1 + len(ins.inputs)]) + ")"
         for t in ins.targets:
             i = t.slot
             gi = "gi" if t.shared else f"g{i}"
@@ -286,9 +293,6 @@ def _write_backward(w: _Writer, plan: Any, shape_of: dict, dtype_name) -> None:
             w.line(f"if {gi}.__class__ is not ndarray or {gi}.shape != {shape} or {gi}.dtype is not {dtype_name(i)}: "
                    f"{gi} = fix_gradient({me}, {t.position}, {names[i]!r}, {gi}, {shape}, {dtype_name(i)}, "
                    f"{dtype_name(ins.slot)})", indent=3)
-            placeholders = "()" if ins.reads_inputs else repr(tuple(range(len(ins.inputs))))
-            w.line(f"if check: check_finite({gi}, {me}.name, {me}.op, 'backward', {arrays}, "
-                   f"into={names[i]!r}, placeholders={placeholders})", indent=3)
             edge = repr((names[i], ins.name))
             if keep_all:
                 if t.shared:
@@ -323,14 +327,14 @@ def build(plan: Any) -> Program:
     return Program(namespace["run"], owners, written.lines_text)
 
 
-def run(plan: Any, program: Program, fed: list, cotangent: Optional[np.ndarray], check: bool):
+def run(plan: Any, program: Program, fed: list, cotangent: Optional[np.ndarray]):
     """Run the compiled ``program`` of ``plan``; map any exception from an op back to its node."""
     stored_values = plan.graph._values
     stored = [stored_values[s.name] for s in plan.stored]
     external = fed + stored
     ext_ids = {id(a) for a in external}
     try:
-        values, grads, order, flows, wrt_shapes = program.function(fed, stored, check, cotangent, ext_ids)
+        values, grads, order, flows, wrt_shapes = program.function(fed, stored, cotangent, ext_ids)
     except DagradError:
         raise
     except Exception as exc:

@@ -2,7 +2,11 @@
 
 It runs a plan's first run, profiled runs and plans too large to generate code
 for. Per node it does what the generated code does (``codegen.py``), through
-the same helpers in ``runtime.py``, so both compute the same thing.
+the same helpers in ``runtime.py``, so both compute the same thing. The
+instructions are first flattened into tuples (``_forward_rows`` and
+``_backward_rows``, made once per plan), because unpacking a tuple is much
+cheaper than a dozen attribute lookups per node in a loop that may visit a
+million nodes.
 """
 
 from __future__ import annotations
@@ -15,24 +19,38 @@ import numpy as np
 from ..errors import DagradError
 from ..shapes import fits
 from .anomalies import check_finite
-from .runtime import (
-    as_grad_tuple,
-    failed,
-    finish,
-    fix_gradient,
-    fix_output,
-    freeze,
-    placeholder,
-    seed,
-)
+from .runtime import as_grad_tuple, failed, finish, fix_gradient, fix_output, freeze, placeholder, seed
 
 __all__ = ["run"]
 
 ndarray = np.ndarray
 
 
+def _forward_rows(plan: Any) -> list:
+    rows = []
+    for ins in plan.forward:
+        exact = ins.shape if ins.ndim >= 0 and ins.lead == 0 else None     # a fully known shape: one compare
+        rows.append((ins, ins.slot, ins.fn, ins.inputs, ins.attrs, ins.dtype, exact, ins.ndim, ins.lead,
+                     ins.tail, ins.op.residuals, ins.keep_residuals, ins.guard, ins.free))
+    return rows
+
+
+def _backward_rows(plan: Any) -> list:
+    rows = []
+    for ins in plan.backward:
+        op = ins.op
+        wants = op.vjp_wants if op is not None else frozenset()
+        rows.append((ins, ins.slot, ins.name, op, op.vjp_rule if op is not None else None, ins.inputs,
+                     ins.reads_inputs, ins.reads_out, "out" in wants, "res" in wants, ins.kwargs, ins.guard,
+                     ins.targets, ins.free_values, ins.free_grad))
+    return rows
+
+
 def run(plan: Any, fed: list, cotangent: Optional[np.ndarray], check: bool, profile: bool):
     """Run ``plan`` on validated feeds; return its ``Result``."""
+    rows = plan.__dict__.get("_loop_rows")
+    if rows is None:
+        rows = plan.__dict__["_loop_rows"] = (_forward_rows(plan), _backward_rows(plan))
     n = len(plan.nodes)
     values: list = [None] * n
     shapes: list = [None] * n
@@ -51,34 +69,36 @@ def run(plan: Any, fed: list, cotangent: Optional[np.ndarray], check: bool, prof
     perf = time.perf_counter
     forward_times: Optional[dict] = {} if profile else None
     residuals: dict = {}
-    for ins in plan.forward:
-        args = [values[i] for i in ins.inputs]
-        op = ins.op
+    get = values.__getitem__
+    for (ins, slot, forward, slots, attrs, dtype, exact, ndim, lead, tail, has_res, keep_res, guard,
+         free) in rows[0]:
+        args = tuple(map(get, slots))
         if profile:
             t0 = perf()
         try:
-            out = op.forward(*args, **ins.attrs)
+            out = forward(*args, **attrs)
         except DagradError:
             raise
         except Exception as exc:
-            raise failed(ins.name, op, "forward", args, exc) from exc
+            raise failed(ins.name, ins.op, "forward", args, exc) from exc
         if profile:
             forward_times[ins.name] = perf() - t0
-        if op.residuals:
+        if has_res:
             out, res = out
-            if ins.keep_residuals:
-                residuals[ins.slot] = res
-        if type(out) is not ndarray or out.dtype is not ins.dtype or (ins.ndim >= 0 and (
-                len(out.shape) != ins.ndim or (out.shape[ins.lead:] != ins.tail if ins.tail is not None
+            if keep_res:
+                residuals[slot] = res
+        if out.__class__ is not ndarray or out.dtype is not dtype or (
+                out.shape != exact if exact is not None else ndim >= 0 and (
+                    len(out.shape) != ndim or (out.shape[lead:] != tail if tail is not None
                                                else not fits(out.shape, ins.shape)))):
             out = fix_output(ins, out)
-        if ins.guard:
+        if guard:
             out = freeze(out, ext_ids)
         if check:
-            check_finite(out, ins.name, op, "forward", args)
-        values[ins.slot] = out
-        shapes[ins.slot] = out.shape
-        for s in ins.free:
+            check_finite(out, ins.name, ins.op, "forward", args)
+        values[slot] = out
+        shapes[slot] = out.shape
+        for s in free:
             values[s] = None
 
     order: list = []
@@ -88,64 +108,64 @@ def run(plan: Any, fed: list, cotangent: Optional[np.ndarray], check: bool, prof
     if plan.backward:
         loss_slot = plan.backward[0].slot
         grads[loss_slot] = seed(plan, values[loss_slot], cotangent)
-        _backward(plan, values, shapes, grads, residuals, order, flows, check, ext_ids, backward_times)
+        _backward(plan, rows[1], values, shapes, grads, residuals, order, flows, check, ext_ids, backward_times)
 
     kept_values = {name: values[slot] for slot, name in plan.kept_values}
     kept_grads = {name: grads[slot] for slot, name in plan.kept_grads}
     return finish(plan, kept_values, kept_grads, order, flows, external, shapes, forward_times, backward_times)
 
 
-def _backward(plan, values, shapes, grads, residuals, order, flows, check, ext_ids, backward_times) -> None:
+def _backward(plan, rows, values, shapes, grads, residuals, order, flows, check, ext_ids, backward_times) -> None:
     names = plan.nodes
     dtypes = plan.dtypes
     owned = [False] * len(grads)
     perf = time.perf_counter
-    for ins in plan.backward:
-        g = grads[ins.slot]
+    append = order.append
+    get = values.__getitem__
+    for (ins, slot, name, op, rule, slots, reads_inputs, reads_out, wants_out, wants_res, kwargs, guard,
+         targets, free_values, free_grad) in rows:
+        g = grads[slot]
         if g is None:
             continue
-        order.append(ins.name)
-        op = ins.op
+        append(name)
         if op is None:
             continue
-        if ins.reads_inputs:
-            arrays = [values[i] for i in ins.inputs]
+        if reads_inputs:
+            arrays = tuple(map(get, slots))
         else:
-            arrays = [placeholder(shapes[i], dtypes[i]) for i in ins.inputs]
-        kwargs = ins.kwargs
-        wants = op.vjp_wants
-        if wants:
+            arrays = tuple([placeholder(shapes[i], dtypes[i]) for i in slots])
+        if wants_out or wants_res:
             kwargs = dict(kwargs)
-            if "out" in wants:
-                kwargs["out"] = values[ins.slot] if ins.reads_out else None
-            if "res" in wants:
-                kwargs["res"] = residuals.pop(ins.slot, None)
-        if ins.guard:
+            if wants_out:
+                kwargs["out"] = values[slot] if reads_out else None
+            if wants_res:
+                kwargs["res"] = residuals.pop(slot, None)
+        if guard:
             g = freeze(g, ext_ids)
         if backward_times is not None:
             t0 = perf()
         try:
-            gs = op.vjp_rule(g, *arrays, **kwargs)
+            gs = rule(g, *arrays, **kwargs)
         except DagradError:
             raise
         except Exception as exc:
-            raise failed(ins.name, op, "backward (VJP)", arrays, exc) from exc
+            raise failed(name, op, "backward (VJP)", arrays, exc) from exc
         if backward_times is not None:
-            backward_times[ins.name] = perf() - t0
-        if type(gs) is not tuple or len(gs) != len(ins.inputs):
+            backward_times[name] = perf() - t0
+        if gs.__class__ is not tuple or len(gs) != len(slots):
             gs = as_grad_tuple(gs, ins)
-        for t in ins.targets:
+        for t in targets:
             gi = gs[t.position]
             if gi is None:
                 continue
             i = t.slot
-            if type(gi) is not ndarray or gi.shape != shapes[i] or gi.dtype is not dtypes[i]:
-                gi = fix_gradient(ins, t.position, names[i], gi, shapes[i], dtypes[i], dtypes[ins.slot])
+            if gi.__class__ is not ndarray or gi.shape != shapes[i] or gi.dtype is not dtypes[i]:
+                gi = fix_gradient(ins, t.position, names[i], gi, shapes[i], dtypes[i], dtypes[slot])
             if check:
-                check_finite(gi, ins.name, op, "backward", arrays, into=names[i],
-                             placeholders=() if ins.reads_inputs else tuple(range(len(arrays))))
+                check_finite(gi, name, op, "backward", arrays, into=names[i],
+                             placeholders=() if reads_inputs else tuple(range(len(arrays))))
             if flows is not None:
-                edge = (names[i], ins.name)
+                edge = (names[i], name)
                 if t.shared:
                     flows[edge] = gi if flows.get(edge) is None else flows[edge] + gi
                 else:
@@ -158,9 +178,9 @@ def _backward(plan, values, shapes, grads, residuals, order, flows, check, ext_i
             else:
                 # A fresh array we own and may add into in place; numpy returns a scalar for 0-d sums.
                 total = acc + gi
-                grads[i] = total if type(total) is ndarray else np.asarray(total)
+                grads[i] = total if total.__class__ is ndarray else np.asarray(total)
                 owned[i] = True
-        for s in ins.free_values:
+        for s in free_values:
             values[s] = None
-        if ins.free_grad:
-            grads[ins.slot] = None
+        if free_grad:
+            grads[slot] = None

@@ -41,17 +41,21 @@ def compile(graph: "Graph", outputs: tuple, *, loss: Optional[str] = None, wrt: 
     Prefer ``Graph.compile``, which caches plans per graph version.
     """
     with _collector_paused():
-        G, records = _graph_view(graph)
-        outputs, wrt_asked = _request(graph, records, tuple(outputs), loss, wrt, keep)
-        names = _order(graph, G, _needed(G, outputs), records)
-        slot = {name: i for i, name in enumerate(names)}
-        nodes = [records[name] for name in names]
+        G, node_data = _graph_view(graph)
+        outputs, wrt_asked = _request(graph, tuple(outputs), loss, wrt, keep)
+        ordered = graph._insertion_is_topological
+        needed = _needed(G, outputs, ordered)
+        names = _order(graph, G, needed, node_data, ordered)
+        slot = dict(zip(names, range(len(names))))
+        nodes = [node_data[name]["node"] for name in names]
         ops, inputs = _resolve(nodes, slot)
-        in_bset, wrt_names = _backward_set(G, nodes, slot, loss, wrt_asked, records)
+        upstream = needed if outputs == (loss,) else None  # the loss's ancestors, when already known
+        in_bset, wrt_names = _backward_set(G, names, nodes, loss, wrt_asked, upstream, ordered)
         forward, feeds, stored = _forward_program(nodes, ops, inputs)
         backward = _backward_program(nodes, ops, inputs, in_bset, slot, loss, wrt_names)
         kept_values, kept_grads = _kept(names, outputs, in_bset, wrt_names, keep)
-        _liveness(forward, backward, {s for s, _ in kept_values}, {s for s, _ in kept_grads})
+        _liveness(forward, backward, None if keep == "all" else {s for s, _ in kept_values},
+                  None if keep == "all" else {s for s, _ in kept_grads})
         _guards(forward, backward, stored, feeds, ops, inputs)
         return Plan(
             graph=graph,
@@ -59,14 +63,14 @@ def compile(graph: "Graph", outputs: tuple, *, loss: Optional[str] = None, wrt: 
             generation=registry().generation,
             request=(tuple(outputs), loss, wrt, keep),
             nodes=names,
-            dtypes=tuple(rec.dtype for rec in nodes),
+            dtypes=tuple([rec.dtype for rec in nodes]),
             outputs=outputs,
             loss=loss,
             wrt=wrt_names,
             keep=keep,
             feeds=tuple(feeds),
             stored=tuple(stored),
-            feedable=tuple(n.name for n in graph.nodes() if n.op == "input"),
+            feedable=tuple(graph.inputs),
             forward=tuple(forward),
             backward=tuple(backward),
             kept_values=tuple(kept_values),
@@ -92,17 +96,17 @@ def _collector_paused():
 
 
 def _graph_view(graph: "Graph") -> tuple:
-    """The networkx DiGraph and the node records, read directly for speed.
+    """The networkx DiGraph and its node-attribute dict (``name -> {"node": record}``), read directly.
 
     This is the scheduler's one window into the graph's storage: networkx's own
     adjacency dicts are walked without its generic views, which matters for
     graphs of a million nodes.
     """
     G = graph._g
-    return G, {name: data["node"] for name, data in G._node.items()}
+    return G, G._node
 
 
-def _request(graph, records: dict, outputs: tuple, loss: Optional[str], wrt, keep: str) -> tuple:
+def _request(graph, outputs: tuple, loss: Optional[str], wrt, keep: str) -> tuple:
     if keep not in KEEPS:
         raise GraphError(f"keep must be 'all' or 'wrt', not {keep!r}")
     for name in outputs:
@@ -136,11 +140,31 @@ def _reachable(adjacency: dict, sources) -> set:
     return seen
 
 
-def _needed(G, outputs: tuple) -> set:
-    return _reachable(G._pred, outputs)
+def _ancestors(G, sources, ordered: bool) -> set:
+    """``sources`` and every node they depend on.
+
+    When insertion order is topological, one backward scan over the nodes
+    does it (each node adds its inputs if it is itself reached), with the
+    inner loop in C; otherwise a breadth-first walk.
+    """
+    if not ordered:
+        return _reachable(G._pred, sources)
+    reached = set(sources)
+    pred = G._pred
+    for n in reversed(G._node):
+        if n in reached:
+            reached.update(pred[n])
+    return reached
 
 
-def _order(graph, G, needed: set, records: dict) -> list:
+def _needed(G, outputs: tuple, ordered: bool) -> set:
+    return _ancestors(G, outputs, ordered)
+
+
+def _order(graph, G, needed: set, node_data: dict, ordered: bool) -> list:
+    if ordered:
+        return list(G._node) if len(needed) == len(G._node) else [n for n in G._node if n in needed]
+    records = {n: node_data[n]["node"] for n in needed}
     try:
         return topological_order(G, needed, records)
     except nx.NetworkXUnfeasible:
@@ -155,54 +179,71 @@ def _resolve(nodes: list, slot: dict) -> tuple[list, list]:
     plugins may have been reloaded since the graph was built.
     """
     reg = registry()
+    lookup = slot.__getitem__
     ops: list = [None] * len(nodes)
     inputs: list = [()] * len(nodes)
+    resolved: dict = {}
     for s, rec in enumerate(nodes):
         if rec.op in SOURCE_KINDS:
             continue
-        op = reg.op(rec.op)
+        op = resolved.get(rec.op)
+        if op is None:
+            op = resolved[rec.op] = reg.op(rec.op)
         if op.arity is not None and len(rec.inputs) != op.arity:
             raise GraphError(
                 f"node {rec.name!r} (op {rec.op!r} from {op.plugin}) takes {op.arity} input(s), "
                 f"has {len(rec.inputs)}"
             )
         ops[s] = op
-        inputs[s] = tuple([slot[i] for i in rec.inputs])
+        inputs[s] = tuple(map(lookup, rec.inputs))
     return ops, inputs
 
 
-def _backward_set(G, nodes: list, slot: dict, loss: Optional[str], wrt, records: dict) -> tuple[list, tuple]:
+def _backward_set(G, names: list, nodes: list, loss: Optional[str], wrt, upstream: Optional[set],
+                  ordered: bool) -> tuple[list, tuple]:
     """Which slots get gradients (on a path from ``wrt`` to the loss, floating point), and the wrt names."""
-    in_bset = [False] * len(nodes)
     if loss is None:
-        return in_bset, ()
+        return [False] * len(nodes), ()
     if wrt is None:
         wrt_names = tuple([n.name for n in nodes if n.op == "param" and n.trainable])
     else:
         wrt_names = tuple(wrt)
-    upstream = _reachable(G._pred, [loss])
+    if upstream is None:
+        upstream = _ancestors(G, [loss], ordered)
     for w in wrt_names:
         if w not in upstream:
             raise GraphError(
                 f"cannot take gradients with respect to {w!r}: it is not an ancestor of the loss {loss!r}"
             )
-    downstream = _reachable(G._succ, wrt_names)
-    for n in downstream & upstream:
-        if records[n].dtype.kind in "fc":
-            in_bset[slot[n]] = True
-    return in_bset, wrt_names
+    if ordered:  # descendants of wrt, by one forward scan over the needed nodes (in topological order)
+        downstream = set(wrt_names)
+        succ = G._succ
+        for n in names:
+            if n in downstream:
+                downstream.update(succ[n])
+    else:
+        downstream = _reachable(G._succ, wrt_names)
+    return [n in downstream and n in upstream and rec.dtype.kind in "fc" for n, rec in zip(names, nodes)], wrt_names
 
 
 def _forward_program(nodes: list, ops: list, inputs: list) -> tuple[list, list, list]:
     forward, feeds, stored = [], [], []
+    patterns: dict = {}  # a network has few distinct shapes
     for s, rec in enumerate(nodes):
-        if rec.op == "input":
+        op = ops[s]
+        if op is not None:
+            shape = rec.shape
+            pattern = patterns.get(shape)
+            if pattern is None:
+                pattern = patterns[shape] = shape_pattern(shape)
+            fn = op.forward
+            if op.float_inputs and all(nodes[i].dtype.kind in "fc" for i in inputs[s]):
+                fn = op.float_forward  # nothing to cast: skip the wrapper that would check
+            forward.append(Forward(s, rec.name, op, fn, inputs[s], rec.attrs, shape, rec.dtype, *pattern))
+        elif rec.op == "input":
             feeds.append(Feed(s, rec.name, rec.shape, rec.dtype))
-        elif ops[s] is None:
-            stored.append(Stored(s, rec.name, rec.op))
         else:
-            forward.append(Forward(s, rec.name, ops[s], inputs[s], rec.attrs, rec.shape, rec.dtype,
-                                   *shape_pattern(rec.shape)))
+            stored.append(Stored(s, rec.name, rec.op))
     return forward, feeds, stored
 
 
@@ -229,34 +270,41 @@ def _backward_program(nodes: list, ops: list, inputs: list, in_bset: list, slot:
     backward: list = []
     if loss is None or not in_bset[slot[loss]]:
         return backward
-    contributions: dict = {}
+    # How many gradient contributions each slot receives (x * x gives x two), to mark the shared ones.
+    contributions = [0] * len(nodes)
+    for s, op in enumerate(ops):
+        if op is not None and in_bset[s]:
+            for i in inputs[s]:
+                if in_bset[i]:
+                    contributions[i] += 1
+    seen = [0] * len(nodes)
     for s in range(len(nodes) - 1, -1, -1):
         if not in_bset[s]:
             continue
         op = ops[s]
         ins = Backward(s, nodes[s].name)
-        flows = tuple([in_bset[i] for i in inputs[s]]) if op is not None else ()
-        if True in flows:
-            if not op.differentiable:
-                raise GraphError(
-                    f"node {nodes[s].name!r}: op {op.name!r} from {op.plugin} has no VJP, "
-                    f"but a gradient must flow through it to reach {', '.join(wrt_names)}"
-                )
-            ins.op = op
-            ins.inputs = inputs[s]
-            ins.reads_inputs = "inputs" in op.saves
-            ins.reads_out = "out" in op.saves
-            ins.kwargs = op.vjp_kwargs(nodes[s].attrs, flows)
-            targets = []
-            for j, i in enumerate(inputs[s]):
-                if flows[j]:
-                    count = contributions.get(i, 0)
-                    contributions[i] = count + 1
-                    targets.append([j, i, count == 0])
-            ins.targets = targets  # made Target records once every contribution is counted
         backward.append(ins)
-    for ins in backward:
-        ins.targets = tuple(Target(j, i, first, contributions[i] > 1) for j, i, first in ins.targets)
+        if op is None:
+            continue
+        flows = tuple([in_bset[i] for i in inputs[s]])
+        if True not in flows:
+            continue
+        if not op.differentiable:
+            raise GraphError(
+                f"node {nodes[s].name!r}: op {op.name!r} from {op.plugin} has no VJP, "
+                f"but a gradient must flow through it to reach {', '.join(wrt_names)}"
+            )
+        ins.op = op
+        ins.inputs = inputs[s]
+        ins.reads_inputs = "inputs" in op.saves
+        ins.reads_out = "out" in op.saves
+        ins.kwargs = op.vjp_kwargs(nodes[s].attrs, flows)
+        targets = []
+        for j, i in enumerate(inputs[s]):
+            if flows[j]:
+                targets.append(Target(j, i, seen[i] == 0, contributions[i] > 1))
+                seen[i] += 1
+        ins.targets = tuple(targets)
     return backward
 
 
@@ -272,13 +320,21 @@ def _kept(names: list, outputs: tuple, in_bset: list, wrt_names: tuple, keep: st
     return values, grads
 
 
-def _liveness(forward: list, backward: list, kept_values: set, kept_grads: set) -> None:
+def _liveness(forward: list, backward: list, kept_values: Optional[set], kept_grads: Optional[set]) -> None:
     """Free every value right after its last reader, in one reverse sweep (JAX's ``last_used``).
 
     The program is the forward instructions followed by the backward ones; a
     VJP reads the inputs and output its op saves. A kept value is never freed;
     a node's gradient is freed once its own VJP has run, unless it is kept.
+    ``None`` for the kept sets means everything is kept (``keep="all"``).
     """
+    has_vjp = {ins.slot for ins in backward if ins.op is not None}
+    for ins in forward:
+        ins.keep_residuals = ins.op.residuals and ins.slot in has_vjp and "res" in ins.op.vjp_wants
+    if kept_values is None:
+        for ins in backward:
+            ins.free_grad = False
+        return
     reads: list = [ins.inputs for ins in forward]
     for ins in backward:
         read = ins.inputs if ins.reads_inputs else ()
@@ -298,9 +354,6 @@ def _liveness(forward: list, backward: list, kept_values: set, kept_grads: set) 
     for k, ins in enumerate(backward):
         ins.free_values = tuple(frees.get(n_forward + k, ()))
         ins.free_grad = ins.slot not in kept_grads
-    has_vjp = {ins.slot for ins in backward if ins.op is not None}
-    for ins in forward:
-        ins.keep_residuals = ins.op.residuals and ins.slot in has_vjp and "res" in ins.op.vjp_wants
 
 
 def _guards(forward: list, backward: list, stored: list, feeds: list, ops: list, inputs: list) -> None:
@@ -311,6 +364,8 @@ def _guards(forward: list, backward: list, stored: list, feeds: list, ops: list,
     the common all-built-in plan pays nothing.
     """
     guarded = [op is not None and op.plugin != BUILTINS for op in ops]
+    if True not in guarded:
+        return
     exposed = [False] * len(ops)
     for s, op in enumerate(ops):
         if guarded[s]:

@@ -4,12 +4,13 @@ A plan's fields *are* its program (see ``program.py``): the slots it feeds
 and reads, its forward and backward instructions with what each frees, and
 what the result keeps. ``print(plan)`` shows the Python that runs it.
 
-Running a plan picks an executor. The first run of a plan, a profiled run and
-any run of a very large plan go through the interpreter loop (``loop.py``);
-from the second run on, a plan runs as straight-line Python generated for it
-(``codegen.py``), which spends less time per node on bookkeeping than any loop
-but costs a few microseconds per node to compile, once. Both compute exactly
-what the reference interpreter (``reference.py``) defines, which the tests check.
+Running a plan picks an executor. A plan's first ``CODEGEN_AFTER_RUNS`` runs,
+checked and profiled runs and any run of a very large plan go through the
+interpreter loop (``loop.py``); later runs execute straight-line Python
+generated for the plan (``codegen.py``), which spends less time per node on
+bookkeeping than any loop but costs about 200 us per node to compile, once.
+Both compute exactly what the reference interpreter (``reference.py``)
+defines, which the tests check.
 """
 
 from __future__ import annotations
@@ -31,18 +32,39 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..graph import Graph
     from ..result import Result
 
-__all__ = ["Plan", "CODEGEN_MAX_INSTRUCTIONS", "stored_values"]
+__all__ = ["Plan", "CODEGEN_AFTER_RUNS", "CODEGEN_MAX_INSTRUCTIONS", "stored_values"]
+
+CODEGEN_AFTER_RUNS = 100
+"""A plan runs in the interpreter loop until it has run this many times, then as generated code.
+
+Generating and compiling the code costs about 150-190 us per node (Python's
+``compile``, about 12 us per line), and each run of the code then saves about
+1-1.4 us per node over the loop: it pays for itself after 110-175 runs (measured
+on chains of 30 to 2,000 nodes). Switching after 100 runs, about when the loop
+has cost what compiling will, keeps a plan run only a few times from paying
+for code it never repays, and costs a long training run at most twice the
+best choice made in hindsight, and in practice nothing measurable.
+"""
 
 CODEGEN_MAX_INSTRUCTIONS = 20_000
-"""Plans with more instructions always run in the interpreter loop: compiling generated
-source costs several microseconds per line, which a huge plan run a few times never repays."""
+"""Plans with more instructions always run in the interpreter loop: there, generated code stops paying.
+
+Generated code is about 1 KB of bytecode per node, read once per run. On the
+chain workload it runs at 2.0 us per node against the loop's 3.3 at 7,500
+nodes (15,000 instructions), but from 10,000 nodes on (20,000 instructions) no
+faster than the loop (3.2-3.4 us per node both, up to 100,000 nodes), most
+likely because past several MB it no longer stays in the CPU's caches while
+the loop's one small body does. Compiling it would then cost about 200 us per
+node, and gigabytes of memory for a single function (7.5 GB at 100,000 nodes),
+for nothing.
+"""
 
 
 EXECUTORS = ("auto", "loop", "codegen")
 
 
 def _generate(plan: "Plan") -> bool:
-    """Whether this run uses generated code: from a plan's second run on, unless the plan is huge.
+    """Whether this run uses generated code: after ``CODEGEN_AFTER_RUNS`` runs, unless the plan is huge.
 
     ``DAGRAD_EXECUTOR=loop`` or ``=codegen`` forces one executor for every plan
     that is not huge (to debug, or to run a test suite through each).
@@ -52,7 +74,7 @@ def _generate(plan: "Plan") -> bool:
     forced = os.environ.get("DAGRAD_EXECUTOR", "auto")
     if forced == "loop":
         return False
-    return forced == "codegen" or plan.runs > 1
+    return forced == "codegen" or plan.runs > CODEGEN_AFTER_RUNS
 
 
 @dataclass(eq=False)
@@ -126,11 +148,11 @@ class Plan:
         fed = self._fed(feeds)
         seed = self._seed(cotangent)
         self.runs += 1
-        if profile or not _generate(self):
+        if profile or check or not _generate(self):
             return loop.run(self, fed, seed, check, profile)
         if self._program is None:
             self._program = codegen.build(self)
-        return codegen.run(self, self._program, fed, seed, check)
+        return codegen.run(self, self._program, fed, seed)
 
     def _recompile(self) -> None:
         """Become the plan the same request compiles to on the graph as it is now."""
@@ -139,6 +161,7 @@ class Plan:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(fresh, name))
         self.runs, self._program = 0, None
+        self.__dict__.pop("_loop_rows", None)  # the loop's flattened instructions (loop.py) are stale too
 
     def _fed(self, feeds: Optional[dict]) -> list:
         """The feeds, validated and converted, in the order of ``self.feeds``; ``FeedError`` names a bad one."""

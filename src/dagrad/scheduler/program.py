@@ -11,7 +11,7 @@ instruction, so values and gradients are dropped as soon as nothing reads them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
@@ -46,6 +46,7 @@ class Forward:
     slot: int
     name: str
     op: Any
+    fn: Any                       # the forward to call (float_forward when no input needs casting to float)
     inputs: tuple                 # slots of the arguments, in order (a slot may repeat: x * x)
     attrs: dict
     shape: Optional[tuple]        # declared output shape (None sizes match anything); None: no shape rule
@@ -59,9 +60,12 @@ class Forward:
     free: tuple = ()              # slots whose values are dead after this instruction
 
 
-@dataclass(slots=True, frozen=True)
-class Target:
-    """An input of a VJP that receives a gradient: ``position`` in the op's inputs, the input's ``slot``."""
+class Target(NamedTuple):
+    """An input of a VJP that receives a gradient: ``position`` in the op's inputs, the input's ``slot``.
+
+    A named tuple (not a dataclass): a plan holds one per edge, and tuples are
+    the cheapest records Python makes and the garbage collector skips.
+    """
 
     position: int
     slot: int

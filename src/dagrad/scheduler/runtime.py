@@ -145,7 +145,9 @@ def freeze(array: np.ndarray, external: set) -> np.ndarray:
 def fix_output(ins: Any, out: Any) -> np.ndarray:
     """The forward output of ``ins`` as an ndarray of its declared shape and dtype, or ``OpError``."""
     if type(out) is not ndarray:
-        out = np.asarray(out)
+        out = np.asarray(out)  # a numpy scalar, from a reduction to 0-d: the common case, kept cheap
+        if out.shape == ins.shape and out.dtype == ins.dtype:
+            return out
     bad_shape = ins.shape is not None and not fits(out.shape, ins.shape)
     if bad_shape or out.dtype != ins.dtype:
         op = ins.op
@@ -244,17 +246,19 @@ def snapshot(values: dict, grads: dict, external_roots: set) -> tuple[dict, dict
     A kept value whose memory belongs to a param, a const or a feed is copied
     (an optimizer step or the caller would change it later); a kept gradient is
     copied when it is read-only or shares memory with another kept array, so no
-    two gradients of a result alias each other or a value.
+    two gradients of a result alias each other or a value. Most arrays own
+    their memory (``base is None``), which is checked first: the walk to the
+    owner is needed only for views.
     """
     seen = set(external_roots)
     for name, v in values.items():
-        r = _root(v)
+        r = id(v) if v.base is None else _root(v)
         if r in external_roots:
             values[name] = v.copy()
         else:
             seen.add(r)
     for name, g in grads.items():
-        r = _root(g)
+        r = id(g) if g.base is None else _root(g)
         if r in seen or not g.flags.writeable:
             grads[name] = np.array(g)
         else:

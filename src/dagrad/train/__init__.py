@@ -2,11 +2,11 @@
 
 from .callbacks import Callback, EarlyStopping, RenderEvery
 from .history import History, TrainState
-from .loop import evaluate, fit, predict
+from .loop import apply_updates, evaluate, fit, predict
 from .metrics import Metric, accuracy
 
 __all__ = [
-    "fit", "evaluate", "predict", "History", "TrainState", "Metric", "accuracy",
+    "fit", "evaluate", "predict", "apply_updates", "History", "TrainState", "Metric", "accuracy",
     "Callback", "EarlyStopping", "RenderEvery",
 ]
 

@@ -25,13 +25,23 @@ from __future__ import annotations
 import math
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Iterable,
+    Mapping,
+    Optional,
+    Sequence,
+    Union,
+)
 
 import numpy as np
 
-from ..errors import DagradError, FeedError, FormatError, GraphError, NonFiniteError
+from ..errors import ClusterError, DagradError, FeedError, FormatError, GraphError, NonFiniteError
 from ..interrupts import deferred_interrupt
 from ..optim.base import NONFINITE_POLICIES
 from ..tensor import Tensor
@@ -39,61 +49,15 @@ from .callbacks import Callback
 from .history import History, TrainState
 from .metrics import Metric, _metric_list, _name
 from .progress import in_notebook, progress_bar
+from .steps import LocalSteps, StepSpec, batches, evaluation_totals, prepare, training_input
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..graph import Graph
     from ..optim import Optimizer
 
-__all__ = ["fit", "evaluate", "predict"]
+__all__ = ["fit", "evaluate", "predict", "apply_updates"]
 
 NodeRef = Union[str, Tensor]
-
-
-# ------------------------------------------------------------------ data ---
-
-
-def _prepare(graph: "Graph", data: Mapping, what: str, *, allow_empty: bool = False) -> tuple[dict, int]:
-    """The data as ``{input name: array in the input's dtype}`` and its number of examples (at least one)."""
-    if not isinstance(data, Mapping) or not data:
-        raise FeedError(f"{what} must be a non-empty dict of input name -> array, not {type(data).__name__}")
-    arrays = {}
-    sizes = {}
-    for key, value in data.items():
-        name = _name(key)
-        if name not in graph or graph.node(name).op != "input":
-            raise FeedError(f"{what}: {name!r} is not an input of graph {graph.name!r} (inputs: {', '.join(graph.inputs)})")
-        node = graph.node(name)
-        array = np.asarray(value)
-        if array.ndim == 0:
-            raise FeedError(f"{what}: {name!r} must have a leading example axis, got a scalar")
-        if array.dtype != node.dtype and np.can_cast(array.dtype, node.dtype, casting="same_kind"):
-            array = array.astype(node.dtype)
-        arrays[name] = array
-        sizes[name] = len(array)
-    if len(set(sizes.values())) != 1:
-        raise FeedError(f"{what}: inputs have different numbers of examples: {sizes}")
-    n = next(iter(sizes.values()))
-    if n == 0 and not allow_empty:
-        raise FeedError(f"{what} has no examples: a loss or metric over nothing has no value")
-    return arrays, n
-
-
-def _batches(n: int, batch_size: int, order: np.ndarray, drop_last: bool = False):
-    stop = n - n % batch_size if drop_last else n
-    for start in range(0, stop, batch_size):
-        yield order[start:start + batch_size]
-
-
-def _training_input(graph: "Graph", training: Optional[NodeRef]) -> Optional[str]:
-    """The input that switches training behaviour (dropout) on, if the graph has it."""
-    if training is None:
-        return None
-    name = _name(training)
-    if name not in graph:
-        return None
-    if graph.node(name).op != "input":
-        raise GraphError(f"training={name!r} must name an input, but it is a {graph.node(name).kind}")
-    return name
 
 
 # -------------------------------------------------------------- running ---
@@ -176,6 +140,7 @@ def fit(
     checkpoint: Union[None, str, "os.PathLike[str]"] = None,
     checkpoint_every: Optional[int] = None,
     resume: Union[None, str, "os.PathLike[str]"] = None,
+    client: Any = None,
 ) -> History:
     """Train ``graph`` by minimising ``loss`` over ``data`` in mini-batches.
 
@@ -201,8 +166,10 @@ def fit(
     wrt
         Parameters to train (default: every trainable param).
     training
-        The scalar input that switches dropout on: fed the step number while
-        training and 0 while evaluating, when the graph has it.
+        The scalar input that switches dropout and batch normalization to
+        training: fed the step number while training and 0 while evaluating,
+        when the graph has it. After every optimizer step, the graph's state
+        updates (``Graph.add_update``: running statistics) are applied.
     history_every
         Record loss and gradient norms at step 1 and every ``history_every``-th step.
     callbacks
@@ -228,6 +195,14 @@ def fit(
         the History and the position in the data order are restored, so the
         result is bit for bit that of a fit never stopped. ``graph`` and
         ``optimizer`` must be built as before; ``epochs`` may be larger.
+    client
+        Train data-parallel on a Dask cluster: a ``distributed.Client`` (or a
+        ``dagrad.distributed.DataParallel`` holding one, with its settings).
+        Every worker computes the gradients of its shard of each batch, the
+        cluster sums them, and the optimizer steps here, so the result equals
+        training in this process. ``data`` may then hold Dask arrays, which
+        stay on the cluster. Needs ``pip install 'dagrad[dask]'``; see
+        ``docs/distributed.md``.
 
     Returns
     -------
@@ -237,6 +212,11 @@ def fit(
     ------
     NonFiniteError
         A NaN or Inf loss or gradient, with ``on_nonfinite="raise"``.
+    ClusterError
+        The Dask cluster could not go on (no workers left, a task that kills
+        its workers, the scheduler gone). The last finished step is saved
+        first, to ``checkpoint`` or else to a new file in the temporary
+        directory: the error's ``checkpoint`` attribute, to resume from.
     KeyboardInterrupt, or any error
         After every parameter finished its update: the History so far is the
         exception's ``history`` attribute (``history.interrupted`` is True
@@ -251,16 +231,42 @@ def fit(
                           f"(got {epochs}, {batch_size}, {history_every}, {checkpoint_every})")
     if on_nonfinite not in NONFINITE_POLICIES:
         raise DagradError(f"fit: on_nonfinite must be 'raise' or 'skip', not {on_nonfinite!r}")
-    arrays, n = _prepare(graph, data, "data")
-    val = _prepare(graph, validation, "validation")[0] if validation is not None else None
-    steps_per_epoch = n // batch_size if drop_last else math.ceil(n / batch_size)
-    if steps_per_epoch == 0:
-        raise FeedError(f"fit: drop_last=True with {n} examples and batch_size={batch_size} leaves no batch to train on")
     metric_list = _metric_list(metrics)
-    flag = _training_input(graph, training)
-    outputs = [loss_name] + [o for m in metric_list for o in m.outputs if o != loss_name]
-    fast = graph.compile(outputs, loss=loss_name, wrt=wrt, keep="wrt")
-    wrt_names = fast.wrt
+    updates = graph.updates  # state the step sets after the optimizer (running statistics): computed by the plan
+    outputs = list(dict.fromkeys([loss_name] + [o for m in metric_list for o in m.outputs] + list(updates.values())))
+    wrt_names = None if wrt is None else tuple(_name(w) for w in (wrt if isinstance(wrt, (list, tuple)) else [wrt]))
+    spec = StepSpec(graph, loss_name, tuple(outputs), wrt_names, training_input(graph, training), tuple(metric_list),
+                    check)
+    steps = LocalSteps(spec, data, validation) if client is None else _cluster_steps(client, spec, data, validation)
+    try:
+        n = steps.examples
+        steps_per_epoch = n // batch_size if drop_last else math.ceil(n / batch_size)
+        if steps_per_epoch == 0:
+            raise FeedError(f"fit: drop_last=True with {n} examples and batch_size={batch_size} leaves no batch to "
+                            "train on")
+        return _loop(steps, optimizer, epochs, batch_size, steps_per_epoch, shuffle=shuffle, seed=seed,
+                     drop_last=drop_last, history_every=history_every, callbacks=callbacks, progress=progress, log=log,
+                     on_nonfinite=on_nonfinite, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                     resume=resume)
+    finally:
+        steps.close()
+
+
+def _cluster_steps(client: Any, spec: StepSpec, data: Mapping, validation: Optional[Mapping]) -> Any:
+    """The step executor of ``dagrad.distributed`` (imported only when a fit is given a ``client``)."""
+    from ..distributed import cluster_steps
+
+    return cluster_steps(client, spec, data, validation)
+
+
+def _loop(steps: Any, optimizer: "Optimizer", epochs: int, batch_size: int, steps_per_epoch: int, *,
+          shuffle: bool, seed: int, drop_last: bool, history_every: int, callbacks: Sequence[Callback],
+          progress: Optional[bool], log: Union[None, bool, Callable[[str], Any]], on_nonfinite: str,
+          checkpoint: Any, checkpoint_every: Optional[int], resume: Any) -> History:
+    """fit's loop over epochs and batches, each step computed by the executor ``steps``."""
+    spec = steps.spec
+    graph, loss_name, metric_list, n = spec.graph, spec.loss, list(spec.metrics), steps.examples
+    updates = graph.updates
     settings = {"loss": loss_name, "examples": n, "batch_size": batch_size, "shuffle": shuffle, "drop_last": drop_last,
                 "metrics": [m.name for m in metric_list]}
     rng = np.random.default_rng(seed)
@@ -282,23 +288,18 @@ def fit(
             epoch_start = time.perf_counter()
             rng.bit_generator.state = at.rng  # this epoch's order, also when resuming in its middle
             order = rng.permutation(n) if shuffle else np.arange(n)
-            for idx in list(_batches(n, batch_size, order, drop_last))[at.batch:]:
+            for idx in list(batches(n, batch_size, order, drop_last))[at.batch:]:
                 step = state.step + 1
-                feeds = {name: a[idx] for name, a in arrays.items()}
-                if flag is not None:
-                    feeds[flag] = step
                 full = any(cb.wants_full_result(state, step) for cb in callbacks)
-                plan = graph.compile(outputs, loss=loss_name, wrt=wrt, keep="all") if full else fast
-                result = plan.run(feeds, check=check)
-                batch_loss = float(result.values[loss_name])
-                scores = [m(result.values, feeds) for m in metric_list]
+                done = steps.run(idx, step, full)
                 # The step is committed whole: Ctrl-C lands before or after it, so a checkpoint is exact.
                 with deferred_interrupt():
                     if full or step == 1 or step % history_every == 0:
-                        history.record(step, epoch, batch_loss, optimizer.lr,
-                                       {w: result.grads.get(w) for w in wrt_names})
-                    if _update(optimizer, result, batch_loss, loss_name, step, epoch, on_nonfinite):
-                        at.add(batch_loss, scores, len(idx), metric_list)
+                        history.record(step, epoch, done.loss, optimizer.lr,
+                                       {w: done.gradients.grads.get(w) for w in steps.wrt})
+                    if _update(optimizer, done.gradients, done.loss, loss_name, step, epoch, on_nonfinite):
+                        apply_updates(graph, done.gradients, updates)
+                        at.add(done.loss, done.scores, len(idx), metric_list)
                     else:
                         history.skipped.append(step)
                     at.batch += 1
@@ -307,12 +308,12 @@ def fit(
                     saver.save(at)
                 bar.step(at.means())  # this epoch's running means
                 for cb in callbacks:
-                    cb.on_step_end(state, result)
+                    cb.on_step_end(state, done.result)
                 if state.stop:
                     break
             logs = {"epoch": epoch, **at.means()}
-            if val is not None:
-                scores = evaluate(graph, val, loss=loss_name, metrics=metric_list, training=flag)
+            scores = steps.validate()
+            if scores is not None:
                 logs.update({f"val_{k}": v for k, v in scores.items()})
             logs["seconds"] = time.perf_counter() - epoch_start
             for cb in callbacks:
@@ -329,9 +330,13 @@ def fit(
             cb.on_fit_end(state)
     except BaseException as exc:
         history.interrupted = isinstance(exc, KeyboardInterrupt)
+        saved = None
         if history.interrupted:
             saver.save(at)
-        _attach(exc, history, saver.path if history.interrupted else None)
+            saved = saver.path
+        elif isinstance(exc, ClusterError):  # the cluster cannot go on: keep what it trained, to resume from
+            saved = exc.checkpoint = saver.rescue(at, exc)
+        _attach(exc, history, saved)
         raise
     finally:
         bar.close()
@@ -358,6 +363,38 @@ def _update(optimizer: "Optimizer", result: Any, batch_loss: float, loss_name: s
             return False
         raise NonFiniteError(f"fit: step {step} (epoch {epoch}): {exc}", exc.node, exc.phase, step) from None
     return optimizer.skipped == skipped
+
+
+def apply_updates(graph: "Graph", result: Any, updates: Optional[Mapping[str, str]] = None) -> None:
+    """Set each param with a state update (``Graph.add_update``) to its node's value in ``result``: all or none.
+
+    ``fit`` calls it after every optimizer step. A loop of your own asks for the
+    update nodes as outputs of the step and calls it after ``optimizer.step``::
+
+        result = g.backward(loss, feeds, keep="wrt", outputs=list(g.updates.values()))
+        optimizer.step(result)
+        dg.train.apply_updates(g, result)
+
+    Raises
+    ------
+    GraphError
+        ``result`` lacks an update's value, or holds one of the wrong shape
+        or dtype; no param changed.
+    """
+    updates = graph.updates if updates is None else updates
+    values = {}
+    for param, node in updates.items():
+        value = result.values.get(node)
+        if value is None:
+            raise GraphError(f"apply_updates: the result has no value of {node!r}, the update of {param!r}: run the "
+                             "step with outputs=list(g.updates.values()) (fit does)")
+        current = graph.value(param)
+        if np.shape(value) != current.shape or not np.can_cast(np.asarray(value).dtype, current.dtype, "same_kind"):
+            raise GraphError(f"apply_updates: node {node!r} holds a {np.asarray(value).dtype} value of shape "
+                             f"{np.shape(value)}, which cannot update param {param!r} ({current.dtype}, {current.shape})")
+        values[param] = value
+    for param, value in values.items():
+        graph.set_value(param, value)
 
 
 def _attach(exc: BaseException, history: History, checkpoint: Any) -> None:
@@ -448,14 +485,33 @@ class _Checkpointer:
     def due(self, step: int) -> bool:
         return self.path is not None and self.every is not None and step % self.every == 0
 
+    def rescue(self, at: _Position, exc: BaseException) -> Optional[str]:
+        """Save to the checkpoint path, or to a new file in the temporary directory when fit has none; its path.
+
+        A failure to write is noted on ``exc`` (the error that ended the fit, which the caller re-raises).
+        """
+        path = self.path
+        if path is None:
+            stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in self.graph.name)[:64] or "graph"
+            path = os.path.join(tempfile.gettempdir(), f"dagrad-{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.ckpt")
+        try:
+            self._write(path, at)
+        except Exception as failure:  # noqa: BLE001 - the cluster's error stays the one raised
+            if hasattr(exc, "add_note"):
+                exc.add_note(f"no checkpoint was written to {os.fspath(path)!r}: {failure}")
+            return None
+        return os.fspath(path)
+
     def save(self, at: _Position) -> None:
-        if self.path is None:
-            return
+        if self.path is not None:
+            self._write(self.path, at)
+
+    def _write(self, path: Any, at: _Position) -> None:
         from ..checkpoint import save_checkpoint
 
         info, series = self.history.state()
         loop = {"fit": self.settings, "position": at.as_json(), "history": info}
-        save_checkpoint(self.path, self.graph, self.optimizer, loop=loop, arrays=series)
+        save_checkpoint(path, self.graph, self.optimizer, loop=loop, arrays=series)
 
 
 def _resume(path: Any, graph: "Graph", optimizer: "Optimizer", settings: dict,
@@ -495,22 +551,11 @@ def evaluate(
     Returns ``{"loss": ..., "<metric>": ...}`` (``loss`` only when given).
     """
     metric_list = _metric_list(metrics)
-    arrays, n = _prepare(graph, data, "evaluation data")
-    flag = _training_input(graph, training)
-    outputs = ([_name(loss)] if loss is not None else []) + [o for m in metric_list for o in m.outputs]
-    if not outputs:
+    arrays, n = prepare(graph, data, "evaluation data")
+    if loss is None and not any(m.outputs for m in metric_list):
         raise DagradError("evaluate needs a loss or at least one metric")
-    plan = graph.compile(list(dict.fromkeys(outputs)), keep="wrt")
-    totals = {**({"loss": 0.0} if loss is not None else {}), **{m.name: 0.0 for m in metric_list}}
-    for idx in _batches(n, batch_size, np.arange(n)):
-        feeds = {name: a[idx] for name, a in arrays.items()}
-        if flag is not None:
-            feeds[flag] = 0
-        result = plan.run(feeds)
-        if loss is not None:
-            totals["loss"] += float(result.values[_name(loss)]) * len(idx)
-        for m in metric_list:
-            totals[m.name] += m(result.values, feeds) * len(idx)
+    totals = evaluation_totals(graph, arrays, n, loss=None if loss is None else _name(loss), metrics=metric_list,
+                               training=training_input(graph, training), batch_size=batch_size)
     return {k: v / n for k, v in totals.items()}
 
 
@@ -521,15 +566,15 @@ def predict(graph: "Graph", output: NodeRef, data: Mapping, *, batch_size: int =
     Zero examples give an empty array of the output's shape, ``(0, k)`` for
     ``k`` outputs per example.
     """
-    arrays, n = _prepare(graph, data, "prediction data", allow_empty=True)
-    flag = _training_input(graph, training)
+    arrays, n = prepare(graph, data, "prediction data", allow_empty=True)
+    flag = training_input(graph, training)
     out_name = _name(output)
     plan = graph.compile([out_name], keep="wrt")
     node = graph.node(out_name)
     if n == 0 and node.shape is not None and node.shape[:1] == (None,) and None not in node.shape[1:]:
         return np.empty((0, *node.shape[1:]), node.dtype)
     parts = []
-    for idx in _batches(max(n, 1), batch_size, np.arange(n)):  # zero rows: one empty batch, run for its shape
+    for idx in batches(max(n, 1), batch_size, np.arange(n)):  # zero rows: one empty batch, run for its shape
         feeds = {name: a[idx] for name, a in arrays.items()}
         if flag is not None:
             feeds[flag] = 0

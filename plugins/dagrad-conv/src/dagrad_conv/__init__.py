@@ -1,3 +1,3 @@
-"""Convolution ops for dagrad (NCHW), shipped as a separate distribution found through its entry point."""
+"""Convolution, pooling and resizing ops for dagrad (1 to 3 spatial axes), found through an entry point."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,14 +1,14 @@
-"""The conv plugin: registers conv2d, max_pool2d, avg_pool2d and flatten through the ``dagrad_ops`` hook."""
+"""The conv plugin: registers every op of the pack through the ``dagrad_ops`` hook."""
 
 from __future__ import annotations
 
-from dagrad.extend import hookimpl
+from dagrad.extend import hookimpl, ops_in
 
-from .conv import conv2d
-from .flatten import flatten
-from .pool import avg_pool2d, max_pool2d
+from . import conv, flatten, pool, resample
+
+MODULES = (conv, pool, resample, flatten)
 
 
 @hookimpl
 def dagrad_ops():
-    return [conv2d, max_pool2d, avg_pool2d, flatten]
+    return [op for module in MODULES for op in ops_in(module)]
