@@ -35,6 +35,7 @@ def test_a_pipe_in_a_summary_does_not_break_the_table():
 def test_every_built_in_op_names_what_it_is_called_elsewhere_or_is_a_gradient_building_block():
     # The ops dagrad.grad builds gradients from are dagrad's own; every other built-in has a counterpart.
     own = {"split_like", "vjp", "attention_weights",
+           "dropout_mask",  # the mask dropout draws, drawn again for its gradient from the same key
            # transposes that exist as ops so that graph VJPs are differentiable again
            "pad_transpose", "tile_transpose", "repeat_transpose", "split_transpose", "diagonal_transpose",
            "add_at_index", "expscan", "expscan_reverse"}
