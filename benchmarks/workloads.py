@@ -6,7 +6,7 @@ hand (the yardstick), and PyTorch eager when it is installed (never a
 dependency). Before timing, every engine's result is checked against numpy's,
 so a fast wrong engine cannot win. Times are per node (per op the workload
 applies), measured in interleaved rounds with ratios paired by round, as the
-MLP benchmark does (``mlp_step.time_engines``).
+MLP benchmark does (``mlp_step.time_rounds``).
 """
 
 from __future__ import annotations
