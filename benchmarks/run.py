@@ -71,7 +71,7 @@ def main(argv=None) -> int:
                                   workloads.chain_engines(), workloads.CHAIN_OPS, rounds, 5, "<= 2.0x numpy"))
         if "wide" in chosen:
             rows.append(_per_node("wide: 1,000 independent 16x16 matmuls (tanh, summed), grads of all W",
-                                  workloads.wide_engines(), workloads.WIDE, rounds, 3, "<= 1.5x numpy"))
+                                  workloads.wide_engines(), workloads.WIDE, rounds, 3, "<= 1.5x numpy", unit="matmul"))
         if "mlp" in chosen:
             problem = mlp_step.make_problem(batch=args.batch, sizes=sizes)
             mlp_rows = mlp_step.measure(problem, names, rounds=rounds, repeats=3 if args.quick else 20)
@@ -99,11 +99,12 @@ def main(argv=None) -> int:
     return 0
 
 
-def _per_node(label, engines, nodes, rounds, repeats, target) -> dict:
+def _per_node(label, engines, nodes, rounds, repeats, target, unit="node") -> dict:
+    """A row of times per ``unit`` (``nodes`` of them per run) and ratios paired by round."""
     workloads.check(engines)
     samples = workloads.time_paired(engines, rounds, repeats)
     ratio = workloads.ratios(samples, "numpy")
-    cells = {e.name: f"{statistics.median(samples[e.name]) / nodes * 1e6:.2f} us/node" for e in engines}
+    cells = {e.name: f"{statistics.median(samples[e.name]) / nodes * 1e6:.2f} us/{unit}" for e in engines}
     return {"workload": label, **cells, "dagrad": cells["dagrad"], "ratio": f"{ratio['dagrad']:.2f}x",
             "torch ratio": f"{ratio['torch']:.2f}x" if "torch" in ratio else "n/a", "target": target}
 

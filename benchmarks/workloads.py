@@ -4,9 +4,10 @@ scratch, keeping everything for diagrams, and very deep chains.
 Each workload builds engines that do the same work: dagrad, numpy written by
 hand (the yardstick), and PyTorch eager when it is installed (never a
 dependency). Before timing, every engine's result is checked against numpy's,
-so a fast wrong engine cannot win. Times are per node (per op the workload
-applies), measured in interleaved rounds with ratios paired by round, as the
-MLP benchmark does (``mlp_step.time_rounds``).
+so a fast wrong engine cannot win. Times are per op node (per matmul for the
+wide graph), measured in interleaved rounds with ratios paired by round, as the
+MLP benchmark does (``mlp_step.time_rounds``); the deep chains, too long to
+repeat many times, are run three times each.
 """
 
 from __future__ import annotations

@@ -233,7 +233,7 @@ def test_notebook_iframe_runs_the_viewer_sandboxed(browser, tmp_path):
 
 # ------------------------------------------------- backward nodes (dg.grad) ---
 
-from test_render import layers_and_their_gradients  # noqa: E402
+from test_render import layers_and_their_gradients, second_derivatives  # noqa: E402
 
 from dagrad.render.diagram import BACKWARD_CLUSTER  # noqa: E402
 from dagrad.render.layout import scope_chain  # noqa: E402
@@ -263,3 +263,18 @@ def test_backward_nodes_are_drawn_purple_in_their_clusters_and_linked_to_their_o
     ident = next(n["id"] for n in model(res)["nodes"] if n["name"] == "grad/layer2/tanh/mul")
     tab.click(f"#{ident}")
     assert "the backward step of layer2/tanh" in tab.inner_text("#panel")
+
+
+def test_the_viewer_draws_graphs_of_second_derivatives(open_page):
+    # As the static diagram: the first link of each backward step is to an op, backward sources are never held
+    # beside their op, and the page lays the graph out (dot fails on such graphs when these are not so).
+    res = second_derivatives()
+    data = model(res)
+    nodes = data["nodes"]
+    first_link = {}
+    for origin, node, cluster in data["links"]:
+        first_link.setdefault((origin, cluster or node), node)
+    assert all(nodes[node]["kind"] == "op" for node in first_link.values())
+    assert data["beside"] and not any(nodes[source]["backward"] for _, source in data["beside"])
+    tab = open_page(res)
+    assert tab.locator("g.node.backward").count() == sum(n.origin is not None for n in res.graph)

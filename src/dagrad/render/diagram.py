@@ -400,9 +400,9 @@ def origin_links(order: Sequence[Node], layout: Layout) -> list[tuple]:
     (``grad/fc1/tanh`` for ``fc1/tanh``); when that scope is an open cluster
     the link ends at its border (``cluster`` is the scope), else at the box
     the node is drawn in. One link per pair, none inside one box. Inside a
-    cluster the link aims at an op, not at a constant, which sits beside the
-    op that uses it (dot loses such same-rank edges when another edge pulls
-    on their ends).
+    cluster the link aims at an op of the step, not at one of its constants:
+    the op is where the step's gradient flows, and links ending at constants
+    made dot 2.43 lose edges ("lost edge") in graphs of second derivatives.
     """
     open_scopes = set(layout.clusters)
     links: dict[tuple, tuple] = {}

@@ -1,7 +1,7 @@
 """The interpreter loop: runs a plan's instructions one by one over slot lists.
 
-It runs a plan's first run, profiled runs and plans too large to generate code
-for. Per node it does what the generated code does (``codegen.py``), through
+It runs a plan's first ``CODEGEN_AFTER_RUNS`` runs, checked (``check=True``)
+and profiled runs, and plans too large to generate code for. Per node it does what the generated code does (``codegen.py``), through
 the same helpers in ``runtime.py``, so both compute the same thing. The
 instructions are first flattened into tuples (``_forward_rows`` and
 ``_backward_rows``, made once per plan), because unpacking a tuple is much

@@ -8,7 +8,7 @@ Running a plan picks an executor. A plan's first ``CODEGEN_AFTER_RUNS`` runs,
 checked and profiled runs and any run of a very large plan go through the
 interpreter loop (``loop.py``); later runs execute straight-line Python
 generated for the plan (``codegen.py``), which spends less time per node on
-bookkeeping than any loop but costs about 200 us per node to compile, once.
+bookkeeping than any loop but costs 150-190 us per node to compile, once.
 Both compute exactly what the reference interpreter (``reference.py``)
 defines, which the tests check.
 """
@@ -54,7 +54,7 @@ chain workload it runs at 2.0 us per node against the loop's 3.3 at 7,500
 nodes (15,000 instructions), but from 10,000 nodes on (20,000 instructions) no
 faster than the loop (3.2-3.4 us per node both, up to 100,000 nodes), most
 likely because past several MB it no longer stays in the CPU's caches while
-the loop's one small body does. Compiling it would then cost about 200 us per
+the loop's one small body does. Compiling it would then cost 150-190 us per
 node, and gigabytes of memory for a single function (7.5 GB at 100,000 nodes),
 for nothing.
 """

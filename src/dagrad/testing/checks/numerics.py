@@ -64,7 +64,7 @@ def check_float32(op: Op, case: Case, args: tuple, attrs: dict, seed: int, gradi
         if gradients and declared != np.float32 and all_float:
             raise Problem(
                 f"float32 inputs give a {declared} output (by the dtype rule): an op should preserve float32; "
-                f"use dagrad.op.float_dtype or first_dtype as the dtype rule"
+                f"use dagrad.extend.float_dtype or first_dtype as the dtype rule"
             )
         result = g.backward(loss, wrt=params, keep="all") if gradients else g.forward(out)
     except Problem:
