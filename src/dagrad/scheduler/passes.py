@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from itertools import compress
 from typing import TYPE_CHECKING, Optional
 
 import networkx as nx
@@ -47,15 +48,19 @@ def compile(graph: "Graph", outputs: tuple, *, loss: Optional[str] = None, wrt: 
         needed = _needed(G, outputs, ordered)
         names = _order(graph, G, needed, node_data, ordered)
         slot = dict(zip(names, range(len(names))))
-        nodes = [node_data[name]["node"] for name in names]
+        if len(names) == len(node_data) and ordered:  # every node, in insertion order: skip the lookups
+            nodes = [data["node"] for data in node_data.values()]
+        else:
+            nodes = [node_data[name]["node"] for name in names]
         ops, inputs = _resolve(nodes, slot)
-        upstream = needed if outputs == (loss,) else None  # the loss's ancestors, when already known
-        in_bset, wrt_names = _backward_set(G, names, nodes, loss, wrt_asked, upstream, ordered)
-        forward, feeds, stored = _forward_program(nodes, ops, inputs)
-        backward = _backward_program(nodes, ops, inputs, in_bset, slot, loss, wrt_names)
-        kept_values, kept_grads = _kept(names, outputs, in_bset, wrt_names, keep)
+        floating = [rec.dtype.kind in "fc" for rec in nodes]
+        # With the loss as the only output, every needed node is one of its ancestors.
+        in_bset, wrt_names = _backward_set(nodes, inputs, slot, floating, loss, wrt_asked, outputs == (loss,))
+        forward, feeds, stored = _forward_program(nodes, ops, inputs, floating)
+        backward = _backward_program(names, nodes, ops, inputs, in_bset, slot, loss, wrt_names)
+        kept_values, kept_grads = _kept(names, slot, outputs, in_bset, wrt_names, keep)
         _liveness(forward, backward, None if keep == "all" else {s for s, _ in kept_values},
-                  None if keep == "all" else {s for s, _ in kept_grads})
+                  None if keep == "all" else {s for s, _ in kept_grads}, len(names))
         _guards(forward, backward, stored, feeds, ops, inputs)
         return Plan(
             graph=graph,
@@ -151,9 +156,10 @@ def _ancestors(G, sources, ordered: bool) -> set:
         return _reachable(G._pred, sources)
     reached = set(sources)
     pred = G._pred
+    update = reached.update
     for n in reversed(G._node):
         if n in reached:
-            reached.update(pred[n])
+            update(pred[n])
     return reached
 
 
@@ -182,64 +188,84 @@ def _resolve(nodes: list, slot: dict) -> tuple[list, list]:
     lookup = slot.__getitem__
     ops: list = [None] * len(nodes)
     inputs: list = [()] * len(nodes)
-    resolved: dict = {}
+    resolved: dict = dict.fromkeys(SOURCE_KINDS)  # op name -> Op, looked up once per op; None for sources
     for s, rec in enumerate(nodes):
-        if rec.op in SOURCE_KINDS:
-            continue
-        op = resolved.get(rec.op)
+        op_name = rec.op
+        try:
+            op = resolved[op_name]
+        except KeyError:
+            op = resolved[op_name] = reg.op(op_name)
         if op is None:
-            op = resolved[rec.op] = reg.op(rec.op)
-        if op.arity is not None and len(rec.inputs) != op.arity:
+            continue
+        ins = rec.inputs
+        if op.arity is not None and len(ins) != op.arity:
             raise GraphError(
-                f"node {rec.name!r} (op {rec.op!r} from {op.plugin}) takes {op.arity} input(s), "
-                f"has {len(rec.inputs)}"
+                f"node {rec.name!r} (op {op_name!r} from {op.plugin}) takes {op.arity} input(s), "
+                f"has {len(ins)}"
             )
         ops[s] = op
-        inputs[s] = tuple(map(lookup, rec.inputs))
+        inputs[s] = tuple(map(lookup, ins))
     return ops, inputs
 
 
-def _backward_set(G, names: list, nodes: list, loss: Optional[str], wrt, upstream: Optional[set],
-                  ordered: bool) -> tuple[list, tuple]:
-    """Which slots get gradients (on a path from ``wrt`` to the loss, floating point), and the wrt names."""
+def _backward_set(nodes: list, inputs: list, slot: dict, floating: list, loss: Optional[str], wrt,
+                  upstream_is_all: bool) -> tuple[list, tuple]:
+    """Which slots get gradients (on a path from ``wrt`` to the loss, floating point), and the wrt names.
+
+    Slots are in topological order, so one sweep down the slots finds the
+    descendants of ``wrt`` and one sweep up finds the loss's ancestors, over
+    slot-indexed byte arrays rather than sets of names (which cost a hash
+    lookup per node, felt on a million-node graph). ``upstream_is_all`` says
+    that every slot is an ancestor of the loss (the plan's only output).
+    """
+    n = len(nodes)
     if loss is None:
-        return [False] * len(nodes), ()
+        return [False] * n, ()
     if wrt is None:
-        wrt_names = tuple([n.name for n in nodes if n.op == "param" and n.trainable])
+        wrt_names = tuple([rec.name for rec in nodes if rec.op == "param" and rec.trainable])
     else:
         wrt_names = tuple(wrt)
-    if upstream is None:
-        upstream = _ancestors(G, [loss], ordered)
+    if upstream_is_all:
+        upstream = None
+    else:
+        upstream = bytearray(n)
+        upstream[slot[loss]] = 1
+        for s in range(n - 1, -1, -1):
+            if upstream[s]:
+                for i in inputs[s]:
+                    upstream[i] = 1
     for w in wrt_names:
-        if w not in upstream:
+        if w not in slot or (upstream is not None and not upstream[slot[w]]):
             raise GraphError(
                 f"cannot take gradients with respect to {w!r}: it is not an ancestor of the loss {loss!r}"
             )
-    if ordered:  # descendants of wrt, by one forward scan over the needed nodes (in topological order)
-        downstream = set(wrt_names)
-        succ = G._succ
-        for n in names:
-            if n in downstream:
-                downstream.update(succ[n])
-    else:
-        downstream = _reachable(G._succ, wrt_names)
-    return [n in downstream and n in upstream and rec.dtype.kind in "fc" for n, rec in zip(names, nodes)], wrt_names
+    downstream = bytearray(n)
+    for w in wrt_names:
+        downstream[slot[w]] = 1
+    reached = downstream.__getitem__
+    for s, ins in enumerate(inputs):
+        if ins and not downstream[s] and any(map(reached, ins)):
+            downstream[s] = 1
+    if upstream is None:
+        return [f and d == 1 for f, d in zip(floating, downstream)], wrt_names
+    return [f and d == 1 and u == 1 for f, d, u in zip(floating, downstream, upstream)], wrt_names
 
 
-def _forward_program(nodes: list, ops: list, inputs: list) -> tuple[list, list, list]:
+def _forward_program(nodes: list, ops: list, inputs: list, floating: list) -> tuple[list, list, list]:
     forward, feeds, stored = [], [], []
+    append = forward.append
     patterns: dict = {}  # a network has few distinct shapes
-    for s, rec in enumerate(nodes):
-        op = ops[s]
+    is_floating = floating.__getitem__
+    for s, (rec, op, ins) in enumerate(zip(nodes, ops, inputs)):
         if op is not None:
             shape = rec.shape
             pattern = patterns.get(shape)
             if pattern is None:
                 pattern = patterns[shape] = shape_pattern(shape)
             fn = op.forward
-            if op.float_inputs and all(nodes[i].dtype.kind in "fc" for i in inputs[s]):
+            if op.float_inputs and all(map(is_floating, ins)):
                 fn = op.float_forward  # nothing to cast: skip the wrapper that would check
-            forward.append(Forward(s, rec.name, op, fn, inputs[s], rec.attrs, shape, rec.dtype, *pattern))
+            append(Forward(s, rec.name, op, fn, ins, rec.attrs, shape, rec.dtype, *pattern))
         elif rec.op == "input":
             feeds.append(Feed(s, rec.name, rec.shape, rec.dtype))
         else:
@@ -265,95 +291,106 @@ def shape_pattern(shape: Optional[tuple]) -> tuple:
     return len(shape), lead, tail
 
 
-def _backward_program(nodes: list, ops: list, inputs: list, in_bset: list, slot: dict, loss, wrt_names) -> list:
+def _backward_program(names: list, nodes: list, ops: list, inputs: list, in_bset: list, slot: dict, loss,
+                      wrt_names) -> list:
     """One instruction per node with a gradient, in reverse topological order (the loss first)."""
     backward: list = []
     if loss is None or not in_bset[slot[loss]]:
         return backward
-    # How many gradient contributions each slot receives (x * x gives x two), to mark the shared ones.
+    # How many gradient contributions each slot receives (x * x gives x two), to mark the shared ones:
+    # the inputs of the nodes with gradients are counted (only flowing inputs' counts are read).
     contributions = [0] * len(nodes)
-    for s, op in enumerate(ops):
-        if op is not None and in_bset[s]:
-            for i in inputs[s]:
-                if in_bset[i]:
-                    contributions[i] += 1
+    for ins in compress(inputs, in_bset):
+        for i in ins:
+            contributions[i] += 1
     seen = [0] * len(nodes)
+    flowing = in_bset.__getitem__
+    append = backward.append
+    target = tuple.__new__  # Target(...) without the named tuple's Python-level __new__: one per edge
+    saving: dict = {}  # op -> (reads its inputs, reads its output), looked up once per op
     for s in range(len(nodes) - 1, -1, -1):
         if not in_bset[s]:
             continue
         op = ops[s]
-        ins = Backward(s, nodes[s].name)
-        backward.append(ins)
         if op is None:
+            append(Backward(s, names[s]))
             continue
-        flows = tuple([in_bset[i] for i in inputs[s]])
+        ins = inputs[s]
+        flows = tuple(map(flowing, ins))
         if True not in flows:
+            append(Backward(s, names[s]))
             continue
-        if not op.differentiable:
-            raise GraphError(
-                f"node {nodes[s].name!r}: op {op.name!r} from {op.plugin} has no VJP, "
-                f"but a gradient must flow through it to reach {', '.join(wrt_names)}"
-            )
-        ins.op = op
-        ins.inputs = inputs[s]
-        ins.reads_inputs = "inputs" in op.saves
-        ins.reads_out = "out" in op.saves
-        ins.kwargs = op.vjp_kwargs(nodes[s].attrs, flows)
+        reads = saving.get(op)
+        if reads is None:
+            if not op.differentiable:
+                raise GraphError(
+                    f"node {names[s]!r}: op {op.name!r} from {op.plugin} has no VJP, "
+                    f"but a gradient must flow through it to reach {', '.join(wrt_names)}"
+                )
+            reads = saving[op] = ("inputs" in op.saves, "out" in op.saves)
         targets = []
-        for j, i in enumerate(inputs[s]):
+        for j, i in enumerate(ins):
             if flows[j]:
-                targets.append(Target(j, i, seen[i] == 0, contributions[i] > 1))
+                targets.append(target(Target, (j, i, seen[i] == 0, contributions[i] > 1)))
                 seen[i] += 1
-        ins.targets = tuple(targets)
+        append(Backward(s, names[s], op, ins, *reads, tuple(targets), op.vjp_kwargs(nodes[s].attrs, flows)))
     return backward
 
 
-def _kept(names: list, outputs: tuple, in_bset: list, wrt_names: tuple, keep: str) -> tuple[list, list]:
+def _kept(names: list, slot: dict, outputs: tuple, in_bset: list, wrt_names: tuple, keep: str) -> tuple[list, list]:
+    """``(slot, name)`` of the values and gradients the result keeps, in slot order."""
     if keep == "all":
         values = list(enumerate(names))
         grads = [(s, n) for s, n in enumerate(names) if in_bset[s]]
-    else:
-        wanted = set(outputs)
-        values = [(s, n) for s, n in enumerate(names) if n in wanted]
-        wanted_grads = set(wrt_names)
-        grads = [(s, n) for s, n in enumerate(names) if n in wanted_grads]
+    else:  # the outputs and wrt are among the plan's nodes: look them up rather than scan every node
+        values = sorted([(slot[n], n) for n in set(outputs)])
+        grads = sorted([(slot[n], n) for n in set(wrt_names)])
     return values, grads
 
 
-def _liveness(forward: list, backward: list, kept_values: Optional[set], kept_grads: Optional[set]) -> None:
+def _liveness(forward: list, backward: list, kept_values: Optional[set], kept_grads: Optional[set],
+              n_slots: int) -> None:
     """Free every value right after its last reader, in one reverse sweep (JAX's ``last_used``).
 
     The program is the forward instructions followed by the backward ones; a
     VJP reads the inputs and output its op saves. A kept value is never freed;
     a node's gradient is freed once its own VJP has run, unless it is kept.
     ``None`` for the kept sets means everything is kept (``keep="all"``).
+    Each instruction frees the slots it reads that no later instruction reads,
+    in the order it reads them.
     """
-    has_vjp = {ins.slot for ins in backward if ins.op is not None}
-    for ins in forward:
-        ins.keep_residuals = ins.op.residuals and ins.slot in has_vjp and "res" in ins.op.vjp_wants
+    if any(ins.op.residuals for ins in forward):
+        has_vjp = {ins.slot for ins in backward if ins.op is not None}
+        for ins in forward:
+            if ins.op.residuals:
+                ins.keep_residuals = ins.slot in has_vjp and "res" in ins.op.vjp_wants
     if kept_values is None:
         for ins in backward:
             ins.free_grad = False
         return
-    reads: list = [ins.inputs for ins in forward]
-    for ins in backward:
+    read_later = bytearray(n_slots)  # 1: read by a later instruction, or kept (never freed)
+    for s in kept_values:
+        read_later[s] = 1
+    for ins in reversed(backward):
         read = ins.inputs if ins.reads_inputs else ()
-        reads.append(read + (ins.slot,) if ins.reads_out else read)
-    last: dict = {}
-    for k in range(len(reads) - 1, -1, -1):
-        for s in reads[k]:
-            if s not in last:
-                last[s] = k
-    frees: dict = {}
-    for s, k in last.items():
-        if s not in kept_values:
-            frees.setdefault(k, []).append(s)
-    n_forward = len(forward)
-    for k, ins in enumerate(forward):
-        ins.free = tuple(frees.get(k, ()))
-    for k, ins in enumerate(backward):
-        ins.free_values = tuple(frees.get(n_forward + k, ()))
+        if ins.reads_out:
+            read = read + (ins.slot,)
+        free = []
+        for s in read:
+            if not read_later[s]:
+                read_later[s] = 1
+                free.append(s)
+        if free:
+            ins.free_values = tuple(free)
         ins.free_grad = ins.slot not in kept_grads
+    for ins in reversed(forward):
+        free = []
+        for s in ins.inputs:
+            if not read_later[s]:
+                read_later[s] = 1
+                free.append(s)
+        if free:
+            ins.free = tuple(free)
 
 
 def _guards(forward: list, backward: list, stored: list, feeds: list, ops: list, inputs: list) -> None:
