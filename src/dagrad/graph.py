@@ -400,18 +400,17 @@ class Graph:
             bound = {k: _canonical_attr(v, where()) for k, v in bound.items()}
         else:
             bound = {}
-        for position in constants:
-            array = _weak_array(records[position], like, lambda: f"{where()}: input {position}")
-            records[position] = _ShapeProxy(array.shape, array.dtype, array)
+        for position in constants:  # the array stands in for its constant's record: it has a shape and a dtype
+            records[position] = _weak_array(records[position], like, lambda: f"{where()}: input {position}")
         shape, dtype = _infer(op, records, bound, where)
         # Everything is checked: commit the constants, then the node.
         if full is None:
             full = self._new_name(None, op_name)
         input_names = []
-        for position, record in enumerate(records):
-            if isinstance(record, _ShapeProxy):
+        for record in records:
+            if record.__class__ is np.ndarray:
                 const_name = self._new_name(None, "const", full)
-                self._add_node(const_name, "const", (), {}, record.shape, record.dtype, value=record.value)
+                self._add_node(const_name, "const", (), {}, record.shape, record.dtype, value=record, handle=False)
                 input_names.append(const_name)
             else:
                 input_names.append(record.name)
@@ -422,7 +421,9 @@ class Graph:
         warnings.warn("Graph.add is deprecated; use Graph.apply", DeprecationWarning, stacklevel=2)
         return self.apply(op, inputs, attrs, name=name)
 
-    def _add_node(self, name, op, inputs, attrs, shape, dtype, *, value=None, trainable=False) -> "Tensor":
+    def _add_node(self, name, op, inputs, attrs, shape, dtype, *, value=None, trainable=False,
+                  handle=True) -> Optional["Tensor"]:
+        """Add a checked node; return a Tensor on it (``handle=False``: nothing, for a constant nobody holds)."""
         record = Node(name, op, inputs, attrs, shape, dtype, self._next_serial, trainable)
         self._next_serial += 1
         # networkx's add_node and add_edge, written out: the same dicts, filled without the
@@ -446,7 +447,7 @@ class Graph:
         self.version += 1
         if self._plans:
             self._plans.clear()
-        return Tensor(self, name)
+        return Tensor(self, name) if handle else None
 
     def _changed(self) -> None:
         self.version += 1
@@ -658,11 +659,10 @@ class _Where:
 
 @dataclass(slots=True)
 class _ShapeProxy:
-    """Shape and dtype of a node that does not exist (yet): a constant about to be added, or a re-inferred node."""
+    """Shape and dtype of a node as ``rewire`` re-infers it, before the change is committed."""
 
     shape: Optional[Shape]
     dtype: np.dtype
-    value: Optional[np.ndarray] = None
 
 
 MAX_NAME_LENGTH = 1024  # generous for scoped names, and far below what zip and JSON tooling choke on
@@ -731,8 +731,15 @@ def _infer(op, records, attrs: dict, where: Callable[[], str]) -> tuple:
     repeats the same few combinations many times (every layer of a chain), so
     results are remembered: building then costs a dictionary lookup per node.
     """
-    shapes = tuple([r.shape for r in records])
-    dtypes = tuple([r.dtype for r in records])
+    if len(records) == 1:  # the common arities spelled out: no list built per node
+        only, = records
+        shapes, dtypes = (only.shape,), (only.dtype,)
+    elif len(records) == 2:
+        a, b = records
+        shapes, dtypes = (a.shape, b.shape), (a.dtype, b.dtype)
+    else:
+        shapes = tuple([r.shape for r in records])
+        dtypes = tuple([r.dtype for r in records])
     try:
         key = (op, shapes, dtypes, tuple(attrs.items())) if attrs else (op, shapes, dtypes)
         known = _INFERRED.get(key)

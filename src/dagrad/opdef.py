@@ -37,7 +37,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from .shapes import Shape
-from .tensor import apply
+from .tensor import Tensor, apply
 
 __all__ = ["Op", "op", "Sample", "float_dtype", "first_dtype", "bool_dtype", "result_dtype", "ufunc_dtype",
            "ops_in"]
@@ -313,6 +313,9 @@ class Op:
         Tensor arguments (``Graph.apply`` does the work), and the op is looked
         up by name there, so a plugin that overrides this op is what you get.
         """
+        if args and args[0].__class__ is Tensor:  # the usual case, straight to its graph: ``dg.tanh(h)``
+            name = attrs.pop("name", None)
+            return args[0].graph.apply(self.name, args, attrs, name=name)
         return apply(self.name, *args, **attrs)
 
     def __repr__(self) -> str:
