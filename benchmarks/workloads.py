@@ -215,7 +215,7 @@ def deep(n_ops: int, runs: int = 3) -> Deep:
         t = clock()
         numpy_run()
         numpy_times.append(clock() - t)
-    del plan, g
+    del plan, g, loss, x  # the Tensors hold the graph too: free it all before collecting
     gc.collect()
     return Deep(n_ops, t1 - t0, t2 - t1, statistics.median(times), statistics.median(numpy_times))
 
