@@ -87,7 +87,7 @@ def test_hostile_names_cannot_reach_the_generated_code_except_as_escaped_text(mo
     loss = dg.sum(w * w, name="# newline? \\n nope")
     plan = g.compile(loss, loss=loss)
     res = run_with(monkeypatch, "codegen", plan)
-    assert plan._program is not None                                 # generated code ran
+    assert plan.program.code is not None                                 # generated code ran
     np.testing.assert_array_equal(res.grad(evil), [2.0, 4.0])
     for line in str(plan).splitlines():
         code = line.split("  # ")[0]
@@ -137,9 +137,9 @@ def test_a_plan_switches_to_generated_code_once_it_has_run_enough_to_repay_compi
     plan = g.compile(loss, loss=loss)
     for _ in range(CODEGEN_AFTER_RUNS):
         loop_result = plan.run()
-    assert plan._program is None                                     # a plan run a few times never compiles
+    assert plan.program.code is None                                     # a plan run a few times never compiles
     generated = plan.run()
-    assert plan._program is not None
+    assert plan.program.code is not None
     np.testing.assert_array_equal(generated.grad(x), loop_result.grad(x))
 
 
@@ -149,7 +149,7 @@ def test_checked_runs_go_through_the_loop_even_once_code_is_generated(monkeypatc
     loss = dg.sum(dg.log(x), name="loss")
     plan = g.compile(loss, loss=loss, wrt=[x])
     run_with(monkeypatch, "codegen", plan, {"x": np.array([1.0, 2.0])})
-    assert plan._program is not None and "check_finite" not in str(plan)
+    assert plan.program.code is not None and "check_finite" not in str(plan)
     with pytest.raises(dg.AnomalyError, match="'log'"), np.errstate(invalid="ignore"):
         plan.run({"x": np.array([1.0, -1.0])}, check=True)
 

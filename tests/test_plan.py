@@ -3,14 +3,17 @@ and able to run a chain of a million nodes."""
 
 from __future__ import annotations
 
+import gc
 import inspect
 import sys
+import weakref
 
 import networkx as nx
 import numpy as np
 import pytest
 
 import dagrad as dg
+from dagrad.scheduler.plan import CODEGEN_AFTER_RUNS
 
 
 def small_graph():
@@ -27,6 +30,50 @@ def test_a_plan_is_reused_while_the_graph_is_unchanged():
     assert g.compile([loss], loss=loss) is plan
     g.backward(loss, feeds={"x": np.ones((1, 2))})
     assert g.compile([loss], loss=loss) is plan  # backward() used the cached plan too
+
+
+def test_a_graph_caches_its_compiled_program_not_the_plan_object_so_runs_carry_over(monkeypatch):
+    monkeypatch.delenv("DAGRAD_EXECUTOR", raising=False)
+    g, x, W, loss = small_graph()
+    feeds = {"x": np.ones((1, 2))}
+    for _ in range(CODEGEN_AFTER_RUNS + 1):
+        g.backward(loss, feeds=feeds, keep="wrt")
+    plan = g.compile([loss], loss=loss, keep="wrt")
+    assert plan.runs == CODEGEN_AFTER_RUNS + 1          # no plan was held, yet one program ran every time
+    assert plan.program.code is not None                # and switched to generated code, once
+    code = plan.program.code
+    del plan
+    g.backward(loss, feeds=feeds, keep="wrt")
+    assert g.compile([loss], loss=loss, keep="wrt").program.code is code
+
+
+def test_a_plan_keeps_its_graph_alive():
+    def make():
+        g, x, W, loss = small_graph()
+        return g.compile([loss], loss=loss)
+
+    res = make().run({"x": np.ones((1, 2))})
+    assert res.grad("W").shape == (2, 2)
+
+
+def test_a_dropped_graph_is_freed_by_reference_counting_alone(monkeypatch):
+    monkeypatch.delenv("DAGRAD_EXECUTOR", raising=False)
+    enabled = gc.isenabled()
+    gc.disable()  # nothing may wait for the collector: no reference cycle holds a compiled, run graph
+    try:
+        g, x, W, loss = small_graph()
+        feeds = {"x": np.ones((3, 2))}
+        for _ in range(CODEGEN_AFTER_RUNS + 2):  # the loop's runs, then generated code
+            res = g.backward(loss, feeds=feeds)
+        plan = g.compile([loss], loss=loss, keep="wrt")
+        plan.run(feeds, check=True)
+        assert g.compile([loss], loss=loss).program.code is not None and res.edge_norms and str(plan)
+        dropped = weakref.ref(g)
+        del g, x, W, loss, res, plan
+        assert dropped() is None
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def test_changing_the_graph_recompiles():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
@@ -21,13 +22,13 @@ import numpy as np
 from .errors import CycleError, GraphError, ShapeError
 from .node import SOURCE_KINDS, Node, topological_order
 from .plugins import registry
+from .scheduler import Plan
 from .scheduler import compile as compile_plan
 from .shapes import Shape, fits, format_shape
 from .tensor import Tensor
 
 if TYPE_CHECKING:  # pragma: no cover
     from .result import Result
-    from .scheduler import Plan  # noqa: F401 - for annotations
 
 __all__ = ["Graph", "Node", "SOURCE_KINDS"]  # Node and SOURCE_KINDS are re-exported from .node
 
@@ -83,7 +84,7 @@ class Graph:
         self._prefix = ""  # "fc1/inner/" inside nested scopes
         self._counters: dict[str, int] = {}
         self._next_serial = 0
-        self._plans: dict[tuple, "Plan"] = {}
+        self._plans: dict[tuple, tuple] = {}  # request -> (Program, weakref to the Plan handed out); see compile
         self._journal: Optional[list] = None  # names added inside ``atomic()``
         self._input_names: list[str] = []  # in insertion order
         self._insertion_is_topological = True  # until a rewire makes a node read a later one
@@ -543,18 +544,30 @@ class Graph:
         loss: Optional[NodeRef] = None,
         wrt: Optional[Sequence[NodeRef]] = None,
         keep: str = "all",
-    ) -> "Plan":
-        """The cached ``Plan`` for these outputs (and loss/wrt); recompiled after any change."""
+    ) -> Plan:
+        """The cached ``Plan`` for these outputs (and loss/wrt); recompiled after any change.
+
+        The graph keeps what it compiled (the plan's ``Program``, with its run
+        count and generated code) but not the ``Plan`` object itself, which
+        refers to the graph: asked again, it returns the same plan while you
+        hold it, otherwise a new plan around the same program. So a dropped
+        graph is freed at once, never kept for the garbage collector by a cycle.
+        """
         outs = tuple(self._name(o) for o in _as_list(outputs))
         loss_name = None if loss is None else self._name(loss)
         wrt_names = None if wrt is None else tuple(self._name(w) for w in _as_list(wrt))
         key = (self.version, registry().generation, outs, loss_name, wrt_names, keep)
-        plan = self._plans.get(key)
-        if plan is None:
+        cached = self._plans.get(key)
+        if cached is not None:
+            plan = cached[1]()
+            if plan is not None:
+                return plan
+            plan = Plan(self, cached[0])
+        else:
             plan = compile_plan(self, outs, loss=loss_name, wrt=wrt_names, keep=keep)
             if len(self._plans) >= 32:
                 self._plans.pop(next(iter(self._plans)))
-            self._plans[key] = plan
+        self._plans[key] = (plan.program, weakref.ref(plan))
         return plan
 
     def forward(self, outputs: Union[NodeRef, Sequence[NodeRef]], feeds: Optional[dict] = None, *,

@@ -2,7 +2,8 @@
 Python generated for the plan), with a reference interpreter that defines what running means.
 
 Modules, one job each: ``passes`` compiles; ``program`` holds the instruction
-records; ``plan`` is the ``Plan`` and picks an executor; ``loop`` and
+records and the ``Program`` they make up; ``plan`` is the ``Plan`` (a graph and
+its program) and picks an executor; ``loop`` and
 ``codegen`` execute; ``runtime`` holds what they share; ``reference`` is the
 executable definition; ``anomalies`` is NaN/Inf checking.
 """

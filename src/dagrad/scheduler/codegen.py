@@ -1,7 +1,7 @@
 """Plans as straight-line Python: one block per instruction, values in local variables, frees as ``del``.
 
-``source(plan)`` writes the program out (it is also ``print(plan)``);
-``build(plan)`` compiles it once; ``run`` calls it. This is what torch.fx's
+``source(program)`` writes a plan's program out (it is also ``print(plan)``);
+``build(program)`` compiles it once; ``run`` calls it. This is what torch.fx's
 ``GraphModule`` does with its graph: the per-node bookkeeping of a loop
 (fetching arguments from lists, looking up attributes, branching on options
 that are fixed for the plan) is decided once, here, and the code that runs
@@ -20,7 +20,6 @@ cannot inject code.
 
 from __future__ import annotations
 
-import ast
 import keyword
 import math
 import re
@@ -49,8 +48,13 @@ _FILENAME = "<dagrad plan>"
 
 
 @dataclass
-class Program:
-    """A plan's compiled code, its constants, and which instruction each line belongs to."""
+class Code:
+    """A program's compiled code, its source, and which instruction each line belongs to.
+
+    The function's globals are the constants the source names (instructions,
+    ops, dtypes), never the program or the plan: the code is cached on the
+    program, and a reference back would make a cycle.
+    """
 
     function: Any
     owners: dict = field(default_factory=dict)   # line number -> ("forward" | "backward", instruction)
@@ -129,9 +133,9 @@ def _c(name: str) -> str:
 # ------------------------------------------------------------------- writing --
 
 
-def source(plan: Any) -> str:
-    """The Python source that runs ``plan`` (``print(plan)`` shows it)."""
-    return _write(plan).lines_text
+def source(program: Any) -> str:
+    """The Python source that runs ``program`` (``print(plan)`` shows it)."""
+    return _write(program).lines_text
 
 
 class _Written:
@@ -141,19 +145,18 @@ class _Written:
         self.offset = len(header)
 
 
-def _write(plan: Any) -> _Written:
+def _write(program: Any) -> _Written:
     w = _Writer()
     helpers = {"ndarray": ndarray, "fix_output": fix_output, "fix_gradient": fix_gradient, "fits": fits,
                "as_grad_tuple": as_grad_tuple, "freeze": freeze,
                "placeholder": placeholder, "seed": seed, "asarray": np.asarray}
     w.constants.update(helpers)
-    w.constants["PLAN"] = plan
-    names, dtypes = plan.nodes, plan.dtypes
+    names, dtypes = program.nodes, program.dtypes
     shape_of: dict = {}   # slot -> source text of its shape at run time (a constant, or a recorded local)
-    declared = {f.slot: f.shape for f in plan.feeds} | {ins.slot: ins.shape for ins in plan.forward}
-    for s in plan.stored:
-        declared[s.slot] = plan.graph.node(s.name).shape
-    needs_shape = _slots_whose_shape_backward_needs(plan)
+    declared = {f.slot: f.shape for f in program.feeds} | {ins.slot: ins.shape for ins in program.forward}
+    for s in program.stored:
+        declared[s.slot] = s.shape
+    needs_shape = _slots_whose_shape_backward_needs(program)
 
     def dtype_name(slot: int) -> str:
         return w.const(dtypes[slot], str(dtypes[slot]))
@@ -168,12 +171,12 @@ def _write(plan: Any) -> _Written:
 
     # --- inputs
     w.line("# inputs: feeds, then params and consts", indent=1)
-    for k, f in enumerate(plan.feeds):
+    for k, f in enumerate(program.feeds):
         w.line(f"v{f.slot} = fed[{k}]", f"{_c(f.name)}: input {format_shape(f.shape) if f.shape is not None else '?'} {f.dtype}")
         if f.guard:
             w.line(f"v{f.slot} = freeze(v{f.slot}, external)")
         remember_shape(f.slot, f"v{f.slot}")
-    for k, s in enumerate(plan.stored):
+    for k, s in enumerate(program.stored):
         w.line(f"v{s.slot} = stored[{k}]", f"{_c(s.name)}: {s.kind} {format_shape(declared[s.slot])} {dtypes[s.slot]}")
         if s.guard:
             w.line(f"v{s.slot} = freeze(v{s.slot}, external)")
@@ -181,7 +184,7 @@ def _write(plan: Any) -> _Written:
 
     # --- forward
     w.line("# forward")
-    for ins in plan.forward:
+    for ins in program.forward:
         w.own("forward", ins)
         me = w.const(ins, f"I{ins.slot}")
         fn = w.const(ins.fn, ins.op.name)
@@ -209,30 +212,32 @@ def _write(plan: Any) -> _Written:
             w.line("del " + ", ".join(f"v{s}" for s in ins.free))
 
     # --- backward
-    if plan.backward:
-        _write_backward(w, plan, shape_of, dtype_name)
-        order = w.const(tuple(ins.name for ins in plan.backward), "ORDER")
+    if program.backward:
+        _write_backward(w, program, shape_of, declared, dtype_name)
+        order = w.const(tuple(ins.name for ins in program.backward), "ORDER")
         w.line(f"order = list({order}) if not missing else [n for n in {order} if n not in missing]")
     else:
         w.line("order, flows = [], None")
 
     # --- result
-    values = ", ".join(f"{names[s]!r}: v{s}" for s, _ in plan.kept_values)
-    grads = ", ".join(f"{names[s]!r}: g{s}" for s, _ in plan.kept_grads) if plan.backward else ""
-    wrt_shapes = ", ".join(f"{s}: {shape_of.get(s, 'None')}" for s, n in plan.kept_grads if n in plan.wrt)
+    values = ", ".join(f"{names[s]!r}: v{s}" for s, _ in program.kept_values)
+    grads = ", ".join(f"{names[s]!r}: g{s}" for s, _ in program.kept_grads) if program.backward else ""
+    wrt_shapes = ", ".join(f"{s}: {shape_of.get(s, 'None')}" for s, n in program.kept_grads if n in program.wrt)
     w.line(f"return {{{values}}}, {{{grads}}}, order, flows, {{{wrt_shapes}}}")
 
-    kind = f"backward from {_c(plan.loss)} with respect to {', '.join(map(_c, plan.wrt)) or 'nothing'}" if plan.loss \
-        else f"forward to {', '.join(map(_c, plan.outputs))}"
-    header = [f"# dagrad plan: {kind}; keep={plan.keep!r}",
+    if program.loss:
+        kind = f"backward from {_c(program.loss)} with respect to {', '.join(map(_c, program.wrt)) or 'nothing'}"
+    else:
+        kind = f"forward to {', '.join(map(_c, program.outputs))}"
+    header = [f"# dagrad plan: {kind}; keep={program.keep!r}",
               "def run(fed, stored, cotangent, external):"]
     return _Written(w, header)
 
 
-def _slots_whose_shape_backward_needs(plan: Any) -> set:
+def _slots_whose_shape_backward_needs(program: Any) -> set:
     """Slots whose run-time shape the backward pass reads: gradient targets, placeholders, wrt zeros."""
-    slots = {s for s, name in plan.kept_grads if name in plan.wrt}
-    for ins in plan.backward:
+    slots = {s for s, name in program.kept_grads if name in program.wrt}
+    for ins in program.backward:
         if ins.op is None:
             continue
         slots.update(t.slot for t in ins.targets)
@@ -241,18 +246,18 @@ def _slots_whose_shape_backward_needs(plan: Any) -> set:
     return slots
 
 
-def _write_backward(w: _Writer, plan: Any, shape_of: dict, dtype_name) -> None:
-    names, dtypes = plan.nodes, plan.dtypes
-    keep_all = plan.keep == "all"
+def _write_backward(w: _Writer, program: Any, shape_of: dict, declared: dict, dtype_name) -> None:
+    names, dtypes = program.nodes, program.dtypes
+    keep_all = program.keep == "all"
     w.line("# backward: each node's gradient is complete when its turn comes (reverse topological order)")
     w.line("missing = []                              # nodes no gradient reached, left out of the order")
     w.line("flows = {}" if keep_all else "flows = None")
-    loss_slot = plan.backward[0].slot
-    others = [ins.slot for ins in plan.backward[1:]]
+    loss_slot = program.backward[0].slot
+    others = [ins.slot for ins in program.backward[1:]]
     for k in range(0, len(others), 16):
         w.line(" = ".join(f"g{s}" for s in others[k:k + 16]) + " = None")
-    w.line(f"g{loss_slot} = seed(PLAN, v{loss_slot}, cotangent)", f"{_c(plan.loss)}: #1")
-    for ins in plan.backward:
+    w.line(f"g{loss_slot} = seed({program.loss!r}, v{loss_slot}, cotangent)", f"{_c(program.loss)}: #1")
+    for ins in program.backward:
         g = f"g{ins.slot}"
         if ins.op is None:
             w.line(f"if {g} is None: missing.append({names[ins.slot]!r})", f"{_c(ins.name)}: gradient complete")
@@ -268,7 +273,7 @@ def _write_backward(w: _Writer, plan: Any, shape_of: dict, dtype_name) -> None:
             if ins.reads_inputs:
                 args.append(f"v{i}")
             elif shape_of[i].startswith("("):  # a static shape: the shared stand-in is a constant of the code
-                shape = ast.literal_eval(shape_of[i])
+                shape = tuple(declared[i])
                 stem = "unsaved_" + "x".join(map(str, shape)) + f"_{dtypes[i]}" if shape else f"unsaved_{dtypes[i]}"
                 args.append(w.const(placeholder(shape, dtypes[i]), stem))
             else:
@@ -277,12 +282,12 @@ def _write_backward(w: _Writer, plan: Any, shape_of: dict, dtype_name) -> None:
         if "out" in wants:
             args.append(f"out=v{ins.slot}" if ins.reads_out else "out=None")
         if "res" in wants:
-            args.append(f"res=r{ins.slot}" if _keeps_residuals(plan, ins.slot) else "res=None")
+            args.append(f"res=r{ins.slot}" if _keeps_residuals(program, ins.slot) else "res=None")
         args += [f"{k}={w.literal(v, f'{ins.op.name}_{k}')}" for k, v in ins.kwargs.items()]
         vjp = w.const(ins.op.vjp_rule, f"vjp_{ins.op.name}")
         w.line(f"gs = {vjp}({', '.join(args)})", indent=2)
         w.line(f"if gs.__class__ is not tuple or len(gs) != {len(ins.inputs)}: gs = as_grad_tuple(gs, {me})", indent=2)
-        if "res" in wants and _keeps_residuals(plan, ins.slot):
+        if "res" in wants and _keeps_residuals(program, ins.slot):
             w.line(f"del r{ins.slot}", indent=2)
         for t in ins.targets:
             i = t.slot
@@ -310,42 +315,45 @@ def _write_backward(w: _Writer, plan: Any, shape_of: dict, dtype_name) -> None:
         w.own(None)
 
 
-def _keeps_residuals(plan: Any, slot: int) -> bool:
-    return any(ins.slot == slot and ins.keep_residuals for ins in plan.forward)
+def _keeps_residuals(program: Any, slot: int) -> bool:
+    return any(ins.slot == slot and ins.keep_residuals for ins in program.forward)
 
 
 # ----------------------------------------------------------------- running --
 
 
-def build(plan: Any) -> Program:
-    """Compile ``plan``'s source once; the result runs every later run of the plan."""
-    written = _write(plan)
+def build(program: Any) -> Code:
+    """Compile ``program``'s source once; the result runs every later run of the program."""
+    written = _write(program)
     code = compile(written.lines_text, _FILENAME, "exec")
     namespace = dict(written.writer.constants)
     exec(code, namespace)  # noqa: S102 - our own generated source (see the module docstring)
+    # Taken out of its own globals: a function found in them would make a cycle that only
+    # the garbage collector frees (the code never calls itself).
+    function = namespace.pop("run")
     owners = {line + written.offset: owner for line, owner in written.writer.owners.items()}
-    return Program(namespace["run"], owners, written.lines_text)
+    return Code(function, owners, written.lines_text)
 
 
-def run(plan: Any, program: Program, fed: list, cotangent: Optional[np.ndarray]):
-    """Run the compiled ``program`` of ``plan``; map any exception from an op back to its node."""
+def run(plan: Any, code: Code, fed: list, cotangent: Optional[np.ndarray]):
+    """Run ``plan`` through its compiled ``code``; map any exception from an op back to its node."""
     stored_values = plan.graph._values
     stored = [stored_values[s.name] for s in plan.stored]
     external = fed + stored
     ext_ids = {id(a) for a in external}
     try:
-        values, grads, order, flows, wrt_shapes = program.function(fed, stored, cotangent, ext_ids)
+        values, grads, order, flows, wrt_shapes = code.function(fed, stored, cotangent, ext_ids)
     except DagradError:
         raise
     except Exception as exc:
-        mapped = _mapped(program, exc)
+        mapped = _mapped(code, exc)
         if mapped is exc:
             raise
         raise mapped from exc
     return finish(plan, values, grads, order, flows, external, wrt_shapes)
 
 
-def _mapped(program: Program, exc: Exception) -> Exception:
+def _mapped(code: Code, exc: Exception) -> Exception:
     """The ``OpError`` naming the node whose instruction raised ``exc``, or ``exc`` itself if none did."""
     tb = exc.__traceback__
     frame = None
@@ -355,7 +363,7 @@ def _mapped(program: Program, exc: Exception) -> Exception:
         tb = tb.tb_next
     if frame is None:
         return exc
-    owner = program.owners.get(frame.tb_lineno)
+    owner = code.owners.get(frame.tb_lineno)
     if owner is None:
         return exc
     kind, ins = owner

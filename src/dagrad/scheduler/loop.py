@@ -4,7 +4,7 @@ It runs a plan's first ``CODEGEN_AFTER_RUNS`` runs, checked (``check=True``)
 and profiled runs, and plans too large to generate code for. Per node it does what the generated code does (``codegen.py``), through
 the same helpers in ``runtime.py``, so both compute the same thing. The
 instructions are first flattened into tuples (``_forward_rows`` and
-``_backward_rows``, made once per plan), because unpacking a tuple is much
+``_backward_rows``, made once per program), because unpacking a tuple is much
 cheaper than a dozen attribute lookups per node in a loop that may visit a
 million nodes.
 """
@@ -48,9 +48,10 @@ def _backward_rows(plan: Any) -> list:
 
 def run(plan: Any, fed: list, cotangent: Optional[np.ndarray], check: bool, profile: bool):
     """Run ``plan`` on validated feeds; return its ``Result``."""
-    rows = plan.__dict__.get("_loop_rows")
+    program = plan.program
+    rows = program.loop_rows
     if rows is None:
-        rows = plan.__dict__["_loop_rows"] = (_forward_rows(plan), _backward_rows(plan))
+        rows = program.loop_rows = (_forward_rows(program), _backward_rows(program))
     n = len(plan.nodes)
     values: list = [None] * n
     shapes: list = [None] * n
@@ -107,7 +108,7 @@ def run(plan: Any, fed: list, cotangent: Optional[np.ndarray], check: bool, prof
     backward_times: Optional[dict] = {} if profile else None
     if plan.backward:
         loss_slot = plan.backward[0].slot
-        grads[loss_slot] = seed(plan, values[loss_slot], cotangent)
+        grads[loss_slot] = seed(plan.loss, values[loss_slot], cotangent)
         _backward(plan, rows[1], values, shapes, grads, residuals, order, flows, check, ext_ids, backward_times)
 
     kept_values = {name: values[slot] for slot, name in plan.kept_values}

@@ -1,4 +1,4 @@
-"""Compiling a graph into a ``Plan``, as a sequence of named passes that each return data.
+"""Compiling a graph into a ``Program`` (run through a ``Plan``), as a sequence of named passes that each return data.
 
 1. ``_request``: check the outputs, loss, wrt and keep asked for.
 2. ``_needed`` and ``_order``: prune to the ancestors of the outputs; order topologically.
@@ -25,12 +25,12 @@ from ..errors import GraphError
 from ..node import SOURCE_KINDS, topological_order
 from ..plugins import BUILTINS, registry
 from .plan import Plan
-from .program import Backward, Feed, Forward, Stored, Target
+from .program import Backward, Feed, Forward, Program, Stored, Target
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..graph import Graph
 
-__all__ = ["compile"]
+__all__ = ["compile", "compile_program"]
 
 KEEPS = ("all", "wrt")
 
@@ -41,6 +41,12 @@ def compile(graph: "Graph", outputs: tuple, *, loss: Optional[str] = None, wrt: 
 
     Prefer ``Graph.compile``, which caches plans per graph version.
     """
+    return Plan(graph, compile_program(graph, outputs, loss=loss, wrt=wrt, keep=keep))
+
+
+def compile_program(graph: "Graph", outputs: tuple, *, loss: Optional[str] = None, wrt: Optional[tuple] = None,
+                    keep: str = "all") -> Program:
+    """The ``Program`` that ``compile`` wraps: the passes, with nothing that refers back to ``graph``."""
     with _collector_paused():
         G, node_data = _graph_view(graph)
         outputs, wrt_asked = _request(graph, tuple(outputs), loss, wrt, keep)
@@ -62,8 +68,7 @@ def compile(graph: "Graph", outputs: tuple, *, loss: Optional[str] = None, wrt: 
         _liveness(forward, backward, None if keep == "all" else {s for s, _ in kept_values},
                   None if keep == "all" else {s for s, _ in kept_grads}, len(names))
         _guards(forward, backward, stored, feeds, ops, inputs)
-        return Plan(
-            graph=graph,
+        return Program(
             version=graph.version,
             generation=registry().generation,
             request=(tuple(outputs), loss, wrt, keep),
@@ -269,7 +274,7 @@ def _forward_program(nodes: list, ops: list, inputs: list, floating: list) -> tu
         elif rec.op == "input":
             feeds.append(Feed(s, rec.name, rec.shape, rec.dtype))
         else:
-            stored.append(Stored(s, rec.name, rec.op))
+            stored.append(Stored(s, rec.name, rec.op, rec.shape))
     return forward, feeds, stored
 
 
@@ -415,7 +420,7 @@ def _guards(forward: list, backward: list, stored: list, feeds: list, ops: list,
         ins.guard = ins.op is not None and guarded[ins.slot]
     for i, rec in enumerate(stored):
         if exposed[rec.slot]:
-            stored[i] = Stored(rec.slot, rec.name, rec.kind, guard=True)
+            stored[i] = Stored(rec.slot, rec.name, rec.kind, rec.shape, guard=True)
     for i, rec in enumerate(feeds):
         if exposed[rec.slot]:
             feeds[i] = Feed(rec.slot, rec.name, rec.shape, rec.dtype, guard=True)

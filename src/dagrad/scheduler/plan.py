@@ -1,8 +1,8 @@
 """``Plan``: a compiled, reusable program for one request on one version of a graph.
 
-A plan's fields *are* its program (see ``program.py``): the slots it feeds
-and reads, its forward and backward instructions with what each frees, and
-what the result keeps. ``print(plan)`` shows the Python that runs it.
+A plan pairs its graph with a ``Program`` (see ``program.py``): the slots it
+feeds and reads, its forward and backward instructions with what each frees,
+and what the result keeps. ``print(plan)`` shows the Python that runs it.
 
 Running a plan picks an executor. A plan's first ``CODEGEN_AFTER_RUNS`` runs,
 checked and profiled runs and any run of a very large plan go through the
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
@@ -26,6 +25,7 @@ from ..errors import FeedError, GraphError
 from ..plugins import registry
 from . import codegen, loop
 from .anomalies import checking
+from .program import Program
 from .runtime import coerce_feed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -63,26 +63,34 @@ for nothing.
 EXECUTORS = ("auto", "loop", "codegen")
 
 
-def _generate(plan: "Plan") -> bool:
+def _generate(program: Program) -> bool:
     """Whether this run uses generated code: after ``CODEGEN_AFTER_RUNS`` runs, unless the plan is huge.
 
     ``DAGRAD_EXECUTOR=loop`` or ``=codegen`` forces one executor for every plan
     that is not huge (to debug, or to run a test suite through each).
     """
-    if len(plan.forward) + len(plan.backward) > CODEGEN_MAX_INSTRUCTIONS:
+    if len(program.forward) + len(program.backward) > CODEGEN_MAX_INSTRUCTIONS:
         return False
     forced = os.environ.get("DAGRAD_EXECUTOR", "auto")
     if forced == "loop":
         return False
-    return forced == "codegen" or plan.runs > CODEGEN_AFTER_RUNS
+    return forced == "codegen" or program.runs > CODEGEN_AFTER_RUNS
 
 
-@dataclass(eq=False)
+def _shown(name: str, doc: str) -> property:
+    """A read-only attribute of the plan that is its program's field ``name``."""
+    return property(lambda plan: getattr(plan.program, name), doc=doc)
+
+
 class Plan:
     """A compiled program: forward (and backward) instructions over slots, one slot per node.
 
     Attributes
     ----------
+    graph : Graph
+        The graph the plan runs on (a plan keeps it alive).
+    program : dagrad.scheduler.program.Program
+        What was compiled; the attributes below are its fields.
     nodes : list[str]
         Every node the plan reads or computes, in forward (topological) order;
         ``nodes[slot]`` names a slot.
@@ -95,31 +103,56 @@ class Plan:
         The program (see ``dagrad.scheduler.program``).
     kept_values, kept_grads : tuple
         ``(slot, name)`` of what the ``Result`` holds.
+    runs : int
+        How many times the program has run (it switches to generated code
+        after ``CODEGEN_AFTER_RUNS``).
 
     A plan belongs to one version of its graph: if the graph changes (a node
     is added, ``rewire``...) or plugins are reloaded, the next ``run``
     recompiles the same request first, so a plan never runs old wiring.
+
+    Why a plan is two objects: the graph caches what it compiled, and a plan
+    must keep its graph alive (``make().run()`` works after the function that
+    built the graph returns). If the graph cached ``Plan`` objects, every
+    compiled graph would sit in a reference cycle, freed only by a full
+    garbage collection, which then also rescans every dead graph. So the
+    graph caches the ``Program`` (which never refers to the graph) strongly
+    and the ``Plan`` around it only weakly: ``g.compile`` returns the same
+    plan while someone holds it, otherwise a new plan around the same
+    program, whose run count and generated code carry over.
     """
 
-    graph: "Graph"
-    version: int
-    generation: int
-    request: tuple
-    nodes: list
-    dtypes: tuple
-    outputs: tuple
-    loss: Optional[str]
-    wrt: tuple
-    keep: str
-    feeds: tuple
-    stored: tuple
-    feedable: tuple
-    forward: tuple
-    backward: tuple
-    kept_values: tuple
-    kept_grads: tuple
-    runs: int = 0
-    _program: Any = field(default=None, repr=False)
+    __slots__ = ("graph", "program", "__weakref__")
+
+    def __init__(self, graph: "Graph", program: Program):
+        self.graph = graph
+        self.program = program
+
+    version = _shown("version", "The graph version the program was compiled from (``Graph.version``).")
+    generation = _shown("generation", "The plugin registry generation the program was compiled against.")
+    request = _shown("request", "``(outputs, loss, wrt, keep)`` as asked: what a recompile compiles again.")
+    nodes = _shown("nodes", "Every node the plan reads or computes, in forward (topological) order.")
+    dtypes = _shown("dtypes", "Each slot's dtype.")
+    outputs = _shown("outputs", "The nodes whose values were asked for.")
+    loss = _shown("loss", "The loss differentiated, or None for a forward plan.")
+    wrt = _shown("wrt", "The nodes gradients are taken with respect to.")
+    keep = _shown("keep", "What the result keeps: ``'all'`` or ``'wrt'``.")
+    feeds = _shown("feeds", "``Feed`` instructions: the inputs the plan needs.")
+    stored = _shown("stored", "``Stored`` instructions: the params and consts the plan reads.")
+    feedable = _shown("feedable", "Names of every input of the graph (a feed for another input is refused).")
+    forward = _shown("forward", "``Forward`` instructions, in topological order.")
+    backward = _shown("backward", "``Backward`` instructions, the loss first.")
+    kept_values = _shown("kept_values", "``(slot, name)`` of each value the result keeps.")
+    kept_grads = _shown("kept_grads", "``(slot, name)`` of each gradient the result keeps.")
+
+    @property
+    def runs(self) -> int:
+        """How many times the program has run (after ``CODEGEN_AFTER_RUNS`` it runs as generated code)."""
+        return self.program.runs
+
+    @runs.setter
+    def runs(self, value: int) -> None:
+        self.program.runs = value
 
     # ------------------------------------------------------------------ running --
 
@@ -142,41 +175,39 @@ class Plan:
             ``backward_times``); off by default, since timing costs more than a
             small op.
         """
-        if self.version != self.graph.version or self.generation != registry().generation:
-            self._recompile()
+        program = self.program
+        if program.version != self.graph.version or program.generation != registry().generation:
+            program = self._recompile()
         check = checking() if check is None else bool(check)
-        fed = self._fed(feeds)
-        seed = self._seed(cotangent)
-        self.runs += 1
-        if profile or check or not _generate(self):
+        fed = self._fed(program, feeds)
+        seed = self._seed(program, cotangent)
+        program.runs += 1
+        if profile or check or not _generate(program):
             return loop.run(self, fed, seed, check, profile)
-        if self._program is None:
-            self._program = codegen.build(self)
-        return codegen.run(self, self._program, fed, seed)
+        if program.code is None:
+            program.code = codegen.build(program)
+        return codegen.run(self, program.code, fed, seed)
 
-    def _recompile(self) -> None:
-        """Become the plan the same request compiles to on the graph as it is now."""
-        outputs, loss, wrt, keep = self.request
-        fresh = self.graph.compile(list(outputs), loss=loss, wrt=wrt, keep=keep)
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(fresh, name))
-        self.runs, self._program = 0, None
-        self.__dict__.pop("_loop_rows", None)  # the loop's flattened instructions (loop.py) are stale too
+    def _recompile(self) -> Program:
+        """Run from now on the program the same request compiles to on the graph as it is now."""
+        outputs, loss, wrt, keep = self.program.request
+        self.program = self.graph.compile(list(outputs), loss=loss, wrt=wrt, keep=keep).program
+        return self.program
 
-    def _fed(self, feeds: Optional[dict]) -> list:
-        """The feeds, validated and converted, in the order of ``self.feeds``; ``FeedError`` names a bad one."""
+    def _fed(self, program: Program, feeds: Optional[dict]) -> list:
+        """The feeds, validated and converted, in the order of ``program.feeds``; ``FeedError`` names a bad one."""
         given: dict = {}
         graph = self.graph
         for key, value in (feeds or {}).items():
             name = graph._name(key) if not isinstance(key, str) else key
-            if name not in self.feedable:
+            if name not in program.feedable:
                 raise FeedError(self._unexpected(name))
             given[name] = value
         fed = []
-        for f in self.feeds:
+        for f in program.feeds:
             if f.name not in given:
                 raise FeedError(
-                    f"input {f.name!r} needs a feed: it is required for {', '.join(map(repr, self.outputs))}"
+                    f"input {f.name!r} needs a feed: it is required for {', '.join(map(repr, program.outputs))}"
                 )
             fed.append(coerce_feed(f.name, given[f.name], f.shape, f.dtype))
         return fed
@@ -188,18 +219,18 @@ class Plan:
         inputs = ", ".join(map(repr, self.feedable)) or "none"
         return f"feed {name!r} matches no input of graph {self.graph.name!r} (inputs: {inputs})"
 
-    def _seed(self, cotangent: Any) -> Any:
+    def _seed(self, program: Program, cotangent: Any) -> Any:
         """The loss's starting gradient: the cotangent, checked, or None for "ones of the loss's shape"."""
-        if self.loss is None:
+        if program.loss is None:
             if cotangent is not None:
                 raise GraphError("a cotangent needs a loss to start backpropagation from; this plan has none")
             return None
         if cotangent is None:
             return None
-        node = self.graph.node(self.loss)
+        node = self.graph.node(program.loss)
         array = np.asarray(cotangent)
         if array.dtype.kind not in "biuf" or not np.can_cast(array.dtype, node.dtype, casting="same_kind"):
-            raise FeedError(f"the cotangent has dtype {array.dtype}; the loss {self.loss!r} is {node.dtype}")
+            raise FeedError(f"the cotangent has dtype {array.dtype}; the loss {program.loss!r} is {node.dtype}")
         return np.array(array, dtype=node.dtype)  # a copy: the run may hand it to ops read-only
 
     # ---------------------------------------------------------------- showing --
@@ -213,7 +244,7 @@ class Plan:
     @property
     def source(self) -> str:
         """The Python source generated for this plan: its printed form."""
-        return codegen.source(self)
+        return codegen.source(self.program)
 
     def __str__(self) -> str:
         return self.source

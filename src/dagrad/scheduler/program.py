@@ -1,4 +1,4 @@
-"""The instructions of a compiled plan: plain records that the executors read and the printer shows.
+"""What compiling produces: a ``Program`` of instruction records that the executors read and the printer shows.
 
 A plan is a straight-line program over numbered slots, one slot per node:
 ``Feed`` and ``Stored`` fill the slots of inputs and of params and consts,
@@ -6,16 +6,21 @@ each ``Forward`` computes one op node's value, and each ``Backward`` finishes
 one node's gradient and, for an op node, calls its VJP rule to pass gradients
 on to its inputs. ``free`` lists say which slots are dead after an
 instruction, so values and gradients are dropped as soon as nothing reads them.
+
+A ``Program`` holds the instructions with what was asked for and what running
+has built (the run count, the loop's flattened rows, the generated code). It
+never refers to the graph: the graph caches programs, and the ``Plan`` a user
+holds pairs a graph with one (see ``plan.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-__all__ = ["Feed", "Stored", "Forward", "Target", "Backward"]
+__all__ = ["Feed", "Stored", "Forward", "Target", "Backward", "Program"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -36,6 +41,7 @@ class Stored:
     slot: int
     name: str
     kind: str             # "param" or "const"
+    shape: tuple          # declared shape (the stored value has it)
     guard: bool = False
 
 
@@ -88,3 +94,39 @@ class Backward:
     guard: bool = False
     free_values: tuple = ()       # value slots dead after this instruction
     free_grad: bool = True        # this node's gradient is not kept in the result
+
+
+@dataclass(eq=False)
+class Program:
+    """One request compiled on one version of a graph, and what running it has built since.
+
+    The fields are described on ``Plan``, which shows them. ``runs``, ``code``
+    (``codegen.Code``, once generated) and ``loop_rows`` (the loop's flattened
+    instructions, ``loop.py``) belong here, not to a ``Plan`` object: a graph
+    hands out a new ``Plan`` around its cached program whenever nobody holds
+    the old one, and the run count and generated code must carry over.
+
+    Nothing here refers to the graph (stored values are read through the
+    ``Plan`` at run time), so the graph may cache programs without making a
+    reference cycle.
+    """
+
+    version: int
+    generation: int
+    request: tuple
+    nodes: list = field(repr=False)
+    dtypes: tuple = field(repr=False)
+    outputs: tuple
+    loss: Optional[str]
+    wrt: tuple
+    keep: str
+    feeds: tuple = field(repr=False)
+    stored: tuple = field(repr=False)
+    feedable: tuple = field(repr=False)
+    forward: tuple = field(repr=False)
+    backward: tuple = field(repr=False)
+    kept_values: tuple = field(repr=False)
+    kept_grads: tuple = field(repr=False)
+    runs: int = 0
+    code: Any = field(default=None, repr=False)
+    loop_rows: Optional[tuple] = field(default=None, repr=False)

@@ -79,7 +79,7 @@ def _narrowed(name: str, array: np.ndarray, dtype: np.dtype) -> np.ndarray:
 # ------------------------------------------------------------- gradients ---
 
 
-def seed(plan: Any, loss_value: np.ndarray, cotangent: Optional[np.ndarray]) -> np.ndarray:
+def seed(loss: str, loss_value: np.ndarray, cotangent: Optional[np.ndarray]) -> np.ndarray:
     """The gradient backpropagation starts from: ones for a scalar loss, else the cotangent given.
 
     A non-scalar loss is never summed silently (as PyTorch and JAX refuse too):
@@ -88,13 +88,13 @@ def seed(plan: Any, loss_value: np.ndarray, cotangent: Optional[np.ndarray]) -> 
     if cotangent is None:
         if loss_value.shape != ():
             raise GraphError(
-                f"the loss {plan.loss!r} has shape {format_shape(loss_value.shape)}, not a scalar: reduce it "
+                f"the loss {loss!r} has shape {format_shape(loss_value.shape)}, not a scalar: reduce it "
                 "(dg.sum, dg.mean) or pass cotangent= with its shape for a vector-Jacobian product"
             )
         return np.ones((), loss_value.dtype)
     if cotangent.shape != loss_value.shape:
         raise FeedError(
-            f"the cotangent has shape {format_shape(cotangent.shape)}; the loss {plan.loss!r} has shape "
+            f"the cotangent has shape {format_shape(cotangent.shape)}; the loss {loss!r} has shape "
             f"{format_shape(loss_value.shape)}"
         )
     return cotangent
