@@ -39,6 +39,7 @@ from .runtime import (
     freeze,
     placeholder,
     seed,
+    stored_values,
 )
 
 __all__ = ["source", "build", "run"]
@@ -337,12 +338,10 @@ def build(program: Any) -> Code:
 
 def run(plan: Any, code: Code, fed: list, cotangent: Optional[np.ndarray]):
     """Run ``plan`` through its compiled ``code``; map any exception from an op back to its node."""
-    stored_values = plan.graph._values
-    stored = [stored_values[s.name] for s in plan.stored]
-    external = fed + stored
+    external = fed + stored_values(plan)
     ext_ids = {id(a) for a in external}
     try:
-        values, grads, order, flows, wrt_shapes = code.function(fed, stored, cotangent, ext_ids)
+        values, grads, order, flows, wrt_shapes = code.function(fed, external[len(fed):], cotangent, ext_ids)
     except DagradError:
         raise
     except Exception as exc:

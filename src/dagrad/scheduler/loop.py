@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import DagradError
 from ..shapes import fits
 from .anomalies import check_finite
-from .runtime import as_grad_tuple, failed, finish, fix_gradient, fix_output, freeze, placeholder, seed
+from .runtime import (as_grad_tuple, failed, finish, fix_gradient, fix_output, freeze, placeholder, seed,
+                      stored_values)
 
 __all__ = ["run"]
 
@@ -55,10 +56,7 @@ def run(plan: Any, fed: list, cotangent: Optional[np.ndarray], check: bool, prof
     n = len(plan.nodes)
     values: list = [None] * n
     shapes: list = [None] * n
-    external = list(fed)
-    stored = plan.graph._values
-    for s in plan.stored:
-        external.append(stored[s.name])
+    external = list(fed) + stored_values(plan)
     ext_ids = {id(a) for a in external}
     for f, array in zip(plan.feeds, fed):
         values[f.slot] = freeze(array, ext_ids) if f.guard else array

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..graph import Graph
     from ..result import Result
 
-__all__ = ["Plan", "CODEGEN_AFTER_RUNS", "CODEGEN_MAX_INSTRUCTIONS", "stored_values"]
+__all__ = ["Plan", "CODEGEN_AFTER_RUNS", "CODEGEN_MAX_INSTRUCTIONS"]
 
 CODEGEN_AFTER_RUNS = 100
 """A plan runs in the interpreter loop until it has run this many times, then as generated code.
@@ -254,9 +254,4 @@ class Plan:
         return (f"<Plan {kind}: {len(self.forward)} forward and {len(self.backward)} backward instructions, "
                 f"keep={self.keep!r}>")
 
-
-def stored_values(plan: Plan) -> list:
-    """The current values of the plan's params and consts, in the order of ``plan.stored``."""
-    values = plan.graph._values
-    return [values[s.name] for s in plan.stored]
 

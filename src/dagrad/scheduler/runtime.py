@@ -19,7 +19,7 @@ from ..shapes import fits, format_shape
 
 __all__ = [
     "coerce_feed", "seed", "sum_to", "placeholder", "freeze", "fix_output", "fix_gradient", "as_grad_tuple",
-    "failed", "roots", "snapshot", "finish",
+    "failed", "roots", "snapshot", "finish", "stored_values",
 ]
 
 ndarray = np.ndarray
@@ -98,6 +98,12 @@ def seed(loss: str, loss_value: np.ndarray, cotangent: Optional[np.ndarray]) -> 
             f"{format_shape(loss_value.shape)}"
         )
     return cotangent
+
+
+def stored_values(plan: Any) -> list:
+    """The current values of the plan's params and consts, in the order of ``plan.stored``: both executors' inputs."""
+    values = plan.graph._values
+    return [values[s.name] for s in plan.stored]
 
 
 _PLACEHOLDERS: dict = {}
