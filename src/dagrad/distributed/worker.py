@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..io import load
-from ..train.steps import StepSpec, evaluation_totals
+from ..train.steps import StepSpec
 
 __all__ = ["Request", "ModelPlugin", "Partial", "shard_gradients", "shard_evaluation", "add_partials"]
 
@@ -183,8 +183,7 @@ def shard_evaluation(name: str, params_key: str, params: dict, *chunks: dict) ->
     count = len(next(iter(arrays.values())))
     with model.lock:
         model.use_params(params_key, params)
-        totals = evaluation_totals(spec.graph, arrays, count, loss=spec.loss, metrics=spec.metrics,
-                                   training=spec.training, batch_size=512)
+        totals = spec.validation_totals(arrays, count)
     return Partial({}, 0.0, list(totals.values()), count)
 
 

@@ -153,6 +153,14 @@ class StepSpec:
         """Each metric on one batch."""
         return [m(values, feeds) for m in self.metrics]
 
+    def validation_totals(self, arrays: Mapping[str, np.ndarray], n: int) -> dict[str, float]:
+        """The loss and each metric summed over ``n`` validation examples (``evaluation_totals``, batches of 512).
+
+        Locally over the whole validation set, on a cluster over one worker's chunks.
+        """
+        return evaluation_totals(self.graph, arrays, n, loss=self.loss, metrics=self.metrics, training=self.training,
+                                 batch_size=512)
+
 
 @dataclass
 class StepOutcome:
@@ -209,10 +217,7 @@ class LocalSteps:
         if self.validation is None:
             return None
         arrays, n = self.validation
-        spec = self.spec
-        totals = evaluation_totals(spec.graph, arrays, n, loss=spec.loss, metrics=spec.metrics,
-                                   training=spec.training, batch_size=512)
-        return {k: v / n for k, v in totals.items()}
+        return {k: v / n for k, v in self.spec.validation_totals(arrays, n).items()}
 
     def close(self) -> None:
         """Nothing to release locally."""
