@@ -246,6 +246,15 @@ def time_rounds(calls: dict, rounds: int, repeats: int, warmup: int = WARMUP, gc
     return samples
 
 
+def ratios(samples: dict, reference: str) -> dict:
+    """Median over rounds of each engine's time divided by the reference's time in the same round.
+
+    Pairing each round with the reference's in the same round cancels out a slow spell of the machine.
+    """
+    base = samples[reference]
+    return {name: statistics.median(t / b for t, b in zip(s, base)) for name, s in samples.items()}
+
+
 def time_engines(engines: list[Engine], rounds: int, repeats: int, warmup: int = WARMUP) -> dict:
     """Seconds per step of each engine (``time_rounds`` with the collector off inside a round)."""
     return time_rounds({e.name: e.step for e in engines}, rounds, repeats, warmup, gc_off=True)
@@ -290,14 +299,12 @@ def measure(problem: Problem, names=("numpy", "dagrad", "torch"), rounds: int = 
         check_agreement(problem, names)
     samples = time_engines(engines, rounds, repeats)
     peaks = {e.name: peak_memory(e) for e in engines}
-    base_times = samples[engines[0].name]
+    time_ratios = ratios(samples, engines[0].name)
     base_peak = peaks[engines[0].name]
     rows = []
     for e in engines:
-        # The ratio pairs each round with numpy's in the same round, so a slow spell of the machine cancels out.
-        ratio = statistics.median(t / b for t, b in zip(samples[e.name], base_times))
         peak = peaks[e.name]
-        rows.append(Row(e.name, statistics.median(samples[e.name]), min(samples[e.name]), ratio, peak,
+        rows.append(Row(e.name, statistics.median(samples[e.name]), min(samples[e.name]), time_ratios[e.name], peak,
                         None if peak is None or not base_peak else peak / base_peak))
     return rows
 

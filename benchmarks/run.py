@@ -103,7 +103,7 @@ def _per_node(label, engines, nodes, rounds, repeats, target, unit="node") -> di
     """A row of times per ``unit`` (``nodes`` of them per run) and ratios paired by round."""
     workloads.check(engines)
     samples = workloads.time_paired(engines, rounds, repeats)
-    ratio = workloads.ratios(samples, "numpy")
+    ratio = mlp_step.ratios(samples, "numpy")
     cells = {e.name: f"{statistics.median(samples[e.name]) / nodes * 1e6:.2f} us/{unit}" for e in engines}
     return {"workload": label, **cells, "dagrad": cells["dagrad"], "ratio": f"{ratio['dagrad']:.2f}x",
             "torch ratio": f"{ratio['torch']:.2f}x" if "torch" in ratio else "n/a", "target": target}
@@ -123,7 +123,7 @@ def _keep_all(rounds) -> dict:
     engines = workloads.keep_all_engines()
     workloads.check(engines)
     samples = workloads.time_paired(engines, rounds, 5)
-    ratio = workloads.ratios(samples, engines[0].name)
+    ratio = mlp_step.ratios(samples, engines[0].name)
     nodes = workloads.CHAIN_OPS
     return {"workload": "g.backward(loss) with the default keep='all' (plan cached), chain",
             "numpy": "", "dagrad": f"{statistics.median(samples[engines[1].name]) / nodes * 1e6:.2f} us/node",

@@ -6,7 +6,7 @@ hand (the yardstick), and PyTorch eager when it is installed (never a
 dependency). Before timing, every engine's result is checked against numpy's,
 so a fast wrong engine cannot win. Times are per op node (per matmul for the
 wide graph), measured in interleaved rounds with ratios paired by round, as the
-MLP benchmark does (``mlp_step.time_rounds``); the deep chains, too long to
+MLP benchmark does (``mlp_step.time_rounds`` and ``mlp_step.ratios``); the deep chains, too long to
 repeat many times, are run three times each.
 """
 
@@ -242,8 +242,3 @@ def time_paired(engines: list[Engine], rounds: int, repeats: int, warmup: int = 
     """Seconds per run of each engine, one sample per round; rounds interleave engines, rotating the order."""
     return time_rounds({e.name: e.run for e in engines}, rounds, repeats, warmup)
 
-
-def ratios(samples: dict, reference: str) -> dict:
-    """Median over rounds of each engine's time divided by the reference's time in the same round."""
-    base = samples[reference]
-    return {name: statistics.median(t / b for t, b in zip(s, base)) for name, s in samples.items()}
