@@ -31,10 +31,8 @@ import numpy as np
 
 from dagrad.extend import Sample, op, result_dtype
 
-from .windows import (SPATIAL_NAMES, axis_names, conv_pads, fold, image_rank, ntuple, out_size, pad, positive,
-                      windows)
-
-DIMS = (1, 2, 3)
+from .windows import (DIMS, SPATIAL_NAMES, axis_names, conv_pads, fold, image_rank, ntuple, out_size, pad, positive,
+                      spatial_rank, windows)
 
 
 # ------------------------------------------------------------- geometry --
@@ -101,13 +99,6 @@ def _divisible(o, groups, what="out_channels") -> None:
 def _ranks(n: int, who: str, **shapes) -> None:
     for what, shape in shapes.items():
         image_rank(shape, n, who, what)
-
-
-def _spatial_n(like, who: str) -> int:
-    n = len(like) - 2
-    if n not in DIMS:
-        raise ValueError(f"{who} takes batched images with 1, 2 or 3 spatial axes, got rank {len(like)}")
-    return n
 
 
 def _known_equal(got: tuple, want: tuple, what: str) -> None:
@@ -231,7 +222,7 @@ def _transpose_rule(n: int):
 
 
 def _input_grad_rule(g, w, like, *, stride=1, padding=0, dilation=1, groups=1):
-    n = _spatial_n(like, "conv_input_grad")
+    n = spatial_rank(like, "conv_input_grad")
     _ranks(n, "conv_input_grad", gradient=g, kernel=w)
     geo = _geometry(w, stride, padding, dilation, groups)
     _divisible(w[0], geo.groups)
@@ -243,7 +234,7 @@ def _input_grad_rule(g, w, like, *, stride=1, padding=0, dilation=1, groups=1):
 
 
 def _weight_grad_rule(x, g, like, *, stride=1, padding=0, dilation=1, groups=1):
-    n = _spatial_n(like, "conv_weight_grad")
+    n = spatial_rank(like, "conv_weight_grad")
     _ranks(n, "conv_weight_grad", input=x, gradient=g)
     geo = _geometry(like, stride, padding, dilation, groups)
     _divisible(like[0], geo.groups)

@@ -32,10 +32,8 @@ import numpy as np
 from dagrad.extend import Sample, first_dtype, float_dtype, op
 
 from .renamed import renamed
-from .windows import (SPATIAL_NAMES, adaptive_taps, axis_names, gather_windows, image_rank, lowest, ntuple,
-                      out_size, positive, regular_taps, scatter_to, spread_taps, sum_taps)
-
-DIMS = (1, 2, 3)
+from .windows import (DIMS, SPATIAL_NAMES, adaptive_taps, axis_names, gather_windows, image_rank, lowest, ntuple,
+                      out_size, positive, regular_taps, scatter_to, spatial_rank, spread_taps, sum_taps)
 
 
 # -------------------------------------------------------------- windows --
@@ -131,13 +129,6 @@ def _taps(win: Windows, sizes: tuple) -> list:
     return win._taps(sizes)
 
 
-def _rank_of(shape, who: str) -> int:
-    n = len(shape) - 2
-    if n not in DIMS:
-        raise ValueError(f"{who} takes batched images with 1, 2 or 3 spatial axes, got rank {len(shape)}")
-    return n
-
-
 def _renamed(kernel_size, kernel, warn: bool = False):
     """The kernel size; ``kernel`` is its name before dagrad-conv 0.2 (the 2-d ops only)."""
     return renamed(kernel_size, kernel, default=2, name="kernel_size", old_name="kernel", who="the pooling ops",
@@ -203,7 +194,7 @@ def _pool_shape(x, win: Windows, who: str) -> tuple:
 def _like_rule(check_out: bool):
     """Shape rule of a gradient op ``(values, x)``: ``x``'s shape, values shaped like the pooled ``x``."""
     def rule(values, x, **attrs):
-        n = _rank_of(x, "a pooling gradient op")
+        n = spatial_rank(x, "a pooling gradient op")
         win = Windows.of(n, **attrs)
         image_rank(values, n, "a pooling gradient op", "gradient")
         pooled = tuple(x[:2]) + win.out(x[2:])
@@ -447,7 +438,7 @@ ADAPTIVE_AVERAGES = {1: adaptive_avg_pool1d, 2: adaptive_avg_pool2d, 3: adaptive
 
 
 def _windows(x_shape, attrs: dict) -> Windows:
-    return Windows.of(_rank_of(x_shape, "a pooling gradient op"), **attrs)
+    return Windows.of(spatial_rank(x_shape, "a pooling gradient op"), **attrs)
 
 
 @op(shape=_like_rule(check_out=True), dtype=first_dtype, saves=("inputs",), samples=_scatter_samples)

@@ -24,7 +24,7 @@ import numpy as np
 
 from dagrad.extend import Sample, first_dtype, float_dtype, op
 
-from .windows import AxisTaps, spread_taps, sum_taps
+from .windows import DIMS, AxisTaps, spread_taps, sum_taps
 
 LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
 MODES = ("nearest", "nearest-exact") + tuple(LINEAR)
@@ -47,7 +47,7 @@ class Resize:
         n = rank - 2
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {mode!r}")
-        if n not in (1, 2, 3):
+        if n not in DIMS:
             raise ValueError(f"interpolate takes a batched image (N, C, ...) with 1, 2 or 3 spatial axes, "
                              f"got rank {rank}")
         if mode in LINEAR and LINEAR[mode] != n:

@@ -38,6 +38,7 @@ IntOrInts = Union[int, Sequence[int]]
 Pads = tuple  # ((lo, hi), ...) per spatial axis
 
 SPATIAL_NAMES = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
+DIMS = tuple(SPATIAL_NAMES)  # the numbers of spatial axes the pack's ops take
 
 
 # ------------------------------------------------------------- geometry --
@@ -69,6 +70,14 @@ def image_rank(shape: tuple, n: int, who: str, what: str = "input") -> None:
             f"{who} takes a batched {what} {SPATIAL_NAMES.get(n, f'with {n} spatial axes')}, got rank {len(shape)}"
             + (" (add a batch axis with expand_dims)" if len(shape) == n + 1 else "")
         )
+
+
+def spatial_rank(shape: tuple, who: str) -> int:
+    """The number of spatial axes of a batched image shape ``(N, C, *spatial)``; ``ValueError`` unless in DIMS."""
+    n = len(shape) - 2
+    if n not in DIMS:
+        raise ValueError(f"{who} takes batched images with 1, 2 or 3 spatial axes, got rank {len(shape)}")
+    return n
 
 
 def out_size(size: Optional[int], kernel: int, stride: int, pads: tuple, dilation: int, axis: str,
