@@ -44,10 +44,9 @@ import numpy as np
 from ..errors import ClusterError, DagradError, FeedError, FormatError, GraphError, NonFiniteError
 from ..interrupts import deferred_interrupt
 from ..optim.base import NONFINITE_POLICIES
-from ..tensor import Tensor
 from .callbacks import Callback
 from .history import History, TrainState
-from .metrics import Metric, _metric_list, _name
+from .metrics import Metric, NodeRef, _metric_list, _name
 from .progress import in_notebook, progress_bar
 from .steps import LocalSteps, StepSpec, batches, evaluation_totals, prepare, training_input
 
@@ -56,8 +55,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..optim import Optimizer
 
 __all__ = ["fit", "evaluate", "predict", "apply_updates"]
-
-NodeRef = Union[str, Tensor]
 
 
 # -------------------------------------------------------------- running ---

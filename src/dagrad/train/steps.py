@@ -17,22 +17,19 @@ here too, because every executor needs them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
 from ..errors import FeedError, GraphError
 from ..scheduler.runtime import coerce_feed
-from ..tensor import Tensor
-from .metrics import Metric, _name
+from .metrics import Metric, NodeRef, _name
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..graph import Graph
     from ..result import Result
 
 __all__ = ["StepSpec", "StepOutcome", "LocalSteps", "prepare", "batches", "training_input", "evaluation_totals"]
-
-NodeRef = Union[str, Tensor]
 
 
 # ------------------------------------------------------------------ data ---
