@@ -6,8 +6,8 @@ hand (the yardstick), and PyTorch eager when it is installed (never a
 dependency). Before timing, every engine's result is checked against numpy's,
 so a fast wrong engine cannot win. Times are per op node (per matmul for the
 wide graph), measured in interleaved rounds with ratios paired by round, as the
-MLP benchmark does (``mlp_step.time_rounds`` and ``mlp_step.ratios``); the deep chains, too long to
-repeat many times, are run three times each.
+MLP benchmark does (``mlp_step.time_rounds`` and ``mlp_step.ratios``); the deep
+chains, too long to repeat many times, are run three times each.
 """
 
 from __future__ import annotations
