@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..node import SOURCE_KINDS
 from .container import MAX_HEADER_BYTES
 from .model import ArraySpec
 from .untrusted import Source, parse_json, quote
@@ -149,7 +150,7 @@ def _upgrade(document: dict) -> dict:
         rec = dict(rec)
         rec.setdefault("attrs", {})
         provider = {key: rec.pop(key, None) for key in ("plugin", "distribution", "version")}
-        if rec.get("op") not in ("input", "param", "const") and isinstance(rec.get("op"), str):
+        if rec.get("op") not in SOURCE_KINDS and isinstance(rec.get("op"), str):
             ops.setdefault(rec["op"], provider)
         if rec.get("op") in ("param", "const"):
             rec["array"] = rec.get("name")
