@@ -20,7 +20,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ..node import SOURCE_KINDS
-from .container import MAX_HEADER_BYTES
+from .container import MAX_HEADER_BYTES, read_into
 from .model import ArraySpec
 from .untrusted import Source, parse_json, quote
 
@@ -126,13 +126,7 @@ class Reader:
                 raise self.source.error(part, f"declares {info.file_size:,} bytes, but its header and a {dtype} array "
                                               f"of shape {list(shape)} take {npy.tell() + nbytes:,}")
             array = np.empty(spec.shape[::-1] if fortran else spec.shape, dtype)
-            view = array.reshape(-1).view(np.uint8)
-            done = 0
-            while done < nbytes:
-                n = npy.readinto(view[done:])
-                if not n:
-                    raise self.source.error(part, "is cut short")
-                done += n
+            read_into(npy, array, self.source, part)
         return array.T if fortran else array
 
 
