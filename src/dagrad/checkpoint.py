@@ -30,14 +30,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 import numpy as np
 
-from .errors import DagradError, FormatError
+from .errors import DagradError
 from .graph import Graph
 from .io import DEFAULT_MAX_NODES, read_model, write_model
-from .io.untrusted import quote
+from .io.untrusted import Source, quote
+from .io.writing import PathLike
 
 if TYPE_CHECKING:  # pragma: no cover
     from .optim import Optimizer
@@ -45,7 +46,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["CHECKPOINT_VERSION", "Checkpoint", "save_checkpoint", "load_checkpoint"]
 
 CHECKPOINT_VERSION = 1
-PathLike = Union[str, "os.PathLike[str]"]
 _SCALARS = (bool, int, float, str, type(None))
 
 
@@ -166,16 +166,15 @@ def load_checkpoint(path: PathLike, *, max_nodes: Optional[int] = DEFAULT_MAX_NO
     missing (a model file, not a checkpoint) or malformed.
     """
     loaded = read_model(path, max_nodes=max_nodes, on_provider_change=on_provider_change, kind="checkpoint")
-    where = f"checkpoint {os.fspath(path)!r}"
+    source = Source(os.fspath(path), "checkpoint")
     training = loaded.document.get("training")
     if not isinstance(training, dict):
-        raise FormatError(f"{where}: is a model file without training state; pass it to dg.load, or resume from a "
-                          "file written by fit(..., checkpoint=path)", path=os.fspath(path), part="training")
+        raise source.error("training", "is missing: it is a model file without training state; pass it to dg.load, "
+                                       "or resume from a file written by fit(..., checkpoint=path)")
     try:
         return _read_training(loaded.graph, training, dict(loaded.arrays))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise FormatError(f"{where}: training: is malformed: {quote(str(exc))}", path=os.fspath(path),
-                          part="training") from None
+        raise source.error("training", f"is malformed: {quote(str(exc))}") from None
 
 
 def _read_training(graph: Graph, training: dict, arrays: dict) -> Checkpoint:

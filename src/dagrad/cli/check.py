@@ -23,6 +23,7 @@ def run(args) -> int:
     from ..errors import GraphError, PluginError
     from ..plugins import registry
     from ..testing import OpCheckFailure, check_op
+    from ..testing.checks.runner import loaded_plugin
 
     reg = registry()
     chosen: list[str] = []
@@ -30,10 +31,7 @@ def run(args) -> int:
     for name in args.names or sorted(reg.ops):
         info = reg.plugins.get(name)
         if args.plugin or (info is not None and name not in reg.ops):
-            if info is None:
-                raise PluginError(f"{name!r} is not a plugin (see `dagrad plugins`)")
-            if info.status != "loaded":
-                raise PluginError(f"plugin {info.described} is {info.status}: {info.error}")
+            info = loaded_plugin(name)
             for op_name in info.ops:
                 if op_name in info.unused:
                     unusable[op_name] = info.unused[op_name]

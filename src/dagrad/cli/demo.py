@@ -238,8 +238,6 @@ PLOTS = {
 
 def _plots(history, out_dir: Path, labels: dict, notes: list) -> list:
     """The History's plots as PNG files; without matplotlib, a note saying how to get them."""
-    import sys
-
     from ..errors import RenderError
 
     if "matplotlib.pyplot" not in sys.modules:  # a command writes files: no window, whatever the desktop

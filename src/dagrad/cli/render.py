@@ -155,7 +155,7 @@ def _run(obj, feeds: dict, loss):
         return obj
     if not isinstance(obj, Graph):
         raise RenderError(f"the function must return a dagrad Graph or Result, not {type(obj).__name__}")
-    inputs = [n.name for n in obj.nodes() if n.kind == "input"]
+    inputs = obj.inputs
     if not feeds and inputs:  # nothing to run it on: draw the structure
         if loss is not None:
             raise RenderError(f"--loss {loss!r}: the graph needs its inputs {', '.join(inputs)} fed to run "

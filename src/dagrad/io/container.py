@@ -30,7 +30,7 @@ import numpy as np
 
 from .untrusted import Source, parse_json, quote
 
-__all__ = ["MAX_HEADER_BYTES", "Entry", "storage", "write", "open_regular", "read_table", "read_array", "matches"]
+__all__ = ["MAX_HEADER_BYTES", "Entry", "storage", "write", "open_regular", "read_table", "read_array", "read_into", "matches"]
 
 MAX_HEADER_BYTES = 100_000_000
 """The largest header dagrad writes or reads: safetensors' own limit, so every such reader accepts the file."""
@@ -212,18 +212,23 @@ def read_array(f: BinaryIO, entry: Entry, data_start: int, dtype: np.dtype, shap
     _, stored, _ = storage(dtype)
     array = np.empty(entry.shape, stored)
     f.seek(data_start + entry.begin)
-    view = array.reshape(-1).view(np.uint8)
-    done = 0
-    while done < view.size:
-        n = f.readinto(view[done:])
-        if not n:
-            raise source.error(part, "is cut short (the file changed while it was read)")
-        done += n
+    read_into(f, array, source, part)
     if array.dtype != dtype:
         array = array.reshape(-1).view(dtype.newbyteorder("<")).reshape(shape)
         if dtype.byteorder == ">":
             array = array.astype(dtype)
     return array.reshape(shape)
+
+
+def read_into(f: BinaryIO, array: np.ndarray, source: Source, part: str) -> None:
+    """Fill the contiguous ``array`` with its bytes from ``f``, in place; a ``FormatError`` if the file ends first."""
+    view = array.reshape(-1).view(np.uint8)
+    done = 0
+    while done < view.size:
+        n = f.readinto(view[done:])
+        if not n:
+            raise source.error(part, "is cut short (the file changed or is truncated)")
+        done += n
 
 
 def matches(entry: Optional[Entry], dtype: np.dtype, shape: tuple) -> bool:

@@ -19,7 +19,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .container import MAX_HEADER_BYTES
+from ..node import SOURCE_KINDS
+from .container import MAX_HEADER_BYTES, read_into
 from .model import ArraySpec
 from .untrusted import Source, parse_json, quote
 
@@ -125,13 +126,7 @@ class Reader:
                 raise self.source.error(part, f"declares {info.file_size:,} bytes, but its header and a {dtype} array "
                                               f"of shape {list(shape)} take {npy.tell() + nbytes:,}")
             array = np.empty(spec.shape[::-1] if fortran else spec.shape, dtype)
-            view = array.reshape(-1).view(np.uint8)
-            done = 0
-            while done < nbytes:
-                n = npy.readinto(view[done:])
-                if not n:
-                    raise self.source.error(part, "is cut short")
-                done += n
+            read_into(npy, array, self.source, part)
         return array.T if fortran else array
 
 
@@ -149,7 +144,7 @@ def _upgrade(document: dict) -> dict:
         rec = dict(rec)
         rec.setdefault("attrs", {})
         provider = {key: rec.pop(key, None) for key in ("plugin", "distribution", "version")}
-        if rec.get("op") not in ("input", "param", "const") and isinstance(rec.get("op"), str):
+        if rec.get("op") not in SOURCE_KINDS and isinstance(rec.get("op"), str):
             ops.setdefault(rec["op"], provider)
         if rec.get("op") in ("param", "const"):
             rec["array"] = rec.get("name")

@@ -25,6 +25,7 @@ import numpy as np
 from .._version import __version__
 from ..errors import DagradError, FormatError
 from ..graph import MAX_NAME_LENGTH, Graph, Node
+from ..node import SOURCE_KINDS
 from ..plugins import BUILTINS, registry
 from .untrusted import Source, depth, is_distribution_name, quote
 
@@ -43,7 +44,6 @@ DEFAULT_MAX_NODES = 100_000
 """Nodes ``dg.load`` accepts unless told otherwise; see docs/files.md for the measured cost per node."""
 MAX_ATTR_DEPTH = 16  # op attributes nest a few levels (an index of slices); deeper is hostile
 PROVIDER_POLICIES = ("warn", "error", "ignore")
-SOURCE_OPS = ("input", "param", "const")
 
 
 class ProviderWarning(UserWarning):
@@ -161,7 +161,7 @@ def check_document(document: Any, source: Source, max_nodes: Optional[int]) -> t
     names: set = set()
     for i, rec in enumerate(nodes):
         _check_record(i, rec, names, specs, source)
-        if rec["op"] not in SOURCE_OPS and rec["op"] not in ops:
+        if rec["op"] not in SOURCE_KINDS and rec["op"] not in ops:
             raise source.error(f"node {quote(rec['name'])}", f"uses op {quote(rec['op'])}, whose provider is not recorded")
     updates = document.get("updates", {})
     if not isinstance(updates, dict) or not all(isinstance(v, str) for v in updates.values()):
@@ -262,7 +262,7 @@ def check_ops(records: list[dict], document: dict, source: Source, on_provider_c
     recorded = document.get("ops", {})
     missing: dict[str, list[str]] = {}
     for rec in records:
-        if rec["op"] not in SOURCE_OPS and rec["op"] not in reg.ops:
+        if rec["op"] not in SOURCE_KINDS and rec["op"] not in reg.ops:
             missing.setdefault(rec["op"], []).append(rec["name"])
     if missing:
         reasons = [_why_missing(op_name, users, recorded.get(op_name, {}), document) for op_name, users in missing.items()]
@@ -335,12 +335,12 @@ def build_order(records: list[dict], source: Source) -> list[dict]:
     """Records in an order where every input comes before its consumers (file order when possible)."""
     index = {rec["name"]: i for i, rec in enumerate(records)}
     if all(index.get(src, len(records)) < i for i, rec in enumerate(records) for src in rec["inputs"]) and \
-            not any(rec["inputs"] for rec in records if rec["op"] in SOURCE_OPS):
+            not any(rec["inputs"] for rec in records if rec["op"] in SOURCE_KINDS):
         return records  # the usual case: saved in insertion order, which is topological unless a rewire changed it
     dag = nx.DiGraph()
     dag.add_nodes_from(index)
     for rec in records:
-        if rec["op"] in SOURCE_OPS and rec["inputs"]:
+        if rec["op"] in SOURCE_KINDS and rec["inputs"]:
             raise source.error(f"node {quote(rec['name'])}", f"is a {rec['op']} and cannot have inputs")
         for src in rec["inputs"]:
             if src not in index:

@@ -10,12 +10,12 @@ import graphviz
 
 from ..errors import RenderError
 from .diagram import build
+from .layout import DEFAULT_MAX_NODES
 from .run import format_for, run_dot, write
 from .viewer import Viewer, write_page
 
 __all__ = ["DEFAULT_MAX_NODES", "DEFAULT_TIMEOUT", "render", "show"]
 
-DEFAULT_MAX_NODES = 200  # past ~200 detailed boxes a diagram is no longer readable, and dot slows down
 DEFAULT_TIMEOUT = 60.0  # seconds; dot is stopped after this and a RenderError says what to do
 
 

@@ -16,6 +16,7 @@ records their versions and checksums, and ``make vendor-js`` updates them.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
@@ -31,7 +32,7 @@ from .diagram import (
     box_attrs, check_options, cluster_attrs, count, graph_attrs, legend, link_tip, measured, op_text, step_scope,
     title,
 )
-from .layout import plan_layout, scope_chain
+from .layout import DEFAULT_MAX_NODES, plan_layout, scope_chain
 from .notebook import mimebundle
 from .run import write
 from .summary import Stats, dtype_name, histogram
@@ -45,7 +46,7 @@ OURS = ("viewer.js", "viewer.css")
 def model(
     obj: Any,
     *,
-    max_nodes: Optional[int] = 200,
+    max_nodes: Optional[int] = DEFAULT_MAX_NODES,
     collapse: Optional[Iterable[str]] = None,
     expand: Optional[Iterable[str]] = None,
     show: Sequence[str] = ("value", "grad"),
@@ -199,15 +200,11 @@ def page(obj: Any, **options: Any) -> str:
     body = json.dumps(data, separators=(",", ":"), allow_nan=False)
     scripts = "\n".join(f"<script>{_script(_static(n))}</script>" for n in VENDORED + ("viewer.js",))
     return (_static("viewer.html")
-            .replace("{{TITLE}}", _html_text(f"{name} \u2013 dagrad gradient flow"))
+            .replace("{{TITLE}}", html.escape(f"{name} \u2013 dagrad gradient flow", quote=False))
             .replace("{{CSS}}", _static("viewer.css"))
             .replace("{{BADGE}}", BADGE_FILL)
             .replace("{{DATA}}", _script(body))
             .replace("{{SCRIPTS}}", scripts))
-
-
-def _html_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def write_page(obj: Any, path: Union[str, os.PathLike], **options: Any) -> Path:
@@ -230,8 +227,7 @@ class Viewer:
 
     def html(self) -> str:
         """The ``<iframe>`` holding the page."""
-        document = page(self.obj, **self.options)
-        escaped = document.replace("&", "&amp;").replace('"', "&quot;")
+        escaped = html.escape(page(self.obj, **self.options))  # the page as the value of a quoted attribute
         return (f'<iframe srcdoc="{escaped}" sandbox="allow-scripts" title="dagrad gradient flow" '
                 f'style="width: 100%; height: {self.height}px; border: 1px solid #ccc"></iframe>')
 

@@ -7,6 +7,7 @@ from typing import Callable, Iterable, Optional
 from ..errors import PluginError
 from ..plugins import registry
 from .checks import check_op
+from .checks.runner import loaded_plugin
 
 __all__ = ["op_tests", "ops_of", "unusable_ops"]
 
@@ -19,10 +20,8 @@ def ops_of(names: Iterable[str]) -> list[str]:
     reg = registry()
     found: list[str] = []
     for name in names:
-        info = reg.plugins.get(name)
-        if info is not None:
-            if info.status != "loaded":
-                raise PluginError(f"plugin {name!r} ({info.distribution}) is {info.status}: {info.error}")
+        if name in reg.plugins:
+            info = loaded_plugin(name)
             found.extend(op for op in info.ops if op not in info.unused)
         elif name in reg.ops:
             found.append(name)

@@ -105,7 +105,7 @@
       const a = repOf(nodes[u]), b = repOf(nodes[v]);
       if (a === b) continue;
       const key = a + ">" + b;
-      if (!flows.has(key)) flows.set(key, { a, b, sq: 0, seen: false, bad: false, heads: new Set() });
+      if (!flows.has(key)) flows.set(key, { a, b, sq: 0, seen: false, bad: false });
       const f = flows.get(key);
       if (norm !== null) { f.sq += norm * norm; f.seen = true; }
       if (bad) { f.bad = true; f.seen = true; }

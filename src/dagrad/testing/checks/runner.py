@@ -8,7 +8,7 @@ import numpy as np
 
 from ...errors import HigherOrderError, PluginError
 from ...opdef import Op
-from ...plugins import registry
+from ...plugins import PluginInfo, registry
 from .cases import Case, SampleSource, cases_from, generated_cases, in_registry, resolve, who
 from .numerics import check_float32, check_gradients, check_integer_inputs, check_mixed_precision
 from .report import OpCheckFailure, OpCheckReport, Problem, Refused, indent, more_cases
@@ -16,7 +16,7 @@ from .rules import (check_dtype_rule, check_saves, check_shape_rule, check_unkno
                     run_forward, why_no_gradients)
 from .second_order import check_graph_vjp, check_second_order
 
-__all__ = ["OpCheckFailure", "OpCheckReport", "check_op", "check_plugin"]
+__all__ = ["OpCheckFailure", "OpCheckReport", "check_op", "check_plugin", "loaded_plugin"]
 
 
 def check_op(
@@ -126,12 +126,7 @@ def check_plugin(name: str, *, seed: int = 0, generated: bool = True) -> list[Op
     """
     __tracebackhide__ = True
     reg = registry()
-    info = reg.plugins.get(name)
-    if info is None:
-        known = ", ".join(sorted(reg.plugins)) or "none"
-        raise PluginError(f"no plugin named {name!r} is registered (registered: {known})")
-    if info.status != "loaded":
-        raise PluginError(f"plugin {name!r} is {info.status}: {info.error}")
+    info = loaded_plugin(name)
     reports, failures = [], []
     for op_name in info.ops:
         if op_name in info.unused:
@@ -144,6 +139,18 @@ def check_plugin(name: str, *, seed: int = 0, generated: bool = True) -> list[Op
     if failures:
         raise OpCheckFailure(f"plugin {name!r}: {len(failures)} op(s) failed\n" + "\n".join(failures), failures)
     return reports
+
+
+def loaded_plugin(name: str) -> PluginInfo:
+    """The registered plugin ``name``, which must have loaded; a ``PluginError`` says what is wrong otherwise."""
+    reg = registry()
+    info = reg.plugins.get(name)
+    if info is None:
+        known = ", ".join(sorted(reg.plugins)) or "none"
+        raise PluginError(f"no plugin named {name!r} is registered (registered: {known})")
+    if info.status != "loaded":
+        raise PluginError(f"plugin {info.described} is {info.status}: {info.error}")
+    return info
 
 
 def _check_case(op: Op, case: Case, seed: int, eps: float, atol: float, rtol: float,
