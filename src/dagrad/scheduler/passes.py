@@ -308,7 +308,6 @@ def _backward_program(names: list, nodes: list, ops: list, inputs: list, in_bset
     for ins in compress(inputs, in_bset):
         for i in ins:
             contributions[i] += 1
-    seen = [0] * len(nodes)
     flowing = in_bset.__getitem__
     append = backward.append
     target = tuple.__new__  # Target(...) without the named tuple's Python-level __new__: one per edge
@@ -336,8 +335,7 @@ def _backward_program(names: list, nodes: list, ops: list, inputs: list, in_bset
         targets = []
         for j, i in enumerate(ins):
             if flows[j]:
-                targets.append(target(Target, (j, i, seen[i] == 0, contributions[i] > 1)))
-                seen[i] += 1
+                targets.append(target(Target, (j, i, contributions[i] > 1)))
         append(Backward(s, names[s], op, ins, *reads, tuple(targets), op.vjp_kwargs(nodes[s].attrs, flows)))
     return backward
 

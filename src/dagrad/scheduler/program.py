@@ -62,7 +62,6 @@ class Forward:
     tail: Optional[tuple] = ()
     keep_residuals: bool = False  # the forward returns (out, residuals) and a VJP will read them
     guard: bool = False           # hand this op read-only arrays (it does not ship with dagrad)
-    record_shape: bool = False    # the backward pass needs this value's shape after the value is freed
     free: tuple = ()              # slots whose values are dead after this instruction
 
 
@@ -75,7 +74,6 @@ class Target(NamedTuple):
 
     position: int
     slot: int
-    first: bool    # no earlier instruction contributes to this slot's gradient
     shared: bool   # more than one instruction (or input position) contributes to it
 
 
