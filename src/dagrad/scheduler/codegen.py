@@ -50,7 +50,10 @@ _FILENAME = "<dagrad plan>"
 
 @dataclass
 class Code:
-    """A program's compiled code, its source, and which instruction each line belongs to.
+    """A program's compiled code and which instruction each line belongs to.
+
+    The source is not kept (it can be megabytes, and ``source(program)`` writes
+    it again for the rare ``print(plan)``).
 
     The function's globals are the constants the source names (instructions,
     ops, dtypes), never the program or the plan: the code is cached on the
@@ -59,7 +62,6 @@ class Code:
 
     function: Any
     owners: dict = field(default_factory=dict)   # line number -> ("forward" | "backward", instruction)
-    source: str = ""
 
 
 class _Writer:
@@ -253,6 +255,7 @@ def _write_backward(w: _Writer, program: Any, shape_of: dict, declared: dict, dt
     w.line("# backward: each node's gradient is complete when its turn comes (reverse topological order)")
     w.line("missing = []                              # nodes no gradient reached, left out of the order")
     w.line("flows = {}" if keep_all else "flows = None")
+    keeps_residuals = {ins.slot for ins in program.forward if ins.keep_residuals}
     loss_slot = program.backward[0].slot
     others = [ins.slot for ins in program.backward[1:]]
     for k in range(0, len(others), 16):
@@ -283,12 +286,12 @@ def _write_backward(w: _Writer, program: Any, shape_of: dict, declared: dict, dt
         if "out" in wants:
             args.append(f"out=v{ins.slot}" if ins.reads_out else "out=None")
         if "res" in wants:
-            args.append(f"res=r{ins.slot}" if _keeps_residuals(program, ins.slot) else "res=None")
+            args.append(f"res=r{ins.slot}" if ins.slot in keeps_residuals else "res=None")
         args += [f"{k}={w.literal(v, f'{ins.op.name}_{k}')}" for k, v in ins.kwargs.items()]
         vjp = w.const(ins.op.vjp_rule, f"vjp_{ins.op.name}")
         w.line(f"gs = {vjp}({', '.join(args)})", indent=2)
         w.line(f"if gs.__class__ is not tuple or len(gs) != {len(ins.inputs)}: gs = as_grad_tuple(gs, {me})", indent=2)
-        if "res" in wants and _keeps_residuals(program, ins.slot):
+        if "res" in wants and ins.slot in keeps_residuals:
             w.line(f"del r{ins.slot}", indent=2)
         for t in ins.targets:
             i = t.slot
@@ -316,10 +319,6 @@ def _write_backward(w: _Writer, program: Any, shape_of: dict, declared: dict, dt
         w.own(None)
 
 
-def _keeps_residuals(program: Any, slot: int) -> bool:
-    return any(ins.slot == slot and ins.keep_residuals for ins in program.forward)
-
-
 # ----------------------------------------------------------------- running --
 
 
@@ -333,7 +332,7 @@ def build(program: Any) -> Code:
     # the garbage collector frees (the code never calls itself).
     function = namespace.pop("run")
     owners = {line + written.offset: owner for line, owner in written.writer.owners.items()}
-    return Code(function, owners, written.lines_text)
+    return Code(function, owners)
 
 
 def run(plan: Any, code: Code, fed: list, cotangent: Optional[np.ndarray]):
