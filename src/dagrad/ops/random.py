@@ -42,6 +42,17 @@ def keep_mask(shape: tuple, key: float, rate: float, stream: int, dtype) -> np.n
     return (uniform >= rate).astype(dtype) * np.asarray(1.0 / (1.0 - rate), dtype=dtype)
 
 
+def _step_mask(x: np.ndarray, training: np.ndarray, rate: float, stream: int):
+    """The keep mask ``dropout`` and ``dropout_mask`` draw for this step, or None when nothing is dropped.
+
+    Nothing is dropped when evaluating (``training`` is 0) or at ``rate`` 0.
+    """
+    key = training.item() if training.size == 1 else 0
+    if not key or rate == 0.0:
+        return None
+    return keep_mask(x.shape, key, rate, stream, x.dtype)
+
+
 @op(shape=_dropout_shape, dtype=first_dtype, saves=(), residuals=True, samples=_dropout_samples,
     counterparts={"torch": "torch.nn.functional.dropout"})
 def dropout(x, training, *, rate=0.5, stream=0):
@@ -51,11 +62,8 @@ def dropout(x, training, *, rate=0.5, stream=0):
     value is the key of this step's random mask, combined with the node's own ``stream``
     (a seed, so that two dropout nodes draw different masks at the same step).
     """
-    key = training.item() if training.size == 1 else 0
-    if not key or rate == 0.0:
-        return x, None
-    mask = keep_mask(x.shape, key, rate, stream, x.dtype)
-    return x * mask, mask
+    mask = _step_mask(x, training, rate, stream)
+    return (x, None) if mask is None else (x * mask, mask)
 
 
 @dropout.vjp
@@ -76,10 +84,8 @@ def dropout_mask(x, training, *, rate=0.5, stream=0):
     Its gradient graph: the gradient of dropout is the output gradient times
     this mask, which the node draws again from the same key and stream.
     """
-    key = training.item() if training.size == 1 else 0
-    if not key or rate == 0.0:
-        return np.ones(x.shape, x.dtype)
-    return keep_mask(x.shape, key, rate, stream, x.dtype)
+    mask = _step_mask(x, training, rate, stream)
+    return np.ones(x.shape, x.dtype) if mask is None else mask
 
 
 @dropout_mask.vjp
