@@ -19,17 +19,8 @@ from .samples import away_from_zero, positive, uniform
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def _reduce(losses: np.ndarray, reduction: str) -> np.ndarray:
-    if reduction == "sum":
-        return losses.sum()
-    if reduction == "mean":  # the mean of no losses is NaN, as PyTorch's (and the issue-14 losses below)
-        return losses.sum() / losses.size if losses.size else np.full((), np.nan, losses.dtype)
-    return losses
-
-
 def _reduced_rule(shape, reduction):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, not {reduction!r}")
+    _check_reduction(reduction)
     return () if reduction != "none" else tuple(shape)
 
 
@@ -89,7 +80,7 @@ def softmax_cross_entropy(logits, labels, *, reduction="mean"):
     total = probs.sum(axis=1, keepdims=True)
     losses = (np.log(total[:, 0]) - shifted[rows, picks]).reshape(labels.shape)
     probs /= total
-    return _reduce(losses, reduction), (probs, rows, picks)
+    return _torch_reduce(losses, reduction, losses.dtype), (probs, rows, picks)
 
 
 @softmax_cross_entropy.vjp
@@ -155,7 +146,7 @@ def _logits_dtype(logits, *rest, **attrs):
 def binary_cross_entropy_with_logits(logits, targets, *, reduction="mean"):
     """Binary cross-entropy of ``targets`` in [0, 1] under ``sigmoid(logits)``, stable for large |logits|."""
     losses = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
-    return _reduce(losses, reduction).astype(logits.dtype, copy=False)
+    return _torch_reduce(losses, reduction, logits.dtype)
 
 
 @binary_cross_entropy_with_logits.vjp
@@ -200,7 +191,7 @@ def _mse_samples(rng):
 def mse(prediction, target, *, reduction="mean"):
     """Squared error ``(prediction - target) ** 2``, reduced."""
     diff = prediction - target
-    return _reduce(diff * diff, reduction)
+    return _torch_reduce(diff * diff, reduction, diff.dtype)
 
 
 @mse.vjp
