@@ -53,6 +53,7 @@ from ..opdef import Sample, first_dtype, op
 from ..shapes import Shape, broadcast_shapes, format_shape
 from ..tensor import apply
 from .adjoints import is_nonzero, is_positive, static_rank, zeros_like
+from .linalg import swap_last
 
 __all__ = ["tri_like", "inv", "det", "slogdet", "solve", "cholesky", "qr", "svd", "eigh", "pinv", "matrix_norm"]
 
@@ -176,8 +177,7 @@ def _rotation(diff: np.ndarray, tied: np.ndarray, k: np.ndarray, touched: np.nda
 
 def _mT(t):
     """``t`` with its last two axes swapped."""
-    n = static_rank(t, "a matrix op")
-    return apply("transpose", t, axes=tuple(range(n - 2)) + (n - 1, n - 2))
+    return swap_last(t, "a matrix op")
 
 
 def _col(t):
