@@ -54,6 +54,7 @@ from ..shapes import Shape, broadcast_shapes, format_shape
 from ..tensor import apply
 from .adjoints import is_nonzero, is_positive, static_rank, zeros_like
 from .linalg import swap_last
+from .statistics import others_product_last
 
 __all__ = ["tri_like", "inv", "det", "slogdet", "solve", "cholesky", "qr", "svd", "eigh", "pinv", "matrix_norm"]
 
@@ -376,14 +377,6 @@ def _det_samples(rng):
     ]
 
 
-def _others_product(s: np.ndarray) -> np.ndarray:
-    """``prod_{j != i} s_j`` for each ``i``, without dividing (so zeros are fine)."""
-    ones = np.ones(s.shape[:-1] + (1,), s.dtype)
-    left = np.cumprod(np.concatenate([ones, s[..., :-1]], -1), -1)
-    right = np.cumprod(np.concatenate([ones, s[..., :0:-1]], -1), -1)[..., ::-1]
-    return left * right
-
-
 def _cofactor(a: np.ndarray, det: np.ndarray) -> np.ndarray:
     """The cofactor matrix, ``det(A) A⁻ᵀ``, also for singular matrices (by the SVD there).
 
@@ -401,7 +394,7 @@ def _cofactor(a: np.ndarray, det: np.ndarray) -> np.ndarray:
     if singular.any():
         u, s, vh = np.linalg.svd(flat[singular])
         signs = np.linalg.det(u) * np.linalg.det(vh)
-        out[singular] = signs[:, None, None] * ((u * _others_product(s)[:, None, :]) @ vh)
+        out[singular] = signs[:, None, None] * ((u * others_product_last(s)[:, None, :]) @ vh)
     return out.reshape(a.shape)
 
 

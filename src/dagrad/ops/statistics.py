@@ -52,22 +52,26 @@ def _axes_samples(make=away_from_zero, attrs=None, cases=REDUCTION_CASES):
 # ---------------------------------------------------------------- prod ---
 
 
-def _others_product(x: np.ndarray, axes: tuple) -> np.ndarray:
-    """For every entry, the product of the other entries it is reduced with; no division, so zeros are exact.
+def others_product_last(s: np.ndarray) -> np.ndarray:
+    """``prod_{j != i} s_j`` along the last axis for each ``i``; no division, so zeros are exact.
 
-    The reduced axes are moved last and flattened; the product of the others
-    is the product of those before (an exclusive cumulative product) times
-    the product of those after (the same, from the other end).
+    The product of those before (an exclusive cumulative product) times the
+    product of those after (the same, from the other end).
     """
+    ones = np.ones_like(s[..., :1])
+    before = np.concatenate([ones, np.cumprod(s, axis=-1)[..., :-1]], axis=-1)
+    after = np.flip(np.concatenate([ones, np.cumprod(np.flip(s, -1), axis=-1)[..., :-1]], axis=-1), -1)
+    return before * after
+
+
+def _others_product(x: np.ndarray, axes: tuple) -> np.ndarray:
+    """For every entry, the product of the other entries it is reduced with (the reduced axes moved last, flattened)."""
     if not axes:
         return np.ones_like(x)
     kept = [a for a in range(x.ndim) if a not in axes]
     moved = np.transpose(x, kept + list(axes))
     rows = moved.reshape(moved.shape[:len(kept)] + (math.prod(x.shape[a] for a in axes),))
-    ones = np.ones_like(rows[..., :1])
-    before = np.concatenate([ones, np.cumprod(rows, axis=-1)[..., :-1]], axis=-1)
-    after = np.flip(np.concatenate([ones, np.cumprod(np.flip(rows, -1), axis=-1)[..., :-1]], axis=-1), -1)
-    others = (before * after).reshape(moved.shape)
+    others = others_product_last(rows).reshape(moved.shape)
     return np.transpose(others, np.argsort(kept + list(axes)))
 
 
