@@ -250,11 +250,6 @@ def _as_mask(t, dtype):
     return apply("astype", t, dtype=np.dtype(dtype).name)
 
 
-def _sign(t):
-    """``sign(t)`` built from comparisons: piecewise constant, so its own gradient is zero."""
-    return _as_mask(apply("greater", t, 0.0), t.dtype) - _as_mask(apply("less", t, 0.0), t.dtype)
-
-
 def _check_reduction(reduction: str, allowed: tuple = _REDUCTIONS) -> None:
     if reduction not in allowed:
         raise ValueError(f"reduction must be one of {allowed}, not {reduction!r}")
@@ -761,9 +756,9 @@ def _(g, input, target, *, reduction):
 
 @l1_loss.graph_vjp
 def _(g, input, target, *, reduction):
-    """The sign is built from comparisons: piecewise constant, zero at a tie."""
+    """The ``sign`` op is piecewise constant (its gradient is zero), and zero at a tie."""
     diff = input - target
-    up = _graph_upstream(g, diff, reduction) * _sign(diff)
+    up = _graph_upstream(g, diff, reduction) * apply("sign", diff)
     return up, -up
 
 
@@ -807,7 +802,7 @@ def _(g, input, target, *, reduction, beta):
 def _(g, input, target, *, reduction, beta):
     """Which piece applies is a comparison, never differentiated."""
     diff = input - target
-    slope = _sign(diff)
+    slope = apply("sign", diff)
     if beta:
         slope = apply("where", apply("less", apply("abs", diff), beta), diff / beta, slope)
     up = _graph_upstream(g, diff, reduction) * slope

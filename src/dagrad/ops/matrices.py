@@ -52,7 +52,7 @@ import numpy as np
 from ..opdef import Sample, first_dtype, op
 from ..shapes import Shape, broadcast_shapes, format_shape
 from ..tensor import apply
-from .adjoints import is_nonzero, is_positive, static_rank, zeros_like
+from .adjoints import is_nonzero, static_rank, zeros_like
 from .linalg import swap_last
 from .statistics import others_product_last
 
@@ -981,13 +981,12 @@ def _extreme_weights_graph(values, largest: bool):
 
 @matrix_norm.graph_vjp
 def _(g, x, out, *, ord, keepdims):
-    """As the numpy rule. The tie shares and the signs are built from boolean masks, so their derivative is
-    zero; the second derivative of ``±1``/``±inf`` is zero and that of ``2``/``-2`` needs distinct singular
+    """As the numpy rule. The tie shares (from boolean masks) and the ``sign`` op are piecewise constant, so their
+    derivative is zero; the second derivative of ``±1``/``±inf`` is zero and that of ``2``/``-2`` needs distinct singular
     values."""
     if x.shape is not None and 0 in x.shape:
         return (zeros_like(x),)  # with sizes known only at run time, the max of no columns raises instead
     g = g if keepdims else _as_matrices(g)
-    dtype = x.dtype.name
     if ord == "fro":
         o = out if keepdims else _as_matrices(out)
         zero = apply("logical_not", is_nonzero(o))
@@ -1001,5 +1000,4 @@ def _(g, x, out, *, ord, keepdims):
     axis = -2 if ord in (1, -1) else -1
     sums = apply("sum", apply("abs", x), axis=axis)
     w = apply("expand_dims", _extreme_weights_graph(sums, ord > 0), axis=axis)
-    sign = apply("astype", is_positive(x), dtype=dtype) - apply("astype", is_positive(-x), dtype=dtype)
-    return (g * w * sign,)
+    return (g * w * apply("sign", x),)
