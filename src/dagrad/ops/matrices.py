@@ -54,6 +54,7 @@ from ..shapes import Shape, broadcast_shapes, format_shape
 from ..tensor import apply
 from .adjoints import is_nonzero, static_rank, zeros_like
 from .linalg import swap_last
+from .shaping import tril, triu
 from .statistics import others_product_last
 
 __all__ = ["tri_like", "inv", "det", "slogdet", "solve", "cholesky", "qr", "svd", "eigh", "pinv", "matrix_norm"]
@@ -222,8 +223,7 @@ def _touched_graph(g, axis: int):
 
 def _fold_graph(s, upper: bool):
     """The gradient of a symmetric matrix ``s`` folded onto the triangle read (see ``_triangle_weights``)."""
-    mask = tri_like(s, k=0) + tri_like(s, k=-1)
-    return s * (_mT(mask) if upper else mask)
+    return triu(s) + triu(s, k=1) if upper else tril(s) + tril(s, k=-1)
 
 
 # ------------------------------------------------------------ samples ---
@@ -600,7 +600,7 @@ def _(g, x, out, *, upper):
 @cholesky.graph_vjp
 def _(g, x, out, *, upper):
     lower, gl = (_mT(out), _mT(g)) if upper else (out, g)
-    p = (_mT(lower) @ gl) * (0.5 * (tri_like(lower, k=0) + tri_like(lower, k=-1)))
+    p = 0.5 * _fold_graph(_mT(lower) @ gl, upper=False)
     y = solve(_mT(lower), p)
     s = _mT(solve(_mT(lower), _mT(y)))
     return (_fold_graph(0.5 * (s + _mT(s)), upper),)
@@ -683,7 +683,7 @@ def _(g, x, out, *, part):
         gv = g - gu @ _mT(e)                                # R̄ with its first k columns zeroed
         gq = (x - (x @ e) @ _mT(e)) @ _mT(gv)               # Y V̄ᵀ, written for the whole width
         mid = gu @ _mT(u) - _mT(q) @ gq
-    copied = mid * _mT(tri_like(mid, k=0)) + _mT(mid * _mT(tri_like(mid, k=-1)))   # _copy_upper
+    copied = triu(mid) + _mT(triu(mid, k=1))                # _copy_upper
     gx = _mT(solve(u, _mT(gq + q @ copied)))                # m x k
     ga = gx @ _mT(e)
     if part == "R":
