@@ -34,7 +34,8 @@ import numpy as np
 from ..opdef import Sample, float_dtype, op
 from ..shapes import broadcast_shapes, format_shape
 from ..tensor import apply
-from .adjoints import broadcast_like, reduced_count, static_rank
+from .adjoints import broadcast_like, reduced_count
+from .linalg import swap_last
 from .random import keep_mask
 from .samples import away_from_zero, uniform
 
@@ -181,12 +182,6 @@ def _weights_backward(dw, q, k, mask, w, scale, needs) -> tuple:
 # ------------------------------------------------------- graph backward ---
 
 
-def _swap_last(t, who: str):
-    """``t`` with its last two axes swapped."""
-    n = static_rank(t, who)
-    return apply("transpose", t, axes=tuple(range(n - 2)) + (n - 1, n - 2))
-
-
 def _weights_backward_graph(dw, q, k, mask, w, scale, needs) -> tuple:
     """``_weights_backward`` as nodes: the same maths with dagrad ops on Tensors."""
     need_q, need_k, need_mask = needs
@@ -197,7 +192,7 @@ def _weights_backward_graph(dw, q, k, mask, w, scale, needs) -> tuple:
         features = reduced_count(q, -1)
         s = 1.0 / math.sqrt(features) if isinstance(features, int) else 1.0 / apply("sqrt", features)
     dq = apply("matmul", ds, k) * s if need_q else None
-    dk = apply("matmul", _swap_last(ds, who), q * s) if need_k else None
+    dk = apply("matmul", swap_last(ds, who), q * s) if need_k else None
     dmask = ds if need_mask and mask is not None and mask.dtype != np.dtype(bool) else None
     return dq, dk, dmask
 
@@ -332,12 +327,12 @@ def _(g, query, key, value, *extras, has_mask, dropout_p, is_causal, scale, stre
     mask, training = _split_extras(extras, has_mask, dropout_p)
     weight_inputs = (query, key) + ((mask,) if has_mask else ())
     w = attention_weights(*weight_inputs, has_mask=has_mask, is_causal=is_causal, scale=scale)
-    dw = apply("matmul", g, _swap_last(value, "attention"))
+    dw = apply("matmul", g, swap_last(value, "attention"))
 
     def dropped(t):
         return t if dropout_p == 0 else apply("dropout", t, training, rate=dropout_p, stream=stream)
 
-    dv = apply("matmul", _swap_last(dropped(broadcast_like(w, dw) if dropout_p else w), "attention"), g) \
+    dv = apply("matmul", swap_last(dropped(broadcast_like(w, dw) if dropout_p else w), "attention"), g) \
         if needs[2] else None
     need_mask = has_mask and needs[3]
     dq = dk = dm = None

@@ -302,7 +302,7 @@ def _(g, *xs, axis):
 @stack.graph_vjp
 def _(g, *xs, axis, needs):
     (a,) = normalize_axes(axis, static_rank(g, "stack"))
-    return tuple(getitem(g, index=encode_index((slice(None),) * a + (i,))) if need else None
+    return tuple(getitem(g, index=index_along(a, i)) if need else None
                  for i, need in enumerate(needs))
 
 
@@ -345,6 +345,11 @@ def _(g, x, *, index):
 @getitem.graph_vjp
 def _(g, x, *, index):
     return (add_at(g, x, index=index),)
+
+
+def index_along(axis: int, item) -> tuple:
+    """The encoded ``getitem`` index of ``item`` (an integer or a slice) along ``axis``: ``x[:, ..., :, item]``."""
+    return encode_index((slice(None),) * axis + (item,))
 
 
 def _take_rule(x, indices, *, axis=0):

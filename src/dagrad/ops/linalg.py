@@ -56,9 +56,10 @@ def _(g, a, b, needs):
     return ga, gb
 
 
-def _swap_last(t, ndim: int):
-    """``t`` with its last two axes swapped (a Tensor of ``ndim`` axes)."""
-    return apply("transpose", t, axes=tuple(range(ndim - 2)) + (ndim - 1, ndim - 2))
+def swap_last(t, who: str):
+    """The Tensor ``t`` with its last two axes swapped, for the graph VJPs of matrix ops (``who`` names the op)."""
+    n = static_rank(t, who)
+    return apply("transpose", t, axes=tuple(range(n - 2)) + (n - 1, n - 2))
 
 
 @matmul.graph_vjp
@@ -69,16 +70,16 @@ def _(g, a, b, needs):
         return (g * b if need_a else None), (g * a if need_b else None)
     if na == 1:
         g2 = apply("expand_dims", g, axis=-2)                                              # (..., 1, n)
-        ga = apply("squeeze", matmul(g2, _swap_last(b, nb)), axis=-2) if need_a else None  # (..., k)
+        ga = apply("squeeze", matmul(g2, swap_last(b, "matmul")), axis=-2) if need_a else None  # (..., k)
         gb = matmul(apply("expand_dims", a, axis=-1), g2) if need_b else None              # (..., k, n)
         return ga, gb
     if nb == 1:
         g2 = apply("expand_dims", g, axis=-1)                                              # (..., m, 1)
         ga = matmul(g2, apply("expand_dims", b, axis=0)) if need_a else None               # (..., m, k)
-        gb = apply("squeeze", matmul(_swap_last(a, na), g2), axis=-1) if need_b else None  # (..., k)
+        gb = apply("squeeze", matmul(swap_last(a, "matmul"), g2), axis=-1) if need_b else None  # (..., k)
         return ga, gb
-    ga = matmul(g, _swap_last(b, nb)) if need_a else None
-    gb = matmul(_swap_last(a, na), g) if need_b else None
+    ga = matmul(g, swap_last(b, "matmul")) if need_a else None
+    gb = matmul(swap_last(a, "matmul"), g) if need_b else None
     return ga, gb
 
 

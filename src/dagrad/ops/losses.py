@@ -19,17 +19,8 @@ from .samples import away_from_zero, positive, uniform
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def _reduce(losses: np.ndarray, reduction: str) -> np.ndarray:
-    if reduction == "sum":
-        return losses.sum()
-    if reduction == "mean":  # the mean of no losses is NaN, as PyTorch's (and the issue-14 losses below)
-        return losses.sum() / losses.size if losses.size else np.full((), np.nan, losses.dtype)
-    return losses
-
-
 def _reduced_rule(shape, reduction):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, not {reduction!r}")
+    _check_reduction(reduction)
     return () if reduction != "none" else tuple(shape)
 
 
@@ -89,7 +80,7 @@ def softmax_cross_entropy(logits, labels, *, reduction="mean"):
     total = probs.sum(axis=1, keepdims=True)
     losses = (np.log(total[:, 0]) - shifted[rows, picks]).reshape(labels.shape)
     probs /= total
-    return _reduce(losses, reduction), (probs, rows, picks)
+    return _torch_reduce(losses, reduction, losses.dtype), (probs, rows, picks)
 
 
 @softmax_cross_entropy.vjp
@@ -121,14 +112,15 @@ def _pair_rule(x, y, *, reduction="mean"):
 _PAIR_SHAPES = [((4,), (4,)), ((2, 3), (3,)), ((3,), (2, 3)), ((3, 1), (1, 2)), ((2, 2), ()), ((0, 2), (0, 2)), ((1,), (1,))]
 
 
-def _pair_samples(first, second):
+def _pair_samples(first, second, attrs: dict = None):
     """Samples of a loss of two broadcasting inputs: every pairing of shapes under every reduction."""
 
     def samples(rng):
         out = []
         for s, t in _PAIR_SHAPES:
             for red in _REDUCTIONS:
-                out.append(Sample((first(rng, s), second(rng, t)), {"reduction": red}, f"{s} against {t}, {red}"))
+                out.append(Sample((first(rng, s), second(rng, t)), {**(attrs or {}), "reduction": red},
+                                  f"{s} against {t}, {red}"))
         return out
 
     return samples
@@ -155,7 +147,7 @@ def _logits_dtype(logits, *rest, **attrs):
 def binary_cross_entropy_with_logits(logits, targets, *, reduction="mean"):
     """Binary cross-entropy of ``targets`` in [0, 1] under ``sigmoid(logits)``, stable for large |logits|."""
     losses = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
-    return _reduce(losses, reduction).astype(logits.dtype, copy=False)
+    return _torch_reduce(losses, reduction, logits.dtype)
 
 
 @binary_cross_entropy_with_logits.vjp
@@ -200,7 +192,7 @@ def _mse_samples(rng):
 def mse(prediction, target, *, reduction="mean"):
     """Squared error ``(prediction - target) ** 2``, reduced."""
     diff = prediction - target
-    return _reduce(diff * diff, reduction)
+    return _torch_reduce(diff * diff, reduction, diff.dtype)
 
 
 @mse.vjp
@@ -257,11 +249,6 @@ def _as_float(a: np.ndarray) -> np.ndarray:
 def _as_mask(t, dtype):
     """A boolean Tensor as 0/1 numbers of ``dtype`` (a constant in the gradient, never differentiated)."""
     return apply("astype", t, dtype=np.dtype(dtype).name)
-
-
-def _sign(t):
-    """``sign(t)`` built from comparisons: piecewise constant, so its own gradient is zero."""
-    return _as_mask(apply("greater", t, 0.0), t.dtype) - _as_mask(apply("less", t, 0.0), t.dtype)
 
 
 def _check_reduction(reduction: str, allowed: tuple = _REDUCTIONS) -> None:
@@ -731,12 +718,13 @@ def _(g, input, target, *weight, axis, reduction, label_smoothing, needs):
 # ------------------------------------------- l1, smooth l1 and Huber ---
 
 
+def _wide(rng, shape):
+    """Differences well beyond beta and delta (0.8 and 0.7 in the samples), so both pieces of each loss are checked."""
+    return uniform(rng, shape, -2, 2)
+
+
 def _pair_float_samples(rng, attrs: dict = None) -> list:
-    out = []
-    for s, t in _PAIR_SHAPES:
-        for red in _REDUCTIONS:
-            out.append(Sample((uniform(rng, s, -2, 2), uniform(rng, t, -2, 2)), {**(attrs or {}), "reduction": red},
-                              f"{s} against {t}, {red}"))
+    out = _pair_samples(_wide, _wide, attrs)(rng)
     x = uniform(rng, (2, 3))
     out.append(Sample((x, x), {**(attrs or {}), "reduction": "mean"}, "the same input twice"))
     return out
@@ -750,11 +738,7 @@ def _pair_rule_with(check):
     return rule
 
 
-def _no_attrs():
-    pass
-
-
-@op(shape=_pair_rule_with(_no_attrs), dtype=float_dtype, float_inputs=True, saves=("inputs",),
+@op(shape=_pair_rule, dtype=float_dtype, float_inputs=True, saves=("inputs",),
     samples=_pair_float_samples, counterparts={"torch": _TORCH + "l1_loss"})
 def l1_loss(input, target, *, reduction="mean"):
     """Absolute error ``|input - target|``, reduced; its gradient at a tie is 0, as PyTorch's ``l1_loss``."""
@@ -770,9 +754,9 @@ def _(g, input, target, *, reduction):
 
 @l1_loss.graph_vjp
 def _(g, input, target, *, reduction):
-    """The sign is built from comparisons: piecewise constant, zero at a tie."""
+    """The ``sign`` op is piecewise constant (its gradient is zero), and zero at a tie."""
     diff = input - target
-    up = _graph_upstream(g, diff, reduction) * _sign(diff)
+    up = _graph_upstream(g, diff, reduction) * apply("sign", diff)
     return up, -up
 
 
@@ -816,7 +800,7 @@ def _(g, input, target, *, reduction, beta):
 def _(g, input, target, *, reduction, beta):
     """Which piece applies is a comparison, never differentiated."""
     diff = input - target
-    slope = _sign(diff)
+    slope = apply("sign", diff)
     if beta:
         slope = apply("where", apply("less", apply("abs", diff), beta), diff / beta, slope)
     up = _graph_upstream(g, diff, reduction) * slope

@@ -31,7 +31,7 @@ from ..opdef import Sample, first_dtype
 from .adjoints import is_nonzero
 from .elementwise import exp, sqrt, where
 from .presets import float_binary_op, float_unary_op, unary_op
-from .samples import UNARY_SHAPES, elementwise_samples, positive
+from .samples import UNARY_SHAPES, elementwise_samples, positive, uniform
 
 __all__ = [
     "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "arcsinh", "arccosh", "arctanh",
@@ -44,7 +44,7 @@ def _between(low: float, high: float):
     """A sample maker of values uniform in ``[low, high]``: inside an op's domain, away from its edges."""
 
     def make(rng: np.random.Generator, shape: tuple) -> np.ndarray:
-        return np.asarray(rng.uniform(low, high, size=shape))
+        return uniform(rng, shape, low, high)
 
     return make
 

@@ -52,7 +52,10 @@ import numpy as np
 from ..opdef import Sample, first_dtype, op
 from ..shapes import Shape, broadcast_shapes, format_shape
 from ..tensor import apply
-from .adjoints import is_nonzero, is_positive, static_rank, zeros_like
+from .adjoints import is_nonzero, static_rank, zeros_like
+from .linalg import swap_last
+from .shaping import tril, triu
+from .statistics import others_product_last
 
 __all__ = ["tri_like", "inv", "det", "slogdet", "solve", "cholesky", "qr", "svd", "eigh", "pinv", "matrix_norm"]
 
@@ -176,8 +179,7 @@ def _rotation(diff: np.ndarray, tied: np.ndarray, k: np.ndarray, touched: np.nda
 
 def _mT(t):
     """``t`` with its last two axes swapped."""
-    n = static_rank(t, "a matrix op")
-    return apply("transpose", t, axes=tuple(range(n - 2)) + (n - 1, n - 2))
+    return swap_last(t, "a matrix op")
 
 
 def _col(t):
@@ -221,8 +223,7 @@ def _touched_graph(g, axis: int):
 
 def _fold_graph(s, upper: bool):
     """The gradient of a symmetric matrix ``s`` folded onto the triangle read (see ``_triangle_weights``)."""
-    mask = tri_like(s, k=0) + tri_like(s, k=-1)
-    return s * (_mT(mask) if upper else mask)
+    return triu(s) + triu(s, k=1) if upper else tril(s) + tril(s, k=-1)
 
 
 # ------------------------------------------------------------ samples ---
@@ -376,14 +377,6 @@ def _det_samples(rng):
     ]
 
 
-def _others_product(s: np.ndarray) -> np.ndarray:
-    """``prod_{j != i} s_j`` for each ``i``, without dividing (so zeros are fine)."""
-    ones = np.ones(s.shape[:-1] + (1,), s.dtype)
-    left = np.cumprod(np.concatenate([ones, s[..., :-1]], -1), -1)
-    right = np.cumprod(np.concatenate([ones, s[..., :0:-1]], -1), -1)[..., ::-1]
-    return left * right
-
-
 def _cofactor(a: np.ndarray, det: np.ndarray) -> np.ndarray:
     """The cofactor matrix, ``det(A) A⁻ᵀ``, also for singular matrices (by the SVD there).
 
@@ -401,7 +394,7 @@ def _cofactor(a: np.ndarray, det: np.ndarray) -> np.ndarray:
     if singular.any():
         u, s, vh = np.linalg.svd(flat[singular])
         signs = np.linalg.det(u) * np.linalg.det(vh)
-        out[singular] = signs[:, None, None] * ((u * _others_product(s)[:, None, :]) @ vh)
+        out[singular] = signs[:, None, None] * ((u * others_product_last(s)[:, None, :]) @ vh)
     return out.reshape(a.shape)
 
 
@@ -607,7 +600,7 @@ def _(g, x, out, *, upper):
 @cholesky.graph_vjp
 def _(g, x, out, *, upper):
     lower, gl = (_mT(out), _mT(g)) if upper else (out, g)
-    p = (_mT(lower) @ gl) * (0.5 * (tri_like(lower, k=0) + tri_like(lower, k=-1)))
+    p = 0.5 * _fold_graph(_mT(lower) @ gl, upper=False)
     y = solve(_mT(lower), p)
     s = _mT(solve(_mT(lower), _mT(y)))
     return (_fold_graph(0.5 * (s + _mT(s)), upper),)
@@ -690,7 +683,7 @@ def _(g, x, out, *, part):
         gv = g - gu @ _mT(e)                                # R̄ with its first k columns zeroed
         gq = (x - (x @ e) @ _mT(e)) @ _mT(gv)               # Y V̄ᵀ, written for the whole width
         mid = gu @ _mT(u) - _mT(q) @ gq
-    copied = mid * _mT(tri_like(mid, k=0)) + _mT(mid * _mT(tri_like(mid, k=-1)))   # _copy_upper
+    copied = triu(mid) + _mT(triu(mid, k=1))                # _copy_upper
     gx = _mT(solve(u, _mT(gq + q @ copied)))                # m x k
     ga = gx @ _mT(e)
     if part == "R":
@@ -988,13 +981,12 @@ def _extreme_weights_graph(values, largest: bool):
 
 @matrix_norm.graph_vjp
 def _(g, x, out, *, ord, keepdims):
-    """As the numpy rule. The tie shares and the signs are built from boolean masks, so their derivative is
-    zero; the second derivative of ``±1``/``±inf`` is zero and that of ``2``/``-2`` needs distinct singular
+    """As the numpy rule. The tie shares (from boolean masks) and the ``sign`` op are piecewise constant, so their
+    derivative is zero; the second derivative of ``±1``/``±inf`` is zero and that of ``2``/``-2`` needs distinct singular
     values."""
     if x.shape is not None and 0 in x.shape:
         return (zeros_like(x),)  # with sizes known only at run time, the max of no columns raises instead
     g = g if keepdims else _as_matrices(g)
-    dtype = x.dtype.name
     if ord == "fro":
         o = out if keepdims else _as_matrices(out)
         zero = apply("logical_not", is_nonzero(o))
@@ -1008,5 +1000,4 @@ def _(g, x, out, *, ord, keepdims):
     axis = -2 if ord in (1, -1) else -1
     sums = apply("sum", apply("abs", x), axis=axis)
     w = apply("expand_dims", _extreme_weights_graph(sums, ord > 0), axis=axis)
-    sign = apply("astype", is_positive(x), dtype=dtype) - apply("astype", is_positive(-x), dtype=dtype)
-    return (g * w * sign,)
+    return (g * w * apply("sign", x),)

@@ -203,18 +203,27 @@ def _trailing_grads(g, xhat, rstd, weight, count: int, needs, mean: Callable, ba
     return tuple(grads + [(g * xhat if k == 0 else g) if needs[k + 1] else None for k in range(count)])
 
 
-@layer_norm.vjp
-def _(g, x, *affine, res, normalized_shape, eps, needs):
-    xhat, rstd, weight = res
-    mean = _array_mean(tuple(range(x.ndim - len(normalized_shape), x.ndim)))
-    return _trailing_grads(g, xhat, rstd, weight, len(affine), needs, mean, _standardize_vjp)
+def _trailing_vjps(norm_op, scale: Callable, backward: Callable, eps_of: Callable) -> None:
+    """Give a norm over trailing axes (``layer_norm``, ``rms_norm``) its VJPs, which differ only in the formulas.
+
+    ``scale`` and ``backward`` are the forward and gradient formulas above;
+    ``eps_of(eps, dtype)`` is the ``eps`` the forward used for an output of ``dtype``.
+    """
+
+    @norm_op.vjp
+    def _(g, x, *affine, res, normalized_shape, eps, needs):
+        xhat, rstd, weight = res
+        mean = _array_mean(tuple(range(x.ndim - len(normalized_shape), x.ndim)))
+        return _trailing_grads(g, xhat, rstd, weight, len(affine), needs, mean, backward)
+
+    @norm_op.graph_vjp
+    def _(g, x, *affine, normalized_shape, eps, needs):
+        mean = _graph_mean(tuple(range(-len(normalized_shape), 0)))
+        xhat, rstd = scale(x, mean, _graph_rsqrt, eps_of(eps, float_dtype(x.dtype, *[a.dtype for a in affine])))
+        return _trailing_grads(g, xhat, rstd, affine[0] if affine else None, len(affine), needs, mean, backward)
 
 
-@layer_norm.graph_vjp
-def _(g, x, *affine, normalized_shape, eps, needs):
-    mean = _graph_mean(tuple(range(-len(normalized_shape), 0)))
-    xhat, rstd = _standardize(x, mean, _graph_rsqrt, eps)
-    return _trailing_grads(g, xhat, rstd, affine[0] if affine else None, len(affine), needs, mean, _standardize_vjp)
+_trailing_vjps(layer_norm, _standardize, _standardize_vjp, lambda eps, dtype: eps)
 
 
 # ----------------------------------------------------------- rms_norm ---
@@ -250,18 +259,7 @@ def _rms_eps(eps, dtype) -> float:
     return float(np.finfo(dtype).eps) if eps is None else eps
 
 
-@rms_norm.vjp
-def _(g, x, *weight, res, normalized_shape, eps, needs):
-    xhat, rstd, w = res
-    mean = _array_mean(tuple(range(x.ndim - len(normalized_shape), x.ndim)))
-    return _trailing_grads(g, xhat, rstd, w, len(weight), needs, mean, _rms_scale_vjp)
-
-
-@rms_norm.graph_vjp
-def _(g, x, *weight, normalized_shape, eps, needs):
-    mean = _graph_mean(tuple(range(-len(normalized_shape), 0)))
-    xhat, rstd = _rms_scale(x, mean, _graph_rsqrt, _rms_eps(eps, float_dtype(x.dtype, *[w.dtype for w in weight])))
-    return _trailing_grads(g, xhat, rstd, weight[0] if weight else None, len(weight), needs, mean, _rms_scale_vjp)
+_trailing_vjps(rms_norm, _rms_scale, _rms_scale_vjp, _rms_eps)
 
 
 # --------------------------------------------------------- group_norm ---

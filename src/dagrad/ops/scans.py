@@ -26,16 +26,16 @@ import math
 
 import numpy as np
 
-from ..index import encode_index
 from ..opdef import Sample, float_dtype, op
 from ..shapes import broadcast_shapes, format_shape, normalize_axes
 from .adjoints import ones_like, reshape_as, static_rank
 from .compare import greater_equal, not_equal
 from .elementwise import where
-from .layout import expand_dims, getitem, reshape
+from .layout import expand_dims, reshape
 from .presets import sum_dtype
 from .reductions import sum
 from .samples import away_from_zero
+from .shaping import flip
 
 __all__ = ["cumsum", "cumprod", "logcumsumexp", "expscan", "expscan_reverse"]
 
@@ -60,11 +60,6 @@ def _scan_samples(make=away_from_zero):
         return [Sample((make(rng, s),), {"axis": a}, f"shape {s}, axis={a}") for s, a in cases]
 
     return samples
-
-
-def _flip(t, axis: int):
-    """``t`` reversed along ``axis`` (a ``getitem`` with a negative step, whose transpose is itself)."""
-    return getitem(t, index=encode_index((slice(None),) * axis + (slice(None, None, -1),)))
 
 
 def _flat(x, axis):
@@ -103,7 +98,7 @@ def _(g, x, *, axis):
 @cumsum.graph_vjp
 def _(g, x, *, axis):
     a = 0 if axis is None else normalize_axes(axis, static_rank(x, "cumsum"))[0]
-    return (_unflat(_flip(cumsum(_flip(g, a), axis=a), a), x, axis),)
+    return (_unflat(flip(cumsum(flip(g, axis=a), axis=a), axis=a), x, axis),)
 
 
 # ------------------------------------------------------------- cumprod ---

@@ -25,12 +25,11 @@ import builtins
 
 import numpy as np
 
-from ..index import encode_index
 from ..opdef import Sample, bool_dtype, first_dtype, op
 from ..shapes import format_shape, normalize_axes, reduced_shape
 from .adjoints import static_rank, zeros_like
 from .compare import _specials, _truths
-from .layout import concatenate, getitem
+from .layout import concatenate, getitem, index_along
 from .presets import reduction_op
 from .samples import REDUCTION_CASES, away_from_zero
 
@@ -55,11 +54,6 @@ def _distinct(rng: np.random.Generator, shape: tuple) -> np.ndarray:
 def _along_numpy(axis: int, item) -> tuple:
     """The numpy index picking ``item`` along ``axis``."""
     return (slice(None),) * axis + (item,)
-
-
-def _along(axis: int, item) -> tuple:
-    """The same index encoded for a ``getitem`` node."""
-    return encode_index(_along_numpy(axis, item))
 
 
 # ------------------------------------------------------- argmax, argmin ---
@@ -257,7 +251,7 @@ def _(g, x, res, *, k, axis, largest):
 def _(g, x, *, k, axis, largest):
     """``g`` padded with zeros to the whole axis, then moved back by the inverse of the sorting permutation."""
     a = normalize_axes(axis, static_rank(x, "topk"))[0]
-    rest = zeros_like(getitem(x, index=_along(a, slice(k, None))), g.dtype)
+    rest = zeros_like(getitem(x, index=index_along(a, slice(k, None))), g.dtype)
     order = argsort(x, axis=a, descending=largest)
     return (permute_along(concatenate(g, rest, axis=a), argsort(order, axis=a), axis=a),)
 

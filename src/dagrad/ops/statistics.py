@@ -24,19 +24,19 @@ import math
 
 import numpy as np
 
-from ..index import encode_index
 from ..opdef import Sample, float_dtype, op
 from ..shapes import normalize_axes, reduced_shape
 from ..tensor import Tensor
 from .adjoints import expand_reduced, is_nonzero, ones_like, reduced_count, static_rank
 from .compare import equal
 from .elementwise import abs, astype, maximum, pow, where
-from .layout import concatenate, expand_dims, getitem
+from .layout import concatenate, expand_dims, getitem, index_along
 from .math import floor, round, sign
 from .presets import reduction_op, sum_dtype
 from .reductions import _expand, max, mean, min, sum
 from .samples import REDUCTION_CASES, away_from_zero
 from .scans import cumprod
+from .shaping import flip
 
 __all__ = ["prod", "var", "std", "norm", "median", "quantile"]
 
@@ -52,39 +52,38 @@ def _axes_samples(make=away_from_zero, attrs=None, cases=REDUCTION_CASES):
 # ---------------------------------------------------------------- prod ---
 
 
-def _others_product(x: np.ndarray, axes: tuple) -> np.ndarray:
-    """For every entry, the product of the other entries it is reduced with; no division, so zeros are exact.
+def others_product_last(s: np.ndarray) -> np.ndarray:
+    """``prod_{j != i} s_j`` along the last axis for each ``i``; no division, so zeros are exact.
 
-    The reduced axes are moved last and flattened; the product of the others
-    is the product of those before (an exclusive cumulative product) times
-    the product of those after (the same, from the other end).
+    The product of those before (an exclusive cumulative product) times the
+    product of those after (the same, from the other end).
     """
+    ones = np.ones_like(s[..., :1])
+    before = np.concatenate([ones, np.cumprod(s, axis=-1)[..., :-1]], axis=-1)
+    after = np.flip(np.concatenate([ones, np.cumprod(np.flip(s, -1), axis=-1)[..., :-1]], axis=-1), -1)
+    return before * after
+
+
+def _others_product(x: np.ndarray, axes: tuple) -> np.ndarray:
+    """For every entry, the product of the other entries it is reduced with (the reduced axes moved last, flattened)."""
     if not axes:
         return np.ones_like(x)
     kept = [a for a in range(x.ndim) if a not in axes]
     moved = np.transpose(x, kept + list(axes))
     rows = moved.reshape(moved.shape[:len(kept)] + (math.prod(x.shape[a] for a in axes),))
-    ones = np.ones_like(rows[..., :1])
-    before = np.concatenate([ones, np.cumprod(rows, axis=-1)[..., :-1]], axis=-1)
-    after = np.flip(np.concatenate([ones, np.cumprod(np.flip(rows, -1), axis=-1)[..., :-1]], axis=-1), -1)
-    others = (before * after).reshape(moved.shape)
+    others = others_product_last(rows).reshape(moved.shape)
     return np.transpose(others, np.argsort(kept + list(axes)))
-
-
-def _along(axis: int, item) -> tuple:
-    return encode_index((slice(None),) * axis + (item,))
 
 
 def _exclusive_cumprod(t: Tensor, axis: int) -> Tensor:
     """``prod_{j<k} t_j`` along ``axis`` (1 first), built from ops, so it is differentiable again."""
-    first = ones_like(getitem(t, index=_along(axis, slice(0, 1))))
-    return concatenate(first, getitem(cumprod(t, axis=axis), index=_along(axis, slice(None, -1))), axis=axis)
+    first = ones_like(getitem(t, index=index_along(axis, slice(0, 1))))
+    return concatenate(first, getitem(cumprod(t, axis=axis), index=index_along(axis, slice(None, -1))), axis=axis)
 
 
 def _others_product_graph(t: Tensor, axis: int) -> Tensor:
     """For every entry of ``t``, the product of the others along ``axis``: before times after, no division."""
-    flip = _along(axis, slice(None, None, -1))
-    after = getitem(_exclusive_cumprod(getitem(t, index=flip), axis), index=flip)
+    after = flip(_exclusive_cumprod(flip(t, axis=axis), axis), axis=axis)
     return _exclusive_cumprod(t, axis) * after
 
 
