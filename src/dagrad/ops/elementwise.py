@@ -1,7 +1,9 @@
 """Elementwise ops: arithmetic, transcendental functions, activations, selection.
 
 Each block is one op: the forward in numpy, then its numpy VJP, then its
-graph VJP (the same maths on Tensors, for ``dagrad.grad``). Broadcasting is
+graph VJP (the same maths on Tensors, for ``dagrad.grad``). A rule written with
+arithmetic operators only runs on arrays and on Tensors alike, so one function
+is both (``@add.graph_vjp`` stacked on ``@add.vjp``). Broadcasting is
 handled by the engine, which sums each gradient back to its input's shape.
 """
 
@@ -24,12 +26,8 @@ def add(x, y):
     return np.add(x, y)
 
 
-@add.vjp
-def _(g, x, y):
-    return g, g
-
-
 @add.graph_vjp
+@add.vjp
 def _(g, x, y):
     return g, g
 
@@ -57,14 +55,10 @@ def mul(x, y):
     return np.multiply(x, y)
 
 
+@mul.graph_vjp
 @mul.vjp
 def _(g, x, y, needs):
     return g * y if needs[0] else None, g * x if needs[1] else None
-
-
-@mul.graph_vjp
-def _(g, x, y, needs):
-    return (g * y if needs[0] else None), (g * x if needs[1] else None)
 
 
 @float_binary_op(counterparts={"numpy": "numpy.divide", "torch": "torch.div"})
@@ -91,12 +85,8 @@ def neg(x):
     return np.negative(x)
 
 
-@neg.vjp
-def _(g, x):
-    return (-g,)
-
-
 @neg.graph_vjp
+@neg.vjp
 def _(g, x):
     return (-g,)
 
@@ -143,12 +133,8 @@ def exp(x):
     return np.exp(x)
 
 
-@exp.vjp
-def _(g, x, out):
-    return (g * out,)
-
-
 @exp.graph_vjp
+@exp.vjp
 def _(g, x, out):
     return (g * out,)
 
@@ -160,12 +146,8 @@ def log(x):
     return np.log(x)
 
 
-@log.vjp
-def _(g, x):
-    return (g / x,)
-
-
 @log.graph_vjp
+@log.vjp
 def _(g, x):
     return (g / x,)
 
@@ -177,12 +159,8 @@ def sqrt(x):
     return np.sqrt(x)
 
 
-@sqrt.vjp
-def _(g, x, out):
-    return (g / (2 * out),)
-
-
 @sqrt.graph_vjp
+@sqrt.vjp
 def _(g, x, out):
     return (g / (2 * out),)
 
@@ -247,12 +225,8 @@ def tanh(x):
     return np.tanh(x)
 
 
-@tanh.vjp
-def _(g, x, out):
-    return (g * (1 - out * out),)
-
-
 @tanh.graph_vjp
+@tanh.vjp
 def _(g, x, out):
     return (g * (1 - out * out),)
 
@@ -264,12 +238,8 @@ def sigmoid(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-@sigmoid.vjp
-def _(g, x, out):
-    return (g * out * (1 - out),)
-
-
 @sigmoid.graph_vjp
+@sigmoid.vjp
 def _(g, x, out):
     return (g * out * (1 - out),)
 

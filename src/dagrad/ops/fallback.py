@@ -97,11 +97,7 @@ def vjp(g, *arrays, op="", attrs=(), input=0):
     return gi.astype(x.dtype, copy=False)
 
 
-@vjp.vjp
-def _(h, g, *arrays, op, attrs, input):
-    raise HigherOrderError(_cannot_differentiate(op))
-
-
 @vjp.graph_vjp
+@vjp.vjp
 def _(h, g, *arrays, op, attrs, input):
     raise HigherOrderError(_cannot_differentiate(op))

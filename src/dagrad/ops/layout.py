@@ -119,14 +119,10 @@ def broadcast_to(x, *, shape=()):
     return np.broadcast_to(x, shape)
 
 
+@broadcast_to.graph_vjp
 @broadcast_to.vjp
 def _(g, x, *, shape):
-    return (g,)  # the engine sums it back to x's shape
-
-
-@broadcast_to.graph_vjp
-def _(g, x, *, shape):
-    return (g,)  # dagrad.grad sums it back to x's shape
+    return (g,)  # the engine (and dagrad.grad) sums it back to x's shape
 
 
 # -------------------------------------------------------- adding axes ---

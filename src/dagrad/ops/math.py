@@ -66,12 +66,8 @@ def tan(x):
     return np.tan(x)
 
 
-@tan.vjp
-def _(g, x, out):
-    return (g * (1 + out * out),)
-
-
 @tan.graph_vjp
+@tan.vjp
 def _(g, x, out):
     return (g * (1 + out * out),)
 
@@ -116,12 +112,8 @@ def arctan(x):
     return np.arctan(x)
 
 
-@arctan.vjp
-def _(g, x):
-    return (g / (1 + x * x),)
-
-
 @arctan.graph_vjp
+@arctan.vjp
 def _(g, x):
     return (g / (1 + x * x),)
 
@@ -231,12 +223,8 @@ def arctanh(x):
     return np.arctanh(x)
 
 
-@arctanh.vjp
-def _(g, x):
-    return (g / ((1 - x) * (1 + x)),)
-
-
 @arctanh.graph_vjp
+@arctanh.vjp
 def _(g, x):
     return (g / ((1 - x) * (1 + x)),)
 
@@ -251,12 +239,8 @@ def log1p(x):
     return np.log1p(x)
 
 
-@log1p.vjp
-def _(g, x):
-    return (g / (1 + x),)
-
-
 @log1p.graph_vjp
+@log1p.vjp
 def _(g, x):
     return (g / (1 + x),)
 
@@ -267,12 +251,8 @@ def expm1(x):
     return np.expm1(x)
 
 
-@expm1.vjp
-def _(g, x, out):
-    return (g * (out + 1),)
-
-
 @expm1.graph_vjp
+@expm1.vjp
 def _(g, x, out):
     return (g * (out + 1),)
 
@@ -284,12 +264,8 @@ def log2(x):
     return np.log2(x)
 
 
-@log2.vjp
-def _(g, x):
-    return (g / (x * math.log(2)),)
-
-
 @log2.graph_vjp
+@log2.vjp
 def _(g, x):
     return (g / (x * math.log(2)),)
 
@@ -301,12 +277,8 @@ def log10(x):
     return np.log10(x)
 
 
-@log10.vjp
-def _(g, x):
-    return (g / (x * math.log(10)),)
-
-
 @log10.graph_vjp
+@log10.vjp
 def _(g, x):
     return (g / (x * math.log(10)),)
 
@@ -317,12 +289,8 @@ def square(x):
     return np.square(x)
 
 
-@square.vjp
-def _(g, x):
-    return (2 * g * x,)
-
-
 @square.graph_vjp
+@square.vjp
 def _(g, x):
     return (2 * g * x,)
 
@@ -333,12 +301,8 @@ def reciprocal(x):
     return np.reciprocal(x)
 
 
-@reciprocal.vjp
-def _(g, x, out):
-    return (-g * out * out,)
-
-
 @reciprocal.graph_vjp
+@reciprocal.vjp
 def _(g, x, out):
     return (-g * out * out,)
 
@@ -349,12 +313,8 @@ def rsqrt(x):
     return 1 / np.sqrt(x)
 
 
-@rsqrt.vjp
-def _(g, x, out):
-    return (-0.5 * g * out * out * out,)
-
-
 @rsqrt.graph_vjp
+@rsqrt.vjp
 def _(g, x, out):
     return (-0.5 * g * out * out * out,)
 
@@ -497,14 +457,10 @@ def floor(x):
     return _whole(np.floor, x)
 
 
+@floor.graph_vjp
 @floor.vjp
 def _(g, x):
     return (None,)  # piecewise constant: 0 wherever the derivative exists, and 0 at the jumps
-
-
-@floor.graph_vjp
-def _(g, x):
-    return (None,)
 
 
 @unary_op(dtype=first_dtype, saves=(), samples=_rounding_samples(),
@@ -514,12 +470,8 @@ def ceil(x):
     return _whole(np.ceil, x)
 
 
-@ceil.vjp
-def _(g, x):
-    return (None,)
-
-
 @ceil.graph_vjp
+@ceil.vjp
 def _(g, x):
     return (None,)
 
@@ -535,12 +487,8 @@ def round(x, *, decimals=0):
     return x.copy() if x.dtype.kind == "b" else np.round(x, decimals)
 
 
-@round.vjp
-def _(g, x, *, decimals):
-    return (None,)
-
-
 @round.graph_vjp
+@round.vjp
 def _(g, x, *, decimals):
     return (None,)
 
@@ -559,11 +507,7 @@ def sign(x):
     return x.copy() if x.dtype.kind == "b" else np.sign(x)
 
 
-@sign.vjp
-def _(g, x):
-    return (None,)
-
-
 @sign.graph_vjp
+@sign.vjp
 def _(g, x):
     return (None,)

@@ -307,12 +307,8 @@ def tri_like(x, *, k=0):
     return np.tri(x.shape[-2], x.shape[-1], k, dtype=x.dtype)
 
 
-@tri_like.vjp
-def _(g, x, *, k):
-    return (None,)
-
-
 @tri_like.graph_vjp
+@tri_like.vjp
 def _(g, x, *, k):
     return (None,)
 

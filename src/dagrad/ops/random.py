@@ -88,12 +88,8 @@ def dropout_mask(x, training, *, rate=0.5, stream=0):
     return np.ones(x.shape, x.dtype) if mask is None else mask
 
 
-@dropout_mask.vjp
-def _(g, x, training, *, rate, stream):
-    return None, None
-
-
 @dropout_mask.graph_vjp
+@dropout_mask.vjp
 def _(g, x, training, *, rate, stream):
     """None for both: the mask depends on ``x``'s shape only, and on the key, a fed number that selects noise."""
     return None, None
