@@ -35,8 +35,12 @@ __all__ = ["Graph", "Node", "SOURCE_KINDS"]  # Node and SOURCE_KINDS are re-expo
 NodeRef = Union[str, "Tensor"]
 
 
-def _canonical_attr(value: Any, where: str) -> Any:
-    """Attrs are stored JSON-shaped and hashable: tuples for sequences, Python scalars."""
+def _canonical_attr(value: Any, where: Callable[[], str]) -> Any:
+    """Attrs are stored JSON-shaped and hashable: tuples for sequences, Python scalars.
+
+    ``where`` returns the message prefix naming the node; it is called only
+    when a value is refused, since this runs for every attribute of every node.
+    """
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, np.generic):
@@ -49,10 +53,10 @@ def _canonical_attr(value: Any, where: str) -> Any:
         return _canonical_attr(value.tolist(), where)
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
-            raise GraphError(f"{where}: attribute dictionaries need string keys")
+            raise GraphError(f"{where()}: attribute dictionaries need string keys")
         return tuple(sorted((k, _canonical_attr(v, where)) for k, v in value.items()))
     raise GraphError(
-        f"{where}: attribute value {value!r} of type {type(value).__name__} is not JSON-serialisable"
+        f"{where()}: attribute value {value!r} of type {type(value).__name__} is not JSON-serialisable"
     )
 
 
@@ -398,7 +402,7 @@ class Graph:
                 bound = op.bind_attrs(attrs or {})
             except TypeError as exc:
                 raise GraphError(f"{where()}: {exc}") from None
-            bound = {k: _canonical_attr(v, where()) for k, v in bound.items()}
+            bound = {k: _canonical_attr(v, where) for k, v in bound.items()}
         else:
             bound = {}
         for position in constants:  # the array stands in for its constant's record: it has a shape and a dtype
