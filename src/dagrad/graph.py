@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import itertools
 import warnings
 import weakref
 from dataclasses import dataclass
@@ -87,6 +88,8 @@ class Graph:
         self._scopes: list[str] = []
         self._prefix = ""  # "fc1/inner/" inside nested scopes
         self._counters: dict[str, int] = {}
+        self._scopes_used: set[str] = set()  # see _scopes_in_use
+        self._scopes_read = 0  # how many nodes (the first, in insertion order) _scopes_used has read
         self._next_serial = 0
         self._plans: dict[tuple, tuple] = {}  # request -> (Program, weakref to the Plan handed out); see compile
         self._journal: Optional[list] = None  # names added inside ``atomic()``
@@ -263,11 +266,32 @@ class Graph:
 
         Layer builders call it so that a second ``dense(..., name="fc")`` gets ``fc_1/...``.
         """
+        used = self._scopes_in_use()
         candidate, i = base, 0
-        while any(n.startswith(f"{self._prefix}{candidate}/") for n in self._g):
+        while f"{self._prefix}{candidate}/" in used:
             i += 1
             candidate = f"{base}_{i}"
         return candidate
+
+    def _scopes_in_use(self) -> set:
+        """Every scope some node lives in, nested ones too: ``{"fc1/", "fc1/inner/", ...}``.
+
+        Layer builders ask for an unused scope once per layer, so scanning every
+        node name each time made building a deep network cubic in its depth. The
+        set is brought up to date here rather than in ``_add_node`` (the hot
+        path): only the names added since the last call, the tail of networkx's
+        insertion-ordered node dict, are read. ``atomic`` resets it when it
+        removes nodes.
+        """
+        nodes = self._g._node
+        used = self._scopes_used
+        for name in itertools.islice(reversed(nodes), len(nodes) - self._scopes_read):
+            end = name.rfind("/")
+            while end >= 0 and (prefix := name[: end + 1]) not in used:  # a prefix in the set has its own in too
+                used.add(prefix)
+                end = name.rfind("/", 0, end)
+        self._scopes_read = len(nodes)
+        return used
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[list]:
@@ -283,6 +307,7 @@ class Graph:
             yield added
         except BaseException:
             self._g.remove_nodes_from(added)
+            self._scopes_used, self._scopes_read = set(), 0  # rebuilt when next asked for
             for name in added:
                 self._values.pop(name, None)
             self._updates = updates
