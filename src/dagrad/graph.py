@@ -525,7 +525,7 @@ class Graph:
             ins = updates.get(n, rec.inputs)
             proxies = [_ShapeProxy(*shape_of(i)) for i in ins]
             op = registry().op(rec.op)
-            result = _infer(op, proxies, rec.attrs, lambda: f"node {n!r} (op {rec.op!r} from {op.plugin})")
+            result = _infer(op, proxies, rec.attrs, _Where(n, rec.op, op))
             if n != record.name and result == (rec.shape, rec.dtype):
                 continue
             pending[n] = result
@@ -814,13 +814,6 @@ def _infer_now(op, shapes: tuple, dtypes: tuple, attrs: dict, where: Callable[[]
     except (ValueError, TypeError) as exc:
         raise ShapeError(f"{where()}: input dtypes {[str(d) for d in dtypes]} do not fit: {exc}") from None
     return shape, dtype
-
-
-def _name_of(ref: Any) -> str:
-    name = getattr(ref, "name", ref)
-    if not isinstance(name, str):
-        raise GraphError(f"expected a node name or Tensor, got {type(ref).__name__}")
-    return name
 
 
 def _as_list(x: Any) -> list:
