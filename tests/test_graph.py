@@ -45,6 +45,15 @@ def test_unused_scope_skips_scopes_in_use_at_any_depth_and_frees_those_of_a_fail
     assert g.unused_scope("fc") == "fc_2"
 
 
+def test_indexing_a_graph_gives_a_handle_named_by_the_node_whatever_the_reference():
+    g = dg.Graph()
+    x = g.param("x", [1.0])
+    for ref in ("x", x, g.node("x")):
+        assert g[ref].name == "x" and g[ref].graph is g
+    with pytest.raises(dg.GraphError, match="no node named 'y'"):
+        g["y"]
+
+
 def test_duplicate_node_names_are_refused_and_change_nothing():
     g = dg.Graph()
     g.param("W", [1.0])

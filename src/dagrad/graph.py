@@ -114,9 +114,8 @@ class Graph:
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes())
 
-    def __getitem__(self, name: str) -> "Tensor":
-        self.node(name)
-        return Tensor(self, name)
+    def __getitem__(self, ref: NodeRef) -> "Tensor":
+        return Tensor(self, self.node(ref).name)  # by the record's name: ``g[tensor]`` and ``g[record]`` work too
 
     def _name(self, ref: NodeRef) -> str:
         """The node name ``ref`` stands for; a Tensor of another graph is refused, naming both graphs."""
