@@ -54,6 +54,16 @@ def test_indexing_a_graph_gives_a_handle_named_by_the_node_whatever_the_referenc
         g["y"]
 
 
+def test_an_input_added_in_a_failed_atomic_block_and_added_again_is_one_input():
+    g = dg.Graph()
+    with pytest.raises(RuntimeError), g.atomic():
+        g.input("a", shape=(2,))
+        raise RuntimeError("the block fails")
+    assert g.inputs == []
+    g.input("a", shape=(2,))
+    assert g.inputs == ["a"]
+
+
 def test_duplicate_node_names_are_refused_and_change_nothing():
     g = dg.Graph()
     g.param("W", [1.0])

@@ -306,6 +306,7 @@ class Graph:
             yield added
         except BaseException:
             self._g.remove_nodes_from(added)
+            self._input_names = [n for n in self._input_names if n in self._g]  # an input added again is listed once
             self._scopes_used, self._scopes_read = set(), 0  # rebuilt when next asked for
             for name in added:
                 self._values.pop(name, None)
