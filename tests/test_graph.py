@@ -22,6 +22,48 @@ def test_nodes_get_unique_readable_scoped_names():
     assert g.node(c).scope == "fc1/inner"
 
 
+def test_unused_scope_skips_scopes_in_use_at_any_depth_and_frees_those_of_a_failed_block():
+    g = dg.Graph()
+    g.param("fc", [1.0])  # a node named like the scope, and one whose name merely starts with it:
+    g.param("fcx/W", [1.0])  # neither puts scope "fc" in use
+    assert g.unused_scope("fc") == "fc"
+    for scope in ("fc", "fc_1"):
+        with g.scope(scope):
+            g.param("W", [1.0])
+    assert g.unused_scope("fc") == "fc_2"
+    with g.scope("outer"), g.scope("fc"), g.scope("inner"):
+        g.param("b", [1.0])
+    with g.scope("outer"):
+        assert g.unused_scope("fc") == "fc_1"
+        with g.scope("fc"):
+            assert (g.unused_scope("inner"), g.unused_scope("W")) == ("inner_1", "W")
+    with pytest.raises(RuntimeError), g.atomic():
+        with g.scope(g.unused_scope("fc")):
+            g.param("W", [1.0])  # fc_2/W, removed again
+        assert g.unused_scope("fc") == "fc_3"
+        raise RuntimeError("the block fails")
+    assert g.unused_scope("fc") == "fc_2"
+
+
+def test_indexing_a_graph_gives_a_handle_named_by_the_node_whatever_the_reference():
+    g = dg.Graph()
+    x = g.param("x", [1.0])
+    for ref in ("x", x, g.node("x")):
+        assert g[ref].name == "x" and g[ref].graph is g
+    with pytest.raises(dg.GraphError, match="no node named 'y'"):
+        g["y"]
+
+
+def test_an_input_added_in_a_failed_atomic_block_and_added_again_is_one_input():
+    g = dg.Graph()
+    with pytest.raises(RuntimeError), g.atomic():
+        g.input("a", shape=(2,))
+        raise RuntimeError("the block fails")
+    assert g.inputs == []
+    g.input("a", shape=(2,))
+    assert g.inputs == ["a"]
+
+
 def test_duplicate_node_names_are_refused_and_change_nothing():
     g = dg.Graph()
     g.param("W", [1.0])

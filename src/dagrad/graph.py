@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import itertools
 import warnings
 import weakref
 from dataclasses import dataclass
@@ -35,8 +36,12 @@ __all__ = ["Graph", "Node", "SOURCE_KINDS"]  # Node and SOURCE_KINDS are re-expo
 NodeRef = Union[str, "Tensor"]
 
 
-def _canonical_attr(value: Any, where: str) -> Any:
-    """Attrs are stored JSON-shaped and hashable: tuples for sequences, Python scalars."""
+def _canonical_attr(value: Any, where: Callable[[], str]) -> Any:
+    """Attrs are stored JSON-shaped and hashable: tuples for sequences, Python scalars.
+
+    ``where`` returns the message prefix naming the node; it is called only
+    when a value is refused, since this runs for every attribute of every node.
+    """
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, np.generic):
@@ -49,10 +54,10 @@ def _canonical_attr(value: Any, where: str) -> Any:
         return _canonical_attr(value.tolist(), where)
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
-            raise GraphError(f"{where}: attribute dictionaries need string keys")
+            raise GraphError(f"{where()}: attribute dictionaries need string keys")
         return tuple(sorted((k, _canonical_attr(v, where)) for k, v in value.items()))
     raise GraphError(
-        f"{where}: attribute value {value!r} of type {type(value).__name__} is not JSON-serialisable"
+        f"{where()}: attribute value {value!r} of type {type(value).__name__} is not JSON-serialisable"
     )
 
 
@@ -83,6 +88,8 @@ class Graph:
         self._scopes: list[str] = []
         self._prefix = ""  # "fc1/inner/" inside nested scopes
         self._counters: dict[str, int] = {}
+        self._scopes_used: set[str] = set()  # see _scopes_in_use
+        self._scopes_read = 0  # how many nodes (the first, in insertion order) _scopes_used has read
         self._next_serial = 0
         self._plans: dict[tuple, tuple] = {}  # request -> (Program, weakref to the Plan handed out); see compile
         self._journal: Optional[list] = None  # names added inside ``atomic()``
@@ -107,9 +114,8 @@ class Graph:
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes())
 
-    def __getitem__(self, name: str) -> "Tensor":
-        self.node(name)
-        return Tensor(self, name)
+    def __getitem__(self, ref: NodeRef) -> "Tensor":
+        return Tensor(self, self.node(ref).name)  # by the record's name: ``g[tensor]`` and ``g[record]`` work too
 
     def _name(self, ref: NodeRef) -> str:
         """The node name ``ref`` stands for; a Tensor of another graph is refused, naming both graphs."""
@@ -259,11 +265,32 @@ class Graph:
 
         Layer builders call it so that a second ``dense(..., name="fc")`` gets ``fc_1/...``.
         """
+        used = self._scopes_in_use()
         candidate, i = base, 0
-        while any(n.startswith(f"{self._prefix}{candidate}/") for n in self._g):
+        while f"{self._prefix}{candidate}/" in used:
             i += 1
             candidate = f"{base}_{i}"
         return candidate
+
+    def _scopes_in_use(self) -> set:
+        """Every scope some node lives in, nested ones too: ``{"fc1/", "fc1/inner/", ...}``.
+
+        Layer builders ask for an unused scope once per layer, so scanning every
+        node name each time made building a deep network cubic in its depth. The
+        set is brought up to date here rather than in ``_add_node`` (the hot
+        path): only the names added since the last call, the tail of networkx's
+        insertion-ordered node dict, are read. ``atomic`` resets it when it
+        removes nodes.
+        """
+        nodes = self._g._node
+        used = self._scopes_used
+        for name in itertools.islice(reversed(nodes), len(nodes) - self._scopes_read):
+            end = name.rfind("/")
+            while end >= 0 and (prefix := name[: end + 1]) not in used:  # a prefix in the set has its own in too
+                used.add(prefix)
+                end = name.rfind("/", 0, end)
+        self._scopes_read = len(nodes)
+        return used
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[list]:
@@ -279,6 +306,8 @@ class Graph:
             yield added
         except BaseException:
             self._g.remove_nodes_from(added)
+            self._input_names = [n for n in self._input_names if n in self._g]  # an input added again is listed once
+            self._scopes_used, self._scopes_read = set(), 0  # rebuilt when next asked for
             for name in added:
                 self._values.pop(name, None)
             self._updates = updates
@@ -398,7 +427,7 @@ class Graph:
                 bound = op.bind_attrs(attrs or {})
             except TypeError as exc:
                 raise GraphError(f"{where()}: {exc}") from None
-            bound = {k: _canonical_attr(v, where()) for k, v in bound.items()}
+            bound = {k: _canonical_attr(v, where) for k, v in bound.items()}
         else:
             bound = {}
         for position in constants:  # the array stands in for its constant's record: it has a shape and a dtype
@@ -496,7 +525,7 @@ class Graph:
             ins = updates.get(n, rec.inputs)
             proxies = [_ShapeProxy(*shape_of(i)) for i in ins]
             op = registry().op(rec.op)
-            result = _infer(op, proxies, rec.attrs, lambda: f"node {n!r} (op {rec.op!r} from {op.plugin})")
+            result = _infer(op, proxies, rec.attrs, _Where(n, rec.op, op))
             if n != record.name and result == (rec.shape, rec.dtype):
                 continue
             pending[n] = result
@@ -785,13 +814,6 @@ def _infer_now(op, shapes: tuple, dtypes: tuple, attrs: dict, where: Callable[[]
     except (ValueError, TypeError) as exc:
         raise ShapeError(f"{where()}: input dtypes {[str(d) for d in dtypes]} do not fit: {exc}") from None
     return shape, dtype
-
-
-def _name_of(ref: Any) -> str:
-    name = getattr(ref, "name", ref)
-    if not isinstance(name, str):
-        raise GraphError(f"expected a node name or Tensor, got {type(ref).__name__}")
-    return name
 
 
 def _as_list(x: Any) -> list:

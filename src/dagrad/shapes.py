@@ -270,14 +270,19 @@ def _boolean_index(mask: np.ndarray, shape: Shape, axis: int, broadcasting: list
     if mask.ndim == 0:  # a 0-d boolean adds an axis of 1 (True) or 0 (False) entries
         broadcasting.append((int(bool(mask)),))
         return axis
-    for j, (size, length) in enumerate(zip(shape[axis:axis + mask.ndim], mask.shape)):
-        if size is not None and size != length and length:  # numpy lets a mask of length 0 pass
+    _check_mask_sizes(mask.shape, shape, axis)
+    broadcasting.append((int(np.count_nonzero(mask)),))
+    return axis + mask.ndim
+
+
+def _check_mask_sizes(mask_shape: Shape, shape: Shape, axis: int) -> None:
+    """A boolean index must match the known sizes of the axes it covers, from ``axis`` on, as numpy requires."""
+    for j, (size, length) in enumerate(zip(shape[axis:axis + len(mask_shape)], mask_shape)):
+        if size is not None and length and size != length:  # numpy lets a mask of length 0 pass
             raise ValueError(
                 f"boolean index did not match indexed array along axis {axis + j}; size of axis is {size} "
                 f"but size of corresponding boolean axis is {length}"
             )
-    broadcasting.append((int(np.count_nonzero(mask)),))
-    return axis + mask.ndim
 
 
 def _stand_in_index(item: IndexArray, shape: Shape, axis: int, broadcasting: list) -> int:
@@ -287,12 +292,7 @@ def _stand_in_index(item: IndexArray, shape: Shape, axis: int, broadcasting: lis
         return axis + 1
     if item.kind != "bool":
         raise ValueError(f"index arrays must hold integers or booleans, not {item.kind}")
-    for j, (size, length) in enumerate(zip(shape[axis:axis + len(item.shape)], item.shape)):
-        if size is not None and length is not None and size != length and length:
-            raise ValueError(
-                f"boolean index did not match indexed array along axis {axis + j}; size of axis is {size} "
-                f"but size of corresponding boolean axis is {length}"
-            )
+    _check_mask_sizes(item.shape, shape, axis)
     broadcasting.append((None,))  # as many entries as true values: known when it runs
     return axis + len(item.shape)
 
