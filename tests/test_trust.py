@@ -68,6 +68,18 @@ def test_views_of_parameters_are_copied_into_the_result(executor):
     np.testing.assert_array_equal(res.value("transpose"), kept)
 
 
+def test_a_result_does_not_change_when_the_caller_edits_the_buffer_a_fed_view_belongs_to(executor):
+    g = dg.Graph()
+    x = g.input("x", shape=(3,))
+    flat = dg.reshape(x, (3, 1), name="flat")                          # numpy hands back a view of the feed
+    loss = dg.sum(flat * g.param("w", np.ones((3, 1))), name="loss")
+    buffer = np.array([0.0, 0.1, 0.2, 0.3, 0.0])
+    res = g.backward(loss, {"x": buffer[1:4]})                         # the feed is itself a view
+    buffer[:] = 99.0
+    np.testing.assert_array_equal(res.value(x), [0.1, 0.2, 0.3])
+    np.testing.assert_array_equal(res.value(flat), [[0.1], [0.2], [0.3]])
+
+
 def test_gradients_in_a_result_never_alias_each_other(executor):
     g = dg.Graph()
     a = g.param("a", [1.0, 2.0])

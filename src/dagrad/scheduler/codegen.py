@@ -37,6 +37,7 @@ from .runtime import (
     fix_gradient,
     fix_output,
     freeze,
+    owners,
     placeholder,
     seed,
     stored_values,
@@ -337,10 +338,10 @@ def build(program: Any) -> Code:
 
 def run(plan: Any, code: Code, fed: list, cotangent: Optional[np.ndarray]):
     """Run ``plan`` through its compiled ``code``; map any exception from an op back to its node."""
-    external = fed + stored_values(plan)
-    ext_ids = {id(a) for a in external}
+    stored = stored_values(plan)
+    external = owners(fed + stored)
     try:
-        values, grads, order, flows, wrt_shapes = code.function(fed, external[len(fed):], cotangent, ext_ids)
+        values, grads, order, flows, wrt_shapes = code.function(fed, stored, cotangent, external)
     except DagradError:
         raise
     except Exception as exc:

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import DagradError
 from ..shapes import fits
 from .anomalies import check_finite
-from .runtime import (as_grad_tuple, failed, finish, fix_gradient, fix_output, freeze, placeholder, seed,
+from .runtime import (as_grad_tuple, failed, finish, fix_gradient, fix_output, freeze, owners, placeholder, seed,
                       stored_values)
 
 __all__ = ["run"]
@@ -56,12 +56,12 @@ def run(plan: Any, fed: list, cotangent: Optional[np.ndarray], check: bool, prof
     n = len(plan.nodes)
     values: list = [None] * n
     shapes: list = [None] * n
-    external = list(fed) + stored_values(plan)
-    ext_ids = {id(a) for a in external}
+    stored = stored_values(plan)
+    ext_ids = owners(fed + stored)
     for f, array in zip(plan.feeds, fed):
         values[f.slot] = freeze(array, ext_ids) if f.guard else array
         shapes[f.slot] = array.shape
-    for s, array in zip(plan.stored, external[len(fed):]):
+    for s, array in zip(plan.stored, stored):
         values[s.slot] = freeze(array, ext_ids) if s.guard else array
         shapes[s.slot] = array.shape
 
@@ -111,7 +111,7 @@ def run(plan: Any, fed: list, cotangent: Optional[np.ndarray], check: bool, prof
 
     kept_values = {name: values[slot] for slot, name in plan.kept_values}
     kept_grads = {name: grads[slot] for slot, name in plan.kept_grads}
-    return finish(plan, kept_values, kept_grads, order, flows, external, shapes, forward_times, backward_times)
+    return finish(plan, kept_values, kept_grads, order, flows, ext_ids, shapes, forward_times, backward_times)
 
 
 def _backward(plan, rows, values, shapes, grads, residuals, order, flows, check, ext_ids, backward_times) -> None:

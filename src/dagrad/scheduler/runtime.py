@@ -19,7 +19,7 @@ from ..shapes import fits, format_shape
 
 __all__ = [
     "coerce_feed", "seed", "sum_to", "placeholder", "freeze", "fix_output", "fix_gradient", "as_grad_tuple",
-    "failed", "roots", "snapshot", "finish", "stored_values",
+    "failed", "owners", "snapshot", "finish", "stored_values",
 ]
 
 ndarray = np.ndarray
@@ -241,12 +241,25 @@ def _root(array: np.ndarray) -> int:
     return id(array)
 
 
-def roots(arrays: Iterable[np.ndarray]) -> set:
-    """Identities of the arrays that own the memory of ``arrays``."""
-    return {_root(a) for a in arrays}
+def owners(arrays: Iterable[np.ndarray]) -> set:
+    """Identities of ``arrays`` and of the arrays that own their memory: the run's external arrays.
+
+    One set serves both questions a run asks about them: ``freeze`` asks whether
+    an array *is* one of them (then it hands over a view and never touches the
+    caller's flag), ``snapshot`` whether a kept array's memory *belongs* to one.
+    An array that owns its memory has no array base, so it is never a view of
+    another: the identities of the two kinds cannot be confused. Most arrays
+    own their memory, so the walk to the owner is needed only for views.
+    """
+    arrays = list(arrays)
+    ids = {id(a) for a in arrays}
+    for a in arrays:
+        if a.base is not None:
+            ids.add(_root(a))
+    return ids
 
 
-def snapshot(values: dict, grads: dict, external_roots: set) -> tuple[dict, dict]:
+def snapshot(values: dict, grads: dict, external: set) -> tuple[dict, dict]:
     """Make a result independent of everything that may change after the run.
 
     A kept value whose memory belongs to a param, a const or a feed is copied
@@ -256,23 +269,23 @@ def snapshot(values: dict, grads: dict, external_roots: set) -> tuple[dict, dict
     their memory (``base is None``), which is checked first: the walk to the
     owner is needed only for views.
     """
-    seen = set(external_roots)
+    seen = set()
     for name, v in values.items():
         r = id(v) if v.base is None else _root(v)
-        if r in external_roots:
+        if r in external:
             values[name] = v.copy()
         else:
             seen.add(r)
     for name, g in grads.items():
         r = id(g) if g.base is None else _root(g)
-        if r in seen or not g.flags.writeable:
+        if r in seen or r in external or not g.flags.writeable:
             grads[name] = np.array(g)
         else:
             seen.add(r)
     return values, grads
 
 
-def finish(plan: Any, values: dict, grads: dict, order: list, flows: Optional[dict], external: list,
+def finish(plan: Any, values: dict, grads: dict, order: list, flows: Optional[dict], external: set,
            wrt_shapes: dict, forward_times: Optional[dict] = None, backward_times: Optional[dict] = None):
     """The ``Result`` of a run: kept values and gradients (a snapshot), the backward order, timings.
 
@@ -284,6 +297,6 @@ def finish(plan: Any, values: dict, grads: dict, order: list, flows: Optional[di
                 grads[name] = np.zeros(wrt_shapes[slot], plan.dtypes[slot])
             else:
                 grads.pop(name, None)
-    snapshot(values, grads, roots(external))
+    snapshot(values, grads, external)
     return Result(plan.graph, values, grads, order, loss=plan.loss, wrt=plan.wrt, forward_times=forward_times,
                   backward_times=backward_times, flows=flows, version=plan.version)
