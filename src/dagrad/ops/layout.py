@@ -292,7 +292,7 @@ def stack(*xs, axis=0):
 @stack.vjp
 def _(g, *xs, axis):
     moved = np.moveaxis(g, axis, 0)
-    return tuple(moved[i] for i in range(len(xs)))
+    return tuple(moved[i, ...] for i in range(len(xs)))  # "..." keeps a 0-d piece an array, not a numpy scalar
 
 
 @stack.graph_vjp

@@ -39,10 +39,8 @@ def _expand(g, x_ndim, axis, keepdims):
     A reshape, not ``np.expand_dims``, whose argument checking costs more
     than the rest of a small reduction's VJP.
     """
-    if keepdims or g.ndim == x_ndim:
+    if keepdims or g.ndim == x_ndim or g.ndim == 0:  # a 0-d gradient broadcasts against anything as it is
         return g
-    if g.ndim == 0:
-        return g.reshape((1,) * x_ndim)
     shape = list(g.shape)
     for a in normalize_axes(axis, x_ndim):
         shape.insert(a, 1)
