@@ -12,10 +12,40 @@ from hypothesis import strategies as st
 
 import dagrad as dg
 from dagrad.index import encode_index
-from dagrad.shapes import fits, indexed_shape
+from dagrad.shapes import dims_agree, fits, indexed_shape, shapes_agree
 
 BUNDLED_PLUGINS = {"builtins", "activations", "conv"}
 OPS = sorted(name for name, op in dg.registry().ops.items() if op.plugin in BUNDLED_PLUGINS)
+
+
+# ------------------------------------------------ sizes that may be unknown ---
+
+
+@pytest.mark.parametrize("a, b, agree", [
+    (3, 3, True), (None, 3, True), (3, None, True), (None, None, True), (0, 0, True),
+    (3, 4, False), (1, 4, False), (0, 1, False),  # equality: a size of 1 does not broadcast here
+])
+def test_dims_agree_unless_both_are_known_and_differ(a, b, agree):
+    assert dims_agree(a, b) is agree
+    assert dims_agree(b, a) is agree
+
+
+@pytest.mark.parametrize("a, b, agree", [
+    ((), (), True), ((None, 3), (8, 3), True), ((None, None), (2, 5), True),
+    ((8, 3), (8, 4), False), ((3,), (1, 3), False), ((None,), (None, None), False), ((), (None,), False),
+])
+def test_shapes_agree_need_the_same_rank_and_agreeing_sizes(a, b, agree):
+    assert shapes_agree(a, b) is agree
+    assert shapes_agree(b, a) is agree
+
+
+def test_shape_rules_comparing_sizes_refuse_a_known_mismatch_and_accept_an_unknown_size():
+    g = dg.Graph()
+    q = g.input("q", shape=(2, None, 4))
+    k = g.input("k", shape=(2, 5, 4))
+    assert dg.ops.scaled_dot_product_attention(q, k, g.input("v", shape=(2, None, 6))).shape == (2, None, 6)
+    with pytest.raises(dg.ShapeError, match="different lengths"):
+        dg.ops.scaled_dot_product_attention(q, k, g.input("w", shape=(2, 3, 6)))
 
 
 # ------------------------------------------------------- getitem vs numpy ---

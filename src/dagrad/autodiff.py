@@ -40,7 +40,7 @@ from .graph import Graph
 from .node import topological_order
 from .ops.adjoints import sum_to, zeros_like
 from .plugins import registry
-from .shapes import format_shape
+from .shapes import format_shape, shapes_agree
 from .tensor import Tensor, apply
 
 __all__ = ["grad", "hvp", "hessian", "jacobian"]
@@ -293,7 +293,7 @@ class _Backward:
             self.cotangent = array
         if dtype.kind not in "fc":
             raise GraphError(f"the cotangent for {loss.name!r} has dtype {dtype}; it must be floating point")
-        if shape is not None and loss.shape is not None and not _may_equal(shape, loss.shape):
+        if shape is not None and loss.shape is not None and not shapes_agree(shape, loss.shape):
             raise GraphError(
                 f"the cotangent for {loss.name!r} has shape {format_shape(shape)}, but the loss has shape "
                 f"{format_shape(loss.shape)}"
@@ -428,10 +428,6 @@ def _may_sum_to(gshape, xshape) -> bool:
     return lead >= 0 and all(d in (1, None) or gd in (d, None) for d, gd in zip(xshape, gshape[lead:]))
 
 
-def _may_equal(a, b) -> bool:
-    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
-
-
 # ------------------------------------------------------------- helpers --
 
 
@@ -458,7 +454,7 @@ def _as_tensor(graph: Graph, value: Any, like: Tensor, what: str) -> Tensor:
     else:
         value = graph.const(np.asarray(value, dtype=like.dtype))
         shape = value.shape
-    if shape is not None and like.shape is not None and not _may_equal(shape, like.shape):
+    if shape is not None and like.shape is not None and not shapes_agree(shape, like.shape):
         raise GraphError(
             f"{what} for {like.name!r} has shape {format_shape(shape)}, but {like.name!r} has shape "
             f"{format_shape(like.shape)}"

@@ -28,6 +28,8 @@ __all__ = [
     "indexed_shape",
     "IndexArray",
     "fits",
+    "dims_agree",
+    "shapes_agree",
     "format_shape",
 ]
 
@@ -98,8 +100,34 @@ def reduced_shape(shape: Shape, axis: Axis = None, keepdims: bool = False) -> Sh
     return tuple(d for i, d in enumerate(shape) if i not in axes)
 
 
-def _same_dim(a: Dim, b: Dim) -> bool:
+def dims_agree(a: Dim, b: Dim) -> bool:
+    """Whether two sizes may be equal: equal, or either unknown (``None``).
+
+    A shape rule runs when a node is added, before the sizes fed at run time
+    are known, so an unknown size cannot be proved wrong yet: it agrees with
+    any size here, and the engine checks the real arrays when the graph runs.
+    Sizes of 1 get no special treatment; this is equality, not broadcasting.
+
+    Examples
+    --------
+    >>> dims_agree(3, 3), dims_agree(None, 3), dims_agree(3, 4), dims_agree(1, 4)
+    (True, True, False, False)
+    """
     return a is None or b is None or a == b
+
+
+def shapes_agree(a: Shape, b: Shape) -> bool:
+    """Whether two shapes may be the same shape: the same rank and every size agreeing (see :func:`dims_agree`).
+
+    Use it where inputs must have equal shapes (a target like its prediction,
+    a weight of a declared size); it does not broadcast.
+
+    Examples
+    --------
+    >>> shapes_agree((None, 3), (8, 3)), shapes_agree((8, 3), (8, 4)), shapes_agree((3,), (1, 3))
+    (True, False, False)
+    """
+    return len(a) == len(b) and all(dims_agree(x, y) for x, y in zip(a, b))
 
 
 def matmul_shape(a: Shape, b: Shape) -> Shape:
@@ -108,7 +136,7 @@ def matmul_shape(a: Shape, b: Shape) -> Shape:
         raise ValueError("matmul needs at least 1-D operands, not scalars")
     a2 = (1,) + tuple(a) if len(a) == 1 else tuple(a)
     b2 = tuple(b) + (1,) if len(b) == 1 else tuple(b)
-    if not _same_dim(a2[-1], b2[-2]):
+    if not dims_agree(a2[-1], b2[-2]):
         raise ValueError(
             f"contracted sizes differ: {format_shape(a)} @ {format_shape(b)} "
             f"({a2[-1]} versus {b2[-2]})"

@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from ..opdef import Sample, float_dtype, op
-from ..shapes import broadcast_shapes, format_shape
+from ..shapes import broadcast_shapes, dims_agree, format_shape
 from ..tensor import apply
 from .adjoints import broadcast_like, reduced_count
 from .linalg import swap_last
@@ -67,17 +67,13 @@ def _check_attrs(dropout_p: float, scale) -> None:
         raise ValueError(f"scale must be a finite number or None (1 / sqrt(features)), not {scale!r}")
 
 
-def _same(a, b) -> bool:
-    return a is None or b is None or a == b
-
-
 def _scores_shape(q, k, mask) -> tuple:
     """The shape of the scores ``q @ k^T``: the batch axes broadcast, then ``(L, S)``; the mask must fit it."""
     if len(q) < 2 or len(k) < 2:
         raise ValueError(
             f"query {format_shape(q)} and key {format_shape(k)} need at least 2 axes: (..., length, features)"
         )
-    if not _same(q[-1], k[-1]):
+    if not dims_agree(q[-1], k[-1]):
         raise ValueError(f"query {format_shape(q)} and key {format_shape(k)} have different feature sizes")
     scores = broadcast_shapes(q[:-2], k[:-2]) + (q[-2], k[-2])
     if mask is not None:
@@ -108,7 +104,7 @@ def _attention_rule(q, k, v, *extras, has_mask=False, dropout_p=0.0, is_causal=F
     scores = _scores_shape(q, k, mask)
     if len(v) < 2:
         raise ValueError(f"value {format_shape(v)} needs at least 2 axes: (..., length, features)")
-    if not _same(k[-2], v[-2]):
+    if not dims_agree(k[-2], v[-2]):
         raise ValueError(f"key {format_shape(k)} and value {format_shape(v)} have different lengths")
     return broadcast_shapes(scores[:-2], v[:-2]) + (q[-2], v[-1])
 

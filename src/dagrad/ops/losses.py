@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..opdef import Sample, float_dtype, op
-from ..shapes import broadcast_shapes, format_shape, normalize_axes
+from ..shapes import broadcast_shapes, format_shape, normalize_axes, shapes_agree
 from ..tensor import apply
 from .adjoints import broadcast_count, broadcast_like, reduced_count, static_rank, zeros_like
 from .samples import away_from_zero, positive, uniform
@@ -38,7 +38,7 @@ def _sce_rule(logits, labels, *, reduction="mean"):
     if len(logits) < 1:
         raise ValueError("logits need a class axis")
     batch = tuple(logits[:-1])
-    if len(labels) != len(batch) or any(a is not None and b is not None and a != b for a, b in zip(labels, batch)):
+    if not shapes_agree(labels, batch):
         raise ValueError(f"labels of shape {format_shape(labels)} do not match logits {format_shape(logits)} (expected {format_shape(batch)})")
     return _reduced_rule(batch, reduction)
 
@@ -265,8 +265,7 @@ def _class_shape(input_shape, target_shape, axis, who: str) -> int:
         raise ValueError(f"{who} needs an input with a class axis, not a scalar")
     (a,) = normalize_axes(axis, len(input_shape))
     batch = tuple(input_shape[:a]) + tuple(input_shape[a + 1:])
-    if len(target_shape) != len(batch) or any(
-            t is not None and b is not None and t != b for t, b in zip(target_shape, batch)):
+    if not shapes_agree(target_shape, batch):
         raise ValueError(f"class-index targets of shape {format_shape(target_shape)} do not match input "
                          f"{format_shape(input_shape)} without its class axis {a} (expected {format_shape(batch)})")
     return a
@@ -329,7 +328,7 @@ def _class_rule(who: str):
 def _class_weight_rule(weight: tuple, classes) -> None:
     if len(weight) > 1:
         raise ValueError(f"takes at most one class-weight input, not {len(weight)}")
-    if weight and (len(weight[0]) != 1 or (weight[0][0] is not None and classes is not None and weight[0][0] != classes)):
+    if weight and not shapes_agree(weight[0], (classes,)):
         raise ValueError(f"class weights of shape {format_shape(weight[0])} do not match {classes} classes")
 
 
@@ -627,7 +626,7 @@ def _soft_rule(input, target, *weight, axis=-1, reduction="mean", label_smoothin
     if len(input) < 1:
         raise ValueError("soft_cross_entropy needs an input with a class axis, not a scalar")
     (a,) = normalize_axes(axis, len(input))
-    if len(target) != len(input) or any(t is not None and i is not None and t != i for t, i in zip(target, input)):
+    if not shapes_agree(target, input):
         raise ValueError(f"probability targets of shape {format_shape(target)} must have the input's shape "
                          f"{format_shape(input)}")
     _class_weight_rule(weight, input[a] if input[a] is not None else target[a])

@@ -50,7 +50,7 @@ from typing import Callable
 import numpy as np
 
 from ..opdef import Sample, first_dtype, op
-from ..shapes import Shape, broadcast_shapes, format_shape
+from ..shapes import Shape, broadcast_shapes, dims_agree, format_shape
 from ..tensor import apply
 from .adjoints import is_nonzero, static_rank, zeros_like
 from .linalg import swap_last
@@ -87,7 +87,7 @@ def _matrix(shape: Shape, who: str) -> tuple:
 def _square(shape: Shape, who: str) -> tuple:
     """``(batch, n)`` of a stack of square matrices; ``ValueError`` if the last two sizes differ."""
     batch, m, n = _matrix(shape, who)
-    if m is not None and n is not None and m != n:
+    if not dims_agree(m, n):
         raise ValueError(f"{who} needs square matrices in the last two axes, got shape {format_shape(shape)}")
     return batch, m if m is not None else n
 
@@ -478,10 +478,10 @@ def _solve_rule(a, b):
     if len(b) == 0:
         raise ValueError("solve needs a right-hand side of at least 1 axis, got a scalar")
     if len(b) == 1:  # one vector for every matrix of the batch
-        if n is not None and b[0] is not None and b[0] != n:
+        if not dims_agree(b[0], n):
             raise ValueError(f"solve: matrices of size {n} against a right-hand side of length {b[0]}")
         return batch + (n if n is not None else b[0],)
-    if n is not None and b[-2] is not None and b[-2] != n:
+    if not dims_agree(b[-2], n):
         raise ValueError(f"solve: matrices of size {n} against right-hand sides of {b[-2]} rows "
                          f"(shapes {format_shape(a)} and {format_shape(b)}); a stack of vectors is (..., {n}, 1)")
     return broadcast_shapes(batch, tuple(b[:-2])) + (n if n is not None else b[-2], b[-1])

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from ..opdef import Sample, float_dtype, op
-from ..shapes import format_shape
+from ..shapes import format_shape, shapes_agree
 from ..tensor import apply
 from .adjoints import is_nonzero, reduced_count, reshape_like, static_rank
 from .samples import away_from_zero, positive
@@ -111,15 +111,11 @@ def _scale_shift(xhat, affine: tuple, ndim: int, per_channel: bool):
 # -------------------------------------------------------- shape rules ---
 
 
-def _dims_fit(shape, expected) -> bool:
-    return len(shape) == len(expected) and all(a is None or b is None or a == b for a, b in zip(shape, expected))
-
-
 def _check_affine(affine: tuple, expected: tuple, op_name: str, what: str) -> None:
     if len(affine) > 2:
         raise ValueError(f"{op_name} takes x and then at most a weight and a bias, not {len(affine)} more inputs")
     for name, shape in zip(("weight", "bias"), affine):
-        if not _dims_fit(shape, expected):
+        if not shapes_agree(shape, expected):
             raise ValueError(f"{name} of shape {format_shape(shape)} does not match {what} {format_shape(expected)}")
 
 
@@ -140,7 +136,7 @@ def _trailing_rule(op_name: str):
     def rule(x, *affine, normalized_shape=None, eps=None):
         _normalized_axes(normalized_shape, len(x), op_name)
         k = len(normalized_shape)
-        if not _dims_fit(x[len(x) - k:], normalized_shape):
+        if not shapes_agree(x[len(x) - k:], normalized_shape):
             raise ValueError(f"the trailing axes of x {format_shape(x)} are not normalized_shape {normalized_shape}")
         _check_affine(affine, normalized_shape, op_name, "normalized_shape")
         if op_name == "rms_norm" and len(affine) > 1:

@@ -26,7 +26,7 @@ import builtins
 import numpy as np
 
 from ..opdef import Sample, bool_dtype, first_dtype, op
-from ..shapes import format_shape, normalize_axes, reduced_shape
+from ..shapes import dims_agree, format_shape, normalize_axes, reduced_shape
 from .adjoints import static_rank, zeros_like
 from .compare import _specials, _truths
 from .layout import concatenate, getitem, index_along
@@ -267,7 +267,7 @@ def _permute_shape(x, perm, *, axis=-1):
     normalize_axes(axis, len(x))
     out = []
     for a, b in zip(x, perm):
-        if a is not None and b is not None and a != b:
+        if not dims_agree(a, b):
             raise ValueError(f"the permutation {format_shape(perm)} must have the shape of the input {format_shape(x)}")
         out.append(a if a is not None else b)
     return tuple(out)

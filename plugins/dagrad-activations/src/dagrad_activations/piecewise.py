@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 import dagrad as dg
-from dagrad.extend import Sample, away_from_zero, float_unary_op, is_positive, op, reshape_as, static_rank, unary_op
+from dagrad.extend import Sample, away_from_zero, dims_agree, float_unary_op, is_positive, op, reshape_as, static_rank, unary_op
 
 from .samples import avoiding, settings
 
@@ -160,7 +160,7 @@ def _prelu_rule(x, weight):
                          f"not of rank {len(weight)}")
     channels = x[1] if len(x) >= 2 else 1
     count = weight[0] if weight else 1
-    if count is not None and count != 1 and channels is not None and count != channels:
+    if count != 1 and not dims_agree(count, channels):
         raise ValueError(f"the weight has {count} slopes but the input has {channels} channels (axis 1); "
                          "give one slope or one per channel")
     return tuple(x)

@@ -29,7 +29,7 @@ from typing import Optional
 
 import numpy as np
 
-from dagrad.extend import Sample, op, result_dtype
+from dagrad.extend import Sample, dims_agree, op, result_dtype, shapes_agree
 
 from .windows import (DIMS, SPATIAL_NAMES, axis_names, conv_pads, fold, image_rank, ntuple, out_size, pad, positive,
                       spatial_rank, windows)
@@ -87,7 +87,7 @@ class Geometry:
 
 def _channels(c, cg, groups) -> None:
     """The image's ``c`` channels must be the kernel's ``cg`` per group times ``groups``."""
-    if c is not None and cg is not None and c != cg * groups:
+    if cg is not None and not dims_agree(c, cg * groups):
         raise ValueError(f"the image has {c} channels but the kernel expects {cg} x groups={groups} = {cg * groups}")
 
 
@@ -102,7 +102,7 @@ def _ranks(n: int, who: str, **shapes) -> None:
 
 
 def _known_equal(got: tuple, want: tuple, what: str) -> None:
-    if any(a is not None and b is not None and a != b for a, b in zip(got, want)):
+    if not shapes_agree(got, want):
         raise ValueError(f"{what}: spatial sizes {tuple(got)} do not match the {tuple(want)} the geometry gives")
 
 
@@ -213,7 +213,7 @@ def _transpose_rule(n: int):
         geo = _transpose_geometry(w, stride, padding, dilation, groups)
         extra = _output_padding(output_padding, geo)
         _divisible(w[0], geo.groups, "in_channels (the kernel's first size)")
-        if x[1] is not None and w[0] is not None and x[1] != w[0]:
+        if not dims_agree(x[1], w[0]):
             raise ValueError(f"the image has {x[1]} channels but the kernel (in_channels, out_channels/groups, ...) "
                              f"expects {w[0]}")
         return (x[0], None if w[1] is None else w[1] * geo.groups) + geo.transposed(x[2:], extra)
@@ -226,7 +226,7 @@ def _input_grad_rule(g, w, like, *, stride=1, padding=0, dilation=1, groups=1):
     _ranks(n, "conv_input_grad", gradient=g, kernel=w)
     geo = _geometry(w, stride, padding, dilation, groups)
     _divisible(w[0], geo.groups)
-    if g[1] is not None and w[0] is not None and g[1] != w[0]:
+    if not dims_agree(g[1], w[0]):
         raise ValueError(f"the gradient has {g[1]} channels but the kernel has {w[0]} output channels")
     _channels(like[1], w[1], geo.groups)
     _known_equal(g[2:], geo.out(like[2:]), "the gradient does not fit the convolution of `like`")
@@ -239,7 +239,7 @@ def _weight_grad_rule(x, g, like, *, stride=1, padding=0, dilation=1, groups=1):
     geo = _geometry(like, stride, padding, dilation, groups)
     _divisible(like[0], geo.groups)
     _channels(x[1], like[1], geo.groups)
-    if g[1] is not None and like[0] is not None and g[1] != like[0]:
+    if not dims_agree(g[1], like[0]):
         raise ValueError(f"the gradient has {g[1]} channels but the kernel has {like[0]} output channels")
     _known_equal(g[2:], geo.out(x[2:]), "the gradient does not fit the convolution of the input")
     return tuple(like)

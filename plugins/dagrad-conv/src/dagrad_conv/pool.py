@@ -29,7 +29,7 @@ from typing import Optional
 
 import numpy as np
 
-from dagrad.extend import Sample, first_dtype, float_dtype, op
+from dagrad.extend import Sample, first_dtype, float_dtype, op, shapes_agree
 
 from .renamed import renamed
 from .windows import (DIMS, SPATIAL_NAMES, adaptive_taps, axis_names, gather_windows, image_rank, lowest, ntuple,
@@ -199,7 +199,7 @@ def _like_rule(check_out: bool):
         image_rank(values, n, "a pooling gradient op", "gradient")
         pooled = tuple(x[:2]) + win.out(x[2:])
         want = pooled if check_out else tuple(x)
-        if any(a is not None and b is not None and a != b for a, b in zip(values, want)):
+        if not shapes_agree(values, want):
             raise ValueError(f"the gradient's shape {tuple(values)} is not the {'pooled ' * check_out}input's {want}")
         return tuple(x) if check_out else pooled
 

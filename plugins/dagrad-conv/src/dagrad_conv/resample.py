@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from dagrad.extend import Sample, first_dtype, float_dtype, op
+from dagrad.extend import Sample, first_dtype, float_dtype, op, shapes_agree
 
 from .windows import DIMS, AxisTaps, spread_taps, sum_taps
 
@@ -170,7 +170,7 @@ def _interpolate_dtype(dtype, **attrs):
 
 def _transpose_rule(g, like, **attrs):
     want = tuple(like[:2]) + Resize.of(len(like), **attrs).out(like[2:])
-    if len(g) != len(like) or any(a is not None and b is not None and a != b for a, b in zip(g, want)):
+    if not shapes_agree(g, want):
         raise ValueError(f"the gradient's shape {tuple(g)} is not the interpolated shape {want} of `like`")
     return tuple(like)
 
