@@ -419,3 +419,16 @@ def test_masks_are_one_comparison_node_and_nan_is_not_positive():
     res = g.forward([pos, nonzero])
     assert res.value(pos).tolist() == [False, False, True, False]
     assert res.value(nonzero).tolist() == [True, False, True, True]
+
+
+@pytest.mark.parametrize("axis, ndim, shape", [(1, 4, (3, 1, 1)), (-3, 4, (3, 1, 1)), (0, 2, (3, 1)),
+                                               (-1, 4, (3,)), (1, 2, (3,)), (0, 1, (3,))])
+def test_vector_on_axis_lines_a_vector_up_with_one_axis_for_arrays_and_tensors_alike(axis, ndim, shape):
+    from dagrad.extend import vector_on_axis
+
+    v = np.arange(3.0)
+    assert vector_on_axis(v, axis, ndim).shape == shape
+    g = dg.Graph()
+    t = vector_on_axis(g.input("v", shape=(None,)), axis, ndim)
+    assert t.shape == tuple(None if d == 3 else d for d in shape)
+    np.testing.assert_array_equal(g.forward(t, {"v": v}).value(t), v.reshape(shape))

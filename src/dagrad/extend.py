@@ -26,7 +26,7 @@ from __future__ import annotations
 from .hookspecs import hookimpl
 from .opdef import Op, Sample, bool_dtype, first_dtype, float_dtype, op, ops_in, result_dtype, ufunc_dtype
 from .ops.adjoints import (broadcast_like, expand_reduced, is_nonzero, is_positive, ones_like, reduced_count,
-                           reshape_as, static_rank, sum_to, zeros_like)
+                           reshape_as, static_rank, sum_to, vector_on_axis, zeros_like)
 from .ops.presets import binary_op, float_binary_op, float_unary_op, reduce_shape, reduction_op, unary_op
 from .ops.samples import (BINARY_SHAPES, UNARY_SHAPES, away_from_zero, elementwise_samples, positive,
                           reduction_samples, uniform)
@@ -47,7 +47,7 @@ __all__ = [
     "format_shape",
     # building graph VJPs
     "sum_to", "broadcast_like", "zeros_like", "ones_like", "expand_reduced", "reduced_count", "reshape_as",
-    "is_positive", "is_nonzero", "static_rank",
+    "is_positive", "is_nonzero", "static_rank", "vector_on_axis",
     # sample makers for dagrad check
     "uniform", "away_from_zero", "positive", "elementwise_samples", "reduction_samples",
     "UNARY_SHAPES", "BINARY_SHAPES",

@@ -10,7 +10,8 @@ an ordinary node for any feed. They come in transposed pairs (``sum_to`` and
 to any order.
 
 The functions at the end (``zeros_like``, ``expand_reduced``, ``is_positive``
-...) build small Tensor expressions that graph VJPs share.
+...) build small Tensor expressions that graph VJPs share; ``vector_on_axis``
+serves numpy forwards and graph VJPs alike.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .samples import away_from_zero
 __all__ = [
     "sum_to_shape", "sum_to", "broadcast_like", "reshape_like", "add_at", "index_add", "split_like",
     "zeros_like", "ones_like", "expand_reduced", "reduced_count", "broadcast_count", "reshape_as",
-    "is_positive", "is_nonzero", "static_rank",
+    "is_positive", "is_nonzero", "static_rank", "vector_on_axis",
 ]
 
 
@@ -338,6 +339,25 @@ def reshape_as(g: Tensor, x: Tensor) -> Tensor:
     if shape is not None and sum(d is None for d in shape) <= 1:
         return apply("reshape", g, shape=tuple(-1 if d is None else d for d in shape))
     return reshape_like(g, x)
+
+
+def vector_on_axis(v, axis: int, ndim: int):
+    """A vector of length C (a numpy array or a Tensor) laid along ``axis`` of an ``ndim``-axis array.
+
+    Per-channel weights, class indices or running statistics multiply an
+    ``(N, C, H, W)`` input as ``(C, 1, 1)``: numpy broadcasting then lines the
+    vector up with axis 1 and repeats it over the others. The leading axes need
+    no size-1 padding, so a vector on the last axis is returned unchanged. Both
+    ``ndarray.reshape`` and ``Tensor.reshape`` take the shape, so a numpy
+    forward and its graph VJP share this one function.
+
+    Examples
+    --------
+    >>> vector_on_axis(np.arange(3), 1, 4).shape, vector_on_axis(np.arange(3), -1, 4).shape
+    ((3, 1, 1), (3,))
+    """
+    trailing = ndim - 1 - (axis % ndim if axis < 0 else axis)
+    return v.reshape((-1,) + (1,) * trailing) if trailing > 0 else v
 
 
 # Boolean masks: not floating point, so never differentiated. A gradient built with one is

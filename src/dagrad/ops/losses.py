@@ -13,7 +13,7 @@ import numpy as np
 from ..opdef import Sample, float_dtype, op
 from ..shapes import broadcast_shapes, format_shape, normalize_axes, shapes_agree
 from ..tensor import apply
-from .adjoints import broadcast_count, broadcast_like, reduced_count, static_rank, zeros_like
+from .adjoints import broadcast_count, broadcast_like, reduced_count, static_rank, vector_on_axis, zeros_like
 from .samples import away_from_zero, positive, uniform
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -305,7 +305,7 @@ def class_mask(target, like, *, axis=-1, ignore_index=-100):
     it; it is a comparison, so it has no gradient.
     """
     (a,) = normalize_axes(axis, like.ndim)
-    classes = np.arange(like.shape[a]).reshape((-1,) + (1,) * (like.ndim - a - 1))
+    classes = vector_on_axis(np.arange(like.shape[a]), a, like.ndim)
     hits = (np.expand_dims(target, a) == classes) & np.expand_dims(target != ignore_index, a)
     return np.broadcast_to(hits, like.shape)
 
@@ -439,12 +439,6 @@ def _(g, input, target, *weight, out, res, axis, ignore_index, reduction, needs)
     return tuple(grads)
 
 
-def _along(w, a: int, ndim: int):
-    """A ``(C,)`` Tensor reshaped to broadcast along axis ``a`` of an ``ndim``-axis Tensor."""
-    trailing = ndim - a - 1
-    return apply("reshape", w, shape=(-1,) + (1,) * trailing) if trailing else w
-
-
 def _other_axes(a: int, ndim: int) -> tuple:
     return tuple(i for i in range(ndim) if i != a)
 
@@ -458,7 +452,7 @@ def _graph_class_sum(t, a: int, ndim: int):
 def _graph_picks(input, target, weight: tuple, a: int, ndim: int, ignore_index: int):
     """The one-hot mask of the targets (numbers, shaped like the input), the weight along ``a``, and each entry's weight."""
     onehot = _as_mask(class_mask(target, input, axis=a, ignore_index=ignore_index), input.dtype)
-    along = _along(weight[0], a, ndim) if weight else None
+    along = vector_on_axis(weight[0], a, ndim) if weight else None
     per_entry = apply("sum", onehot * along if weight else onehot, axis=a)
     return onehot, along, per_entry
 
@@ -546,14 +540,10 @@ def cross_entropy(input, target, *weight, axis=-1, ignore_index=-100, reduction=
     losses = -picks.weight * picks.gather(logp, a)
     if label_smoothing:
         classes = input.shape[a]
-        weighted = logp * _along_array(weight[0], a, input.ndim) if weight else logp
+        weighted = logp * vector_on_axis(weight[0], a, input.ndim) if weight else logp
         smooth = np.where(picks.valid, -np.add.reduce(weighted, axis=a), 0)
         losses = (1 - label_smoothing) * losses + smooth * (label_smoothing / max(classes, 1))
     return _weighted_reduce(losses, picks, reduction, dtype), (picks, a, weight[0] if weight else None, None, logp)
-
-
-def _along_array(w: np.ndarray, a: int, ndim: int) -> np.ndarray:
-    return w.reshape((-1,) + (1,) * (ndim - a - 1))
 
 
 @cross_entropy.vjp
@@ -564,7 +554,7 @@ def _(g, input, target, *weight, out, res, axis, ignore_index, reduction, label_
     classes = input.shape[a]
     up = np.expand_dims(_class_upstream(g, picks, reduction), a)
     keep, spread = 1 - label_smoothing, label_smoothing / max(classes, 1)
-    along = _along_array(w, a, input.ndim) if weight else None
+    along = vector_on_axis(w, a, input.ndim) if weight else None
     valid = np.expand_dims(picks.valid, a).astype(picks.weight.dtype)
     grads = [None, None] + [None] * len(weight)
     if needs[0]:
@@ -667,7 +657,7 @@ def soft_cross_entropy(input, target, *weight, axis=-1, reduction="mean", label_
     (a,) = normalize_axes(axis, input.ndim)
     logp = _log_softmax(input, a)
     q = _smoothed(target, label_smoothing, input.shape[a])
-    wq = q * _along_array(weight[0], a, input.ndim) if weight else q
+    wq = q * vector_on_axis(weight[0], a, input.ndim) if weight else q
     losses = -np.add.reduce(wq * logp, axis=a)
     return _torch_reduce(losses, reduction, np.result_type(input, target, *weight)), logp
 
@@ -681,7 +671,7 @@ def _(g, input, target, *weight, res, axis, reduction, label_smoothing, needs):
     logp = res
     (a,) = normalize_axes(axis, input.ndim)
     up = np.expand_dims(_upstream(g, logp.shape[:a] + logp.shape[a + 1:], reduction), a)
-    along = _along_array(weight[0], a, input.ndim) if weight else 1
+    along = vector_on_axis(weight[0], a, input.ndim) if weight else 1
     q = _smoothed(target, label_smoothing, input.shape[a])
     grads = [None, None] + [None] * len(weight)
     if needs[0]:
@@ -701,7 +691,7 @@ def _(g, input, target, *weight, axis, reduction, label_smoothing, needs):
     logp = apply("log_softmax", input, axis=a)
     losses = apply("sum", logp, axis=a)                       # only its shape is read
     up = apply("expand_dims", _graph_upstream(g, losses, reduction), axis=a)
-    along = _along(weight[0], a, ndim) if weight else None
+    along = vector_on_axis(weight[0], a, ndim) if weight else None
     q = _smoothed(target, label_smoothing, reduced_count(input, a))
     wq = q * along if weight else q
     grads = [None, None] + [None] * len(weight)

@@ -24,7 +24,7 @@ import numpy as np
 from ..opdef import Sample, float_dtype, op
 from ..shapes import format_shape, shapes_agree
 from ..tensor import apply
-from .adjoints import is_nonzero, reduced_count, reshape_like, static_rank
+from .adjoints import is_nonzero, reduced_count, reshape_like, static_rank, vector_on_axis
 from .samples import away_from_zero, positive
 
 __all__ = ["layer_norm", "group_norm", "rms_norm", "batch_norm", "batch_norm_update"]
@@ -91,19 +91,11 @@ def _channel_axes(ndim: int) -> tuple:
     return (0,) + tuple(range(2, ndim))
 
 
-def _per_channel(w, ndim: int):
-    """A ``(C,)`` array or Tensor reshaped to broadcast along axis 1 of an ``ndim``-axis input."""
-    if ndim <= 2:
-        return w
-    shape = (-1,) + (1,) * (ndim - 2)
-    return w.reshape(shape) if isinstance(w, np.ndarray) else apply("reshape", w, shape=shape)
-
-
 def _scale_shift(xhat, affine: tuple, ndim: int, per_channel: bool):
     """``xhat * weight + bias`` for the affine inputs given (none, weight, or weight and bias)."""
     out = xhat
     for k, param in enumerate(affine):
-        param = _per_channel(param, ndim) if per_channel else param
+        param = vector_on_axis(param, 1, ndim) if per_channel else param
         out = out * param if k == 0 else out + param
     return out
 
@@ -333,7 +325,7 @@ def group_norm(x, *affine, num_groups=None, eps=1e-5):
 @group_norm.vjp
 def _(g, x, *affine, res, num_groups, eps, needs):
     xhat, rstd, weight = res
-    dxhat = g * _per_channel(weight, x.ndim) if weight is not None else g
+    dxhat = g * vector_on_axis(weight, 1, x.ndim) if weight is not None else g
     grads = [None] * (1 + len(affine))
     if needs[0]:
         grouped = _standardize_vjp(_grouped(dxhat, num_groups), _grouped(xhat, num_groups), rstd, _LAST)
@@ -369,7 +361,7 @@ def _(g, x, *affine, num_groups, eps, needs):
     channels = _channels(x.shape, [a.shape for a in affine], "group_norm")
     mean = _graph_group_mean(num_groups, channels, ndim)
     xhat, rstd = _standardize(x, mean, _graph_rsqrt, eps)
-    dxhat = g * _per_channel(affine[0], ndim) if affine else g
+    dxhat = g * vector_on_axis(affine[0], 1, ndim) if affine else g
     grads = [_standardize_vjp(dxhat, xhat, rstd, mean) if needs[0] else None] + [None] * len(affine)
     _channel_param_grads(grads, 1, g, xhat, affine, needs, _graph_sum)
     return tuple(grads)
@@ -446,8 +438,8 @@ def batch_norm(x, running_mean, running_var, training, *affine, eps=1e-5):
         _check_batch(x, "batch_norm")
         xhat, rstd = _standardize(x, _array_mean(_channel_axes(x.ndim)), _array_rsqrt, eps)
     else:
-        rstd = _array_rsqrt(_per_channel(running_var, x.ndim) + eps)
-        xhat = (x - _per_channel(running_mean, x.ndim)) * rstd
+        rstd = _array_rsqrt(vector_on_axis(running_var, 1, x.ndim) + eps)
+        xhat = (x - vector_on_axis(running_mean, 1, x.ndim)) * rstd
     out = _scale_shift(xhat, affine, x.ndim, per_channel=True)
     return out.astype(dtype, copy=False), (xhat, rstd, affine[0] if affine else None, train)
 
@@ -456,7 +448,7 @@ def batch_norm(x, running_mean, running_var, training, *affine, eps=1e-5):
 def _(g, x, running_mean, running_var, training, *affine, res, eps, needs):
     xhat, rstd, weight, train = res
     axes = _channel_axes(x.ndim)
-    dxhat = g * _per_channel(weight, x.ndim) if weight is not None else g
+    dxhat = g * vector_on_axis(weight, 1, x.ndim) if weight is not None else g
     grads = [None] * (4 + len(affine))
     if train:  # the running statistics are not read
         if needs[0]:
@@ -479,10 +471,10 @@ def _(g, x, running_mean, running_var, training, *affine, eps, needs):
     axes = _channel_axes(ndim)
     training_now = is_nonzero(training)
     mean = _graph_mean(axes)
-    dxhat = g * _per_channel(affine[0], ndim) if affine else g
+    dxhat = g * vector_on_axis(affine[0], 1, ndim) if affine else g
     batch_xhat, batch_rstd = _standardize(x, mean, _graph_rsqrt, eps)
-    rstd = _graph_rsqrt(_per_channel(running_var, ndim) + eps)
-    running_xhat = (x - _per_channel(running_mean, ndim)) * rstd
+    rstd = _graph_rsqrt(vector_on_axis(running_var, 1, ndim) + eps)
+    running_xhat = (x - vector_on_axis(running_mean, 1, ndim)) * rstd
     xhat = apply("where", training_now, batch_xhat, running_xhat)
     grads = [None] * (4 + len(affine))
     if needs[0]:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..opdef import Sample, bool_dtype, first_dtype, op
 from ..shapes import dims_agree, format_shape, normalize_axes, reduced_shape
-from .adjoints import static_rank, zeros_like
+from .adjoints import static_rank, vector_on_axis, zeros_like
 from .compare import _specials, _truths
 from .layout import concatenate, getitem, index_along
 from .presets import reduction_op
@@ -312,7 +312,7 @@ def permute_along(x, perm, *, axis=-1):
 
 def _inverse_permutation(perm: np.ndarray, axis: int) -> np.ndarray:
     inverse = np.empty_like(perm)
-    positions = np.arange(perm.shape[axis]).reshape((-1,) + (1,) * (perm.ndim - 1 - axis % perm.ndim))
+    positions = vector_on_axis(np.arange(perm.shape[axis]), axis, perm.ndim)
     np.put_along_axis(inverse, perm, np.broadcast_to(positions, perm.shape), axis=axis)
     return inverse
 

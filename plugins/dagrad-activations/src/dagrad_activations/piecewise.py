@@ -14,7 +14,8 @@ import warnings
 import numpy as np
 
 import dagrad as dg
-from dagrad.extend import Sample, away_from_zero, dims_agree, float_unary_op, is_positive, op, reshape_as, static_rank, unary_op
+from dagrad.extend import (Sample, away_from_zero, dims_agree, float_unary_op, is_positive, op, reshape_as, static_rank,
+                           unary_op, vector_on_axis)
 
 from .samples import avoiding, settings
 
@@ -183,9 +184,12 @@ def _prelu_samples(rng):
     ]
 
 
-def _per_channel(w: np.ndarray, ndim: int) -> np.ndarray:
-    """The slopes shaped to broadcast along axis 1 of an input of ``ndim`` axes (one slope: a scalar)."""
-    return w.reshape((-1,) + (1,) * (ndim - 2)) if ndim >= 2 else w.reshape(())
+def _per_channel(w, ndim: int):
+    """The slopes (an array or a Tensor) shaped to broadcast along axis 1 of an input of ``ndim`` axes.
+
+    An input of rank below 2 has no channel axis: its one slope becomes a scalar.
+    """
+    return vector_on_axis(w, 1, ndim) if ndim >= 2 else w.reshape(())
 
 
 @op(shape=_prelu_rule, saves=("inputs",), samples=_prelu_samples,
@@ -221,8 +225,7 @@ def _(g, x, weight, *, needs):
     positive = is_positive(x)
     gx = gw = None
     if needs[0]:
-        slopes = dg.reshape(weight, (-1,) + (1,) * (ndim - 2)) if ndim >= 2 else dg.reshape(weight, ())
-        gx = dg.where(positive, g, g * slopes)
+        gx = dg.where(positive, g, g * _per_channel(weight, ndim))
     if needs[1]:
         gw = dg.where(positive, 0, g * x)
         gw = dg.sum(gw, axis=(0,) + tuple(range(2, ndim))) if ndim >= 2 else reshape_as(dg.sum(gw), weight)

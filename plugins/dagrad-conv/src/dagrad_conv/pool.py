@@ -29,7 +29,7 @@ from typing import Optional
 
 import numpy as np
 
-from dagrad.extend import Sample, first_dtype, float_dtype, op, shapes_agree
+from dagrad.extend import Sample, first_dtype, float_dtype, op, shapes_agree, vector_on_axis
 
 from .renamed import renamed
 from .windows import (DIMS, SPATIAL_NAMES, adaptive_taps, axis_names, gather_windows, image_rank, lowest, ntuple,
@@ -120,7 +120,7 @@ class Windows:
             return self.divisor_override
         count = np.ones((), np.int64)
         for a, t in enumerate(taps):
-            count = count * t.counted.reshape((-1,) + (1,) * (self.n - a - 1))
+            count = count * vector_on_axis(t.counted, a, self.n)
         return count
 
 
