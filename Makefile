@@ -24,26 +24,28 @@ $(STAMP): pyproject.toml $(PLUGINS)
 	$(PY) -m pip install --quiet -e '.[dev]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
 	touch $@
 
+# Installing a system tool: `have` asks whether a command exists; `apt_install` installs Debian
+# packages (Debian, Ubuntu, the CI image), quietly, with sudo unless we are root.
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+have = command -v $(1) >/dev/null 2>&1
+apt_install = $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(1) >/dev/null
+
 # Graphviz's `dot` renders the diagrams; install it with the system package manager when missing.
 graphviz:
-	@command -v dot >/dev/null 2>&1 || { \
+	@$(call have,dot) || { \
 	  echo "Graphviz's dot is missing; installing it"; \
-	  if command -v apt-get >/dev/null 2>&1; then \
-	    SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
-	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; \
-	  elif command -v brew >/dev/null 2>&1; then brew install graphviz; \
-	  elif command -v dnf >/dev/null 2>&1; then sudo dnf install -y graphviz; \
+	  if $(call have,apt-get); then $(call apt_install,graphviz); \
+	  elif $(call have,brew); then brew install graphviz; \
+	  elif $(call have,dnf); then $(SUDO) dnf install -y graphviz; \
 	  else echo "Install Graphviz (https://graphviz.org/download/) and re-run." >&2; exit 1; fi; }
 
 # Chromium for the viewer's browser tests, from the system's packages (Playwright's own browser
 # download is not used). Where no package manager can install it, those tests skip and say why.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	@$(call have,chromium) || $(call have,chromium-browser) || { \
 	  echo "Chromium is missing; installing it for the viewer's browser tests"; \
-	  if command -v apt-get >/dev/null 2>&1; then \
-	    SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
-	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; \
-	  elif command -v brew >/dev/null 2>&1; then brew install --cask chromium; \
+	  if $(call have,apt-get); then $(call apt_install,chromium); \
+	  elif $(call have,brew); then brew install --cask chromium; \
 	  else echo "Install Chromium to run the viewer's browser tests (they skip without it)." >&2; fi; }
 
 # The docs site, built strictly (a broken link, a missing reference or any warning fails) into site/.
