@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import warnings
 
 import numpy as np
 import pytest
@@ -53,3 +54,15 @@ def test_the_old_op_module_still_imports_with_a_warning():
 def test_dg_op_is_the_decorator_and_nothing_else():
     assert callable(dg.op) and not hasattr(dg.op, "float_dtype")
     assert importlib.import_module("dagrad.opdef").op is dg.op
+
+
+def test_render_default_max_nodes_is_default_detail_nodes_and_the_io_limit_keeps_its_name():
+    render = importlib.import_module("dagrad.render")
+    with pytest.warns(DeprecationWarning, match="dagrad.render.DEFAULT_DETAIL_NODES"):
+        from dagrad.render import DEFAULT_MAX_NODES
+    assert DEFAULT_MAX_NODES == render.DEFAULT_DETAIL_NODES == 200
+    with pytest.raises(AttributeError, match="'dagrad.render' has no attribute 'DEFAULT_MAX_NODE'"):
+        render.DEFAULT_MAX_NODE
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert dg.io.DEFAULT_MAX_NODES == 100_000  # a load limit of model files: a different number, not renamed

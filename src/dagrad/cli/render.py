@@ -43,13 +43,13 @@ def add(sub) -> None:
 
 
 def run(args) -> int:
-    from ..render import DEFAULT_MAX_NODES, DEFAULT_TIMEOUT, render
+    from ..render import DEFAULT_DETAIL_NODES, DEFAULT_TIMEOUT, render
 
     output = _output(args.target, args.output, args.format)
     obj = _run(_load(args.target), _feeds(args.feed), args.loss)
     render(
         obj, output, format=args.format, rankdir=args.rankdir, arrows=args.arrows,
-        max_nodes=DEFAULT_MAX_NODES if args.max_nodes is None else args.max_nodes,
+        max_nodes=DEFAULT_DETAIL_NODES if args.max_nodes is None else args.max_nodes,
         expand=args.expand or None, collapse=args.collapse or None, edge_labels=args.edge_labels,
         timeout=DEFAULT_TIMEOUT if args.timeout is None else args.timeout,
     )

@@ -11,8 +11,12 @@ draw, ``summary`` computes the numbers, ``escape`` makes user strings safe,
 
 from __future__ import annotations
 
+from .._compat import renamed_names
 from .notebook import mimebundle
-from .output import DEFAULT_MAX_NODES, DEFAULT_TIMEOUT, render, show
+from .output import DEFAULT_DETAIL_NODES, DEFAULT_TIMEOUT, render, show
 from .viewer import Viewer
 
-__all__ = ["render", "show", "mimebundle", "Viewer", "DEFAULT_MAX_NODES", "DEFAULT_TIMEOUT"]
+__all__ = ["render", "show", "mimebundle", "Viewer", "DEFAULT_DETAIL_NODES", "DEFAULT_TIMEOUT"]
+
+# 0.1's name, which dagrad.io.DEFAULT_MAX_NODES (a load limit of model files) also had
+__getattr__ = renamed_names(__name__, {"DEFAULT_MAX_NODES": "DEFAULT_DETAIL_NODES"})

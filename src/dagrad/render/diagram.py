@@ -42,7 +42,7 @@ from ..plugins import BUILTINS, registry
 from ..result import Result
 from ..shapes import format_shape
 from .escape import html, shorten, tooltip
-from .layout import DEFAULT_MAX_NODES, Box, Layout, plan_layout, scope_chain
+from .layout import DEFAULT_DETAIL_NODES, Box, Layout, plan_layout, scope_chain
 from .summary import SMALL, Stats, bad_text, brief, describe, dtype_name, number
 
 __all__ = [
@@ -204,7 +204,7 @@ def build(
     obj: Any,
     *,
     rankdir: str = "TB",
-    max_nodes: Optional[int] = DEFAULT_MAX_NODES,
+    max_nodes: Optional[int] = DEFAULT_DETAIL_NODES,
     collapse: Optional[Iterable[str]] = None,
     expand: Optional[Iterable[str]] = None,
     show: Sequence[str] = ("value", "grad"),

@@ -21,9 +21,9 @@ from typing import Iterable, Optional, Sequence
 
 from ..errors import RenderError
 
-__all__ = ["DEFAULT_MAX_NODES", "Box", "Layout", "plan_layout", "scope_chain"]
+__all__ = ["DEFAULT_DETAIL_NODES", "Box", "Layout", "plan_layout", "scope_chain"]
 
-DEFAULT_MAX_NODES = 200  # past ~200 detailed boxes a diagram is no longer readable, and dot slows down
+DEFAULT_DETAIL_NODES = 200  # past ~200 detailed boxes a diagram is no longer readable, and dot slows down
 
 
 @dataclass

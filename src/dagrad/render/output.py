@@ -10,11 +10,11 @@ import graphviz
 
 from ..errors import RenderError
 from .diagram import build
-from .layout import DEFAULT_MAX_NODES
+from .layout import DEFAULT_DETAIL_NODES
 from .run import format_for, run_dot, write
 from .viewer import Viewer, write_page
 
-__all__ = ["DEFAULT_MAX_NODES", "DEFAULT_TIMEOUT", "render", "show"]
+__all__ = ["DEFAULT_DETAIL_NODES", "DEFAULT_TIMEOUT", "render", "show"]
 
 DEFAULT_TIMEOUT = 60.0  # seconds; dot is stopped after this and a RenderError says what to do
 
@@ -25,7 +25,7 @@ def render(
     *,
     format: Optional[str] = None,
     rankdir: str = "TB",
-    max_nodes: Optional[int] = DEFAULT_MAX_NODES,
+    max_nodes: Optional[int] = DEFAULT_DETAIL_NODES,
     collapse: Optional[Iterable[str]] = None,
     expand: Optional[Iterable[str]] = None,
     show: Sequence[str] = ("value", "grad"),
@@ -65,7 +65,8 @@ def render(
     max_nodes : int or None
         Above this many nodes, scopes collapse into one box each (and, if
         needed, runs of boxes merge into segments) so about ``max_nodes`` boxes
-        remain. ``None`` draws every node.
+        remain. ``None`` draws every node. The default, ``DEFAULT_DETAIL_NODES``
+        (200), is about what stays readable on a screen.
     collapse, expand : iterable of str, optional
         Scopes to always collapse, and scopes to keep open whatever the size.
     show : sequence of {"value", "grad", "attrs"}

@@ -32,7 +32,7 @@ from .diagram import (
     box_attrs, check_options, cluster_attrs, count, graph_attrs, legend, link_tip, measured, op_text, step_scope,
     title,
 )
-from .layout import DEFAULT_MAX_NODES, plan_layout, scope_chain
+from .layout import DEFAULT_DETAIL_NODES, plan_layout, scope_chain
 from .notebook import mimebundle
 from .run import write
 from .summary import Stats, dtype_name, histogram
@@ -46,7 +46,7 @@ OURS = ("viewer.js", "viewer.css")
 def model(
     obj: Any,
     *,
-    max_nodes: Optional[int] = DEFAULT_MAX_NODES,
+    max_nodes: Optional[int] = DEFAULT_DETAIL_NODES,
     collapse: Optional[Iterable[str]] = None,
     expand: Optional[Iterable[str]] = None,
     show: Sequence[str] = ("value", "grad"),
