@@ -7,7 +7,8 @@ dependency). Before timing, every engine's result is checked against numpy's,
 so a fast wrong engine cannot win. Times are per op node (per matmul for the
 wide graph), measured in interleaved rounds with ratios paired by round, as the
 MLP benchmark does (``mlp_step.time_rounds`` and ``mlp_step.ratios``); the deep
-chains, too long to repeat many times, are run three times each.
+chains, too long to repeat many times, are run three times each, in the
+interpreter loop and then as generated code.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 
 import dagrad as dg
+from dagrad.scheduler.plan import CODEGEN_AFTER_RUNS, CODEGEN_MAX_INSTRUCTIONS
 from mlp_step import WARMUP, time_rounds
 
 CHAIN_OPS = 2000          # x*c, x+c, tanh repeated: 2,000 op nodes
@@ -190,12 +192,19 @@ class Deep:
     nodes: int
     build: float     # seconds
     compile: float
-    run: float       # seconds per run (median)
+    run: float       # seconds per run (median) of the plan's first runs, in the interpreter loop
     numpy: float     # seconds per numpy run (median)
+    code: Optional[float] = None       # seconds to write and compile its code, once, after CODEGEN_AFTER_RUNS runs
+    run_code: Optional[float] = None   # seconds per run (median) of that code; None: the plan stays in the loop
 
 
 def deep(n_ops: int, runs: int = 3) -> Deep:
-    """Build, compile and run a chain of ``n_ops`` op nodes once each (runs repeated), and numpy's."""
+    """Build, compile and run a chain of ``n_ops`` op nodes (runs repeated), and numpy's; then its generated code.
+
+    A plan's first ``CODEGEN_AFTER_RUNS`` runs go through the interpreter loop;
+    rather than run it that many times, the count is set, so the next run writes
+    and compiles the code (timed), and the runs after it are timed again.
+    """
     clock = time.perf_counter
     t0 = clock()
     g, loss, x = chain_graph(n_ops)
@@ -204,20 +213,36 @@ def deep(n_ops: int, runs: int = 3) -> Deep:
     t2 = clock()
     numpy_run = chain_numpy(n_ops)
     expected = numpy_run()
-    got = plan.run().grad("x")
-    if not np.allclose(got, expected, rtol=1e-9, atol=1e-12):
-        raise AssertionError(f"deep chain of {n_ops}: dagrad's gradient differs from numpy's")
-    times, numpy_times = [], []
-    for _ in range(runs):
+
+    def checked(result) -> None:
+        if not np.allclose(result.grad("x"), expected, rtol=1e-9, atol=1e-12):
+            raise AssertionError(f"deep chain of {n_ops}: dagrad's gradient differs from numpy's")
+
+    def timed(plan) -> tuple:
+        times, numpy_times = [], []
+        for _ in range(runs):
+            t = clock()
+            plan.run()
+            times.append(clock() - t)
+            t = clock()
+            numpy_run()
+            numpy_times.append(clock() - t)
+        return statistics.median(times), numpy_times
+
+    checked(plan.run())
+    loop_run, numpy_times = timed(plan)
+    result = Deep(n_ops, t1 - t0, t2 - t1, loop_run, statistics.median(numpy_times))
+    if len(plan.forward) + len(plan.backward) <= CODEGEN_MAX_INSTRUCTIONS:
+        plan.runs = CODEGEN_AFTER_RUNS
         t = clock()
-        plan.run()
-        times.append(clock() - t)
-        t = clock()
-        numpy_run()
-        numpy_times.append(clock() - t)
+        checked(plan.run())
+        first = clock() - t
+        result.run_code, more = timed(plan)
+        result.code = first - result.run_code
+        result.numpy = statistics.median(numpy_times + more)
     del plan, g, loss, x  # the Tensors hold the graph too: free it all before collecting
     gc.collect()
-    return Deep(n_ops, t1 - t0, t2 - t1, statistics.median(times), statistics.median(numpy_times))
+    return result
 
 
 # ----------------------------------------------------------------- measure ---

@@ -70,7 +70,7 @@ def test_every_workload_computes_what_numpy_computes():
                     workloads.keep_all_engines()):
         workloads.check(engines)
     deep = workloads.deep(300, runs=1)
-    assert deep.nodes == 300 and deep.run > 0
+    assert deep.nodes == 300 and deep.run > 0 and deep.run_code > 0   # its loop runs, then its generated code
 
 
 def test_the_agreement_check_catches_an_engine_that_computes_something_else():

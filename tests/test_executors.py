@@ -1,13 +1,16 @@
 """Every executor computes what the reference interpreter defines, and a plan prints as the code that runs it.
 
 A plan runs through the interpreter loop (its first ``CODEGEN_AFTER_RUNS`` runs,
-checked and profiled runs, huge plans) or through Python generated for it
-(later runs); ``run_reference`` is
-the ~25-line definition of what running means. On random DAGs all three must
-give identical values and gradients, and the same backward order.
+checked and profiled runs) or through Python generated for it (later runs),
+written as one function or, for a large plan, as several parts run in turn
+("parts" below splits every plan, two instructions a part); ``run_reference``
+is the ~25-line definition of what running means. On random DAGs all of them
+must give identical values and gradients, and the same backward order.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -15,13 +18,22 @@ from hypothesis import HealthCheck, given, settings
 from test_composite_gradients import build_dag, random_dags
 
 import dagrad as dg
-from dagrad.scheduler import run_reference
+from dagrad.scheduler import codegen, run_reference
 from dagrad.scheduler.plan import CODEGEN_AFTER_RUNS
+
+EXECUTORS = ("loop", "codegen", "parts")
+
+
+def use(monkeypatch, executor: str) -> None:
+    """Run plans through ``executor``: "parts" is generated code split after every two instructions."""
+    monkeypatch.setattr(codegen, "INSTRUCTIONS_PER_FUNCTION", 2 if executor == "parts" else 20_000)
+    monkeypatch.setenv("DAGRAD_EXECUTOR", "loop" if executor == "loop" else "codegen")
 
 
 def run_with(monkeypatch, executor: str, plan, feeds=None, **kwargs):
-    monkeypatch.setenv("DAGRAD_EXECUTOR", executor)
+    use(monkeypatch, executor)
     plan.runs = 0
+    plan.program.code = None   # written again, as one function or as parts
     return plan.run(feeds, **kwargs)
 
 
@@ -32,7 +44,7 @@ def test_loop_and_generated_code_agree_with_the_reference_on_random_dags(monkeyp
     g, loss, leaves, feeds = build_dag(recipe)
     plan = g.compile(loss, loss=loss, wrt=leaves, keep="all")
     values, grads = run_reference(plan, feeds)
-    for executor in ("loop", "codegen"):
+    for executor in EXECUTORS:
         res = run_with(monkeypatch, executor, plan, feeds)
         assert set(res.values) == set(values), executor
         for name, v in values.items():
@@ -43,7 +55,7 @@ def test_loop_and_generated_code_agree_with_the_reference_on_random_dags(monkeyp
         assert res.order == [n for n in reversed(plan.nodes) if n in grads], executor
 
 
-@pytest.mark.parametrize("executor", ["loop", "codegen"])
+@pytest.mark.parametrize("executor", EXECUTORS)
 @pytest.mark.parametrize("keep", ["wrt", "all"])
 def test_an_mlp_runs_the_same_through_every_executor(monkeypatch, executor, keep):
     rng = np.random.default_rng(0)
@@ -80,6 +92,28 @@ def test_print_plan_shows_the_generated_code_instruction_by_instruction():
     compile(text, "<plan>", "exec")                                  # the printed form is the code that runs
 
 
+def test_a_large_plan_prints_and_runs_as_parts_that_hand_on_only_what_later_parts_read(monkeypatch):
+    use(monkeypatch, "parts")
+    g = dg.Graph()
+    x = g.param("x", np.array([0.5, -0.5]))
+    h = x
+    for _ in range(4):
+        h = dg.tanh(h * 0.9)
+    loss = dg.sum(h, name="loss")
+    plan = g.compile(loss, loss=loss, keep="wrt")
+    text = str(plan)
+    compile(text, "<plan>", "exec")                                  # the printed form is the code that runs
+    parts = text.split("\ndef ")[1:]
+    assert len(parts) > 3 and all(p.startswith(f"part_{k + 1}(") for k, p in enumerate(parts))
+    assert "live['v0'] = v0" in parts[0]                             # x is read again by the backward pass
+    handed_on = re.findall(r"live\['(\w+)'\] = ", text)
+    assert sorted(handed_on) == sorted(re.findall(r"live\.pop\('(\w+)'\)", text))  # each is taken up later
+    assert handed_on.count("v2") == 1 and "v3" in handed_on  # mul's output is read once, tanh's waits for its VJP
+    res = plan.run()
+    assert len(plan.program.code.parts) == len(parts)
+    np.testing.assert_array_equal(res.grad(x), run_reference(plan)[1]["x"])
+
+
 def test_hostile_names_cannot_reach_the_generated_code_except_as_escaped_text(monkeypatch):
     g = dg.Graph()
     evil = "x'); import os; os.system('true'); ('"
@@ -94,7 +128,8 @@ def test_hostile_names_cannot_reach_the_generated_code_except_as_escaped_text(mo
         assert "os.system" not in code or repr(evil) in code
 
 
-def test_an_error_in_generated_code_names_the_node_op_and_plugin(monkeypatch, fresh_registry):
+@pytest.mark.parametrize("executor", ["codegen", "parts"])
+def test_an_error_in_generated_code_names_the_node_op_and_plugin(monkeypatch, fresh_registry, executor):
     @dg.op(shape=dg.shapes.same_as_first, saves=("inputs",))
     def explode_on_second_call(x):
         "x, but raises when x holds a negative entry"
@@ -111,7 +146,7 @@ def test_an_error_in_generated_code_names_the_node_op_and_plugin(monkeypatch, fr
     x = g.input("x", shape=(2,))
     loss = dg.sum(dg.ops.explode_on_second_call(dg.tanh(x)), name="loss")
     plan = g.compile(loss, loss=loss, wrt=[x])
-    monkeypatch.setenv("DAGRAD_EXECUTOR", "codegen")
+    use(monkeypatch, executor)
     with pytest.raises(dg.OpError, match=r"node 'explode_on_second_call' \(op 'explode_on_second_call' from plugin "
                                          r"'boom-pack'\) raised in its forward with inputs float64\(2,\): "
                                          r"ValueError: negative entry"):

@@ -16,14 +16,16 @@ import numpy as np
 import pytest
 
 import dagrad as dg
-from dagrad.scheduler import checking
+from dagrad.scheduler import checking, codegen
 
-EXECUTORS = ["loop", "codegen"]
+EXECUTORS = ["loop", "codegen", "parts"]
 
 
 @pytest.fixture(params=EXECUTORS)
 def executor(request, monkeypatch):
-    monkeypatch.setenv("DAGRAD_EXECUTOR", request.param)
+    """Each executor: the loop, generated code, and generated code split into parts of two instructions."""
+    monkeypatch.setattr(codegen, "INSTRUCTIONS_PER_FUNCTION", 2 if request.param == "parts" else 20_000)
+    monkeypatch.setenv("DAGRAD_EXECUTOR", "loop" if request.param == "loop" else "codegen")
     return request.param
 
 

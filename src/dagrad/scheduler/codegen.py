@@ -11,6 +11,14 @@ the node, op and plugin:
 an exception escaping the generated code is mapped from its line back to
 the instruction that raised it.
 
+A plan of more than ``INSTRUCTIONS_PER_FUNCTION`` instructions is written as
+several functions ("parts") of at most that many, compiled one by one and
+called in turn by ``run``. Python holds a whole function's syntax tree while it
+compiles it: a 100,000-node chain took 7.5 GB to compile as one function. A
+local that one part leaves to a later one waits in a dict, ``live``: a part
+takes out (``pop``) what it mentions, and puts back only what a later part
+mentions, so nothing dead is carried and memory is what one function would hold.
+
 Every identifier in the source comes from dagrad. User strings (node names)
 appear only in comments, escaped with ``ascii``, and in string literals written
 by ``repr``; attribute values appear only as literals ``repr`` wrote from
@@ -20,10 +28,12 @@ cannot inject code.
 
 from __future__ import annotations
 
+import bisect
 import keyword
 import math
 import re
-from dataclasses import dataclass, field
+from array import array
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
@@ -32,59 +42,85 @@ from ..errors import DagradError
 from ..shapes import fits, format_shape
 from .runtime import (
     as_grad_tuple,
+    external_identities,
     failed,
     finish,
     fix_gradient,
     fix_output,
     freeze,
-    owners,
     placeholder,
     seed,
     stored_values,
 )
 
-__all__ = ["source", "build", "run"]
+__all__ = ["source", "build", "run", "INSTRUCTIONS_PER_FUNCTION"]
 
 ndarray = np.ndarray
 _FILENAME = "<dagrad plan>"
 
 
+INSTRUCTIONS_PER_FUNCTION = 20_000
+"""Instructions (inputs, forwards, VJPs) per generated function; a larger plan is written as several.
+
+Memory, not speed, sets it: compiling a function of 20,000 instructions takes
+about 0.7 GB while Python holds its syntax tree. Splitting costs little at this
+size: values that cross from one part to a later one (mostly what the forward
+pass saves for the backward pass) go through a dict once each.
+"""
+
+
 @dataclass
 class Code:
-    """A program's compiled code and which instruction each line belongs to.
+    """A program's compiled code, and which instruction each line of its source belongs to.
 
     The source is not kept (it can be megabytes, and ``source(program)`` writes
-    it again for the rare ``print(plan)``).
+    it again for the rare ``print(plan)``). ``function`` runs a plan written as
+    one function; ``parts`` are the functions of a larger plan, called in turn.
 
-    The function's globals are the constants the source names (instructions,
-    ops, dtypes), never the program or the plan: the code is cached on the
-    program, and a reference back would make a cycle.
+    The functions' globals are the constants the source names (instructions,
+    ops, dtypes), never the program, the plan or the functions themselves: the
+    code is cached on the program, and a reference back would make a cycle.
     """
 
     function: Any
-    owners: dict = field(default_factory=dict)   # line number -> ("forward" | "backward", instruction)
+    parts: tuple = ()
+    lines: Any = None   # the owned line ranges: first lines (ascending), last lines, and their owners
+
+    def owner(self, line: int) -> Optional[tuple]:
+        """``("forward" | "backward", instruction)`` whose code holds source line ``line``, or None."""
+        firsts, lasts, owners = self.lines
+        k = bisect.bisect_right(firsts, line) - 1
+        return owners[k] if k >= 0 and line <= lasts[k] else None
 
 
 class _Writer:
-    """Collects lines, the constants they name, and the instruction that owns each line."""
+    """Collects lines, the constants they name, the line range each instruction owns, and where instructions end."""
 
     def __init__(self):
         self.lines: list[str] = []
-        self.owners: dict = {}
+        self.owned: list = []   # (first line, last line, owner); line numbers count from 1
+        self.ends: list[int] = []   # the number of lines written when each instruction ended
         self.constants: dict = {}
         self._names: dict = {}  # id(object) -> constant name
         self._owner = None
+        self._first = 1
 
     def own(self, kind: Optional[str], ins: Any = None) -> None:
+        """The lines from here on belong to ``ins`` (``kind`` None: to no instruction)."""
+        if self._owner is not None and len(self.lines) >= self._first:
+            self.owned.append((self._first, len(self.lines), self._owner))
         self._owner = None if kind is None else (kind, ins)
+        self._first = len(self.lines) + 1
+
+    def end(self) -> None:
+        """An instruction's lines end here: a function may end here too."""
+        self.ends.append(len(self.lines))
 
     def line(self, text: str, comment: str = "", indent: int = 1) -> None:
         code = "    " * indent + text
         if comment:
             code = f"{code:<60}  # {comment}"
         self.lines.append(code)
-        if self._owner is not None:
-            self.owners[len(self.lines)] = self._owner
 
     def const(self, value: Any, stem: str) -> str:
         """A name for ``value`` in the generated module (one name per object)."""
@@ -113,7 +149,7 @@ def _identifier(stem: str, taken: dict) -> str:
 
 
 _RESERVED = {"run", "fed", "stored", "check", "cotangent", "external", "ndarray", "len", "order", "append",
-             "flows", "gs", "gi", "missing", "asarray", "None", "True", "False"}
+             "flows", "gs", "gi", "missing", "live", "asarray", "None", "True", "False"}
 # The generated locals: values v<slot>, residuals r<slot>, shapes s<slot>, gradients g<slot> and
 # "we own g<slot>" flags o<slot>. A constant named like one (an op called "v3") would be shadowed by it.
 _LOCAL = re.compile(r"[vrsgo]\d+")
@@ -139,17 +175,22 @@ def _c(name: str) -> str:
 
 def source(program: Any) -> str:
     """The Python source that runs ``program`` (``print(plan)`` shows it)."""
-    return _write(program).lines_text
+    return _write(program).text
 
 
+@dataclass
 class _Written:
-    def __init__(self, writer: _Writer, header: list):
-        self.writer = writer
-        self.lines_text = "\n".join(header + writer.lines) + "\n"
-        self.offset = len(header)
+    """A program as source text: its functions (compiled one by one) and the line range each instruction owns."""
+
+    text: str
+    functions: list   # (name, number in text of its def line, its lines from the def line on)
+    owned: list       # (first line, last line, owner), line numbers in text, ascending
+    constants: dict
 
 
 def _write(program: Any) -> _Written:
+    size = len(program.feeds) + len(program.stored) + len(program.forward) + len(program.backward)
+    split = size > INSTRUCTIONS_PER_FUNCTION
     w = _Writer()
     helpers = {"ndarray": ndarray, "fix_output": fix_output, "fix_gradient": fix_gradient, "fits": fits,
                "as_grad_tuple": as_grad_tuple, "freeze": freeze,
@@ -180,11 +221,13 @@ def _write(program: Any) -> _Written:
         if f.guard:
             w.line(f"v{f.slot} = freeze(v{f.slot}, external)")
         remember_shape(f.slot, f"v{f.slot}")
+        w.end()
     for k, s in enumerate(program.stored):
         w.line(f"v{s.slot} = stored[{k}]", f"{_c(s.name)}: {s.kind} {format_shape(declared[s.slot])} {dtypes[s.slot]}")
         if s.guard:
             w.line(f"v{s.slot} = freeze(v{s.slot}, external)")
         remember_shape(s.slot, f"v{s.slot}")
+        w.end()
 
     # --- forward
     w.line("# forward")
@@ -214,10 +257,11 @@ def _write(program: Any) -> _Written:
         remember_shape(ins.slot, v)
         if ins.free:
             w.line("del " + ", ".join(f"v{s}" for s in ins.free))
+        w.end()
 
     # --- backward
     if program.backward:
-        _write_backward(w, program, shape_of, declared, dtype_name)
+        _write_backward(w, program, shape_of, declared, dtype_name, split)
         order = w.const(tuple(ins.name for ins in program.backward), "ORDER")
         w.line(f"order = list({order}) if not missing else [n for n in {order} if n not in missing]")
     else:
@@ -229,13 +273,80 @@ def _write(program: Any) -> _Written:
     wrt_shapes = ", ".join(f"{s}: {shape_of.get(s, 'None')}" for s, n in program.kept_grads if n in program.wrt)
     w.line(f"return {{{values}}}, {{{grads}}}, order, flows, {{{wrt_shapes}}}")
 
+    w.own(None)
     if program.loss:
         kind = f"backward from {_c(program.loss)} with respect to {', '.join(map(_c, program.wrt)) or 'nothing'}"
     else:
         kind = f"forward to {', '.join(map(_c, program.outputs))}"
-    header = [f"# dagrad plan: {kind}; keep={program.keep!r}",
-              "def run(fed, stored, cotangent, external):"]
-    return _Written(w, header)
+    title = f"# dagrad plan: {kind}; keep={program.keep!r}"
+    if split:
+        return _parts(w, title)
+    header = [title, "def run(fed, stored, cotangent, external):"]
+    lines = header + w.lines
+    owned = [(first + len(header), last + len(header), owner) for first, last, owner in w.owned]
+    return _Written("\n".join(lines) + "\n", [("run", 2, lines[1:])], owned, w.constants)
+
+
+# The locals of generated code: values v<slot>, residuals r<slot>, recorded shapes s<slot>, gradients
+# g<slot>, "we own g<slot>" flags o<slot>, and the backward pass's missing and flows (gs, gi and _ are
+# temporaries of one instruction). Comments and string literals (node names) are matched whole, so
+# that names inside them are skipped: only group 1 is a local.
+_MENTION = re.compile(r"""#.*|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|\b([vrsgo]\d+|missing|flows)\b""")
+
+
+def _parts(w: _Writer, title: str) -> _Written:
+    """The program as functions of at most ``INSTRUCTIONS_PER_FUNCTION`` instructions; ``run`` calls them in turn.
+
+    A part first takes out of ``live`` the locals it mentions that an earlier
+    part did; gradients and ownership flags it mentions first start as None and
+    False (as the one-function form starts every gradient), since a VJP that no
+    gradient reached leaves them unset. Last, it puts back the locals a later part
+    mentions. The last part returns the result.
+    """
+    cuts = w.ends[INSTRUCTIONS_PER_FUNCTION - 1::INSTRUCTIONS_PER_FUNCTION]
+    bounds = [0] + [c for c in cuts if c < len(w.lines)] + [len(w.lines)]
+    mentions = []
+    first: dict = {}
+    last: dict = {}
+    for k, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        names = {name for line in w.lines[a:b] for name in _MENTION.findall(line)}
+        names.discard("")
+        mentions.append(sorted(names, key=_by_slot))
+        for name in names:
+            first.setdefault(name, k)
+            last[name] = k
+    text = [title, f"# written as {len(mentions)} functions of at most {INSTRUCTIONS_PER_FUNCTION:,} instructions, "
+                   "run in turn; what one leaves to a later one waits in `live`"]
+    functions: list = []
+    shifts: list = []   # (first w-line of the part, its shift to a line number in text)
+    for k, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        mentioned = mentions[k]
+        fresh = [n for n in mentioned if first[n] == k]
+        head = ["", f"def part_{k + 1}(fed, stored, cotangent, external, live):"]
+        head += [f"    {n} = live.pop({n!r})" for n in mentioned if first[n] < k]
+        head += [f"    {' = '.join(group)} = {value}" for prefix, value in (("g", "None"), ("o", "False"))
+                 for group in _groups([n for n in fresh if n[0] == prefix], 16)]
+        shifts.append((a + 1, len(text) + len(head) - a))
+        body = w.lines[a:b] + [f"    live[{n!r}] = {n}" for n in mentioned if last[n] > k]
+        functions.append((f"part_{k + 1}", len(text) + 2, head[1:] + body))
+        text += head + body
+    owned = []
+    part = 0
+    for first_line, last_line, owner in w.owned:   # both ascending; an instruction never spans two parts
+        while part + 1 < len(shifts) and shifts[part + 1][0] <= first_line:
+            part += 1
+        shift = shifts[part][1]
+        owned.append((first_line + shift, last_line + shift, owner))
+    return _Written("\n".join(text) + "\n", functions, owned, w.constants)
+
+
+def _by_slot(name: str) -> tuple:
+    """Locals sorted by slot, then kind: the order a reader looks for them in."""
+    return (int(name[1:]), name) if name[1:].isdigit() else (-1, name)
+
+
+def _groups(items: list, size: int) -> list:
+    return [items[k:k + size] for k in range(0, len(items), size)]
 
 
 def _slots_whose_shape_backward_needs(program: Any) -> set:
@@ -250,7 +361,7 @@ def _slots_whose_shape_backward_needs(program: Any) -> set:
     return slots
 
 
-def _write_backward(w: _Writer, program: Any, shape_of: dict, declared: dict, dtype_name) -> None:
+def _write_backward(w: _Writer, program: Any, shape_of: dict, declared: dict, dtype_name, split: bool) -> None:
     names, dtypes = program.nodes, program.dtypes
     keep_all = program.keep == "all"
     w.line("# backward: each node's gradient is complete when its turn comes (reverse topological order)")
@@ -258,14 +369,15 @@ def _write_backward(w: _Writer, program: Any, shape_of: dict, declared: dict, dt
     w.line("flows = {}" if keep_all else "flows = None")
     keeps_residuals = {ins.slot for ins in program.forward if ins.keep_residuals}
     loss_slot = program.backward[0].slot
-    others = [ins.slot for ins in program.backward[1:]]
-    for k in range(0, len(others), 16):
-        w.line(" = ".join(f"g{s}" for s in others[k:k + 16]) + " = None")
+    if not split:  # (split into parts, each part starts the gradients it mentions first: see _parts)
+        for group in _groups([f"g{ins.slot}" for ins in program.backward[1:]], 16):
+            w.line(" = ".join(group) + " = None")
     w.line(f"g{loss_slot} = seed({program.loss!r}, v{loss_slot}, cotangent)", f"{_c(program.loss)}: #1")
     for ins in program.backward:
         g = f"g{ins.slot}"
         if ins.op is None:
             w.line(f"if {g} is None: missing.append({names[ins.slot]!r})", f"{_c(ins.name)}: gradient complete")
+            w.end()
             continue
         w.own("backward", ins)
         me = w.const(ins, f"B{ins.slot}")
@@ -318,30 +430,48 @@ def _write_backward(w: _Writer, program: Any, shape_of: dict, declared: dict, dt
         if frees:
             w.line("del " + ", ".join(frees), indent=2)
         w.own(None)
+        w.end()
 
 
 # ----------------------------------------------------------------- running --
 
 
 def build(program: Any) -> Code:
-    """Compile ``program``'s source once; the result runs every later run of the program."""
+    """Compile ``program``'s source once; the result runs every later run of the program.
+
+    Each function is compiled on its own, preceded by blank lines so that its
+    line numbers are those of the whole source: a traceback's line is the
+    printed plan's line, and maps to the instruction that owns it.
+    """
     written = _write(program)
-    code = compile(written.lines_text, _FILENAME, "exec")
-    namespace = dict(written.writer.constants)
-    exec(code, namespace)  # noqa: S102 - our own generated source (see the module docstring)
-    # Taken out of its own globals: a function found in them would make a cycle that only
-    # the garbage collector frees (the code never calls itself).
-    function = namespace.pop("run")
-    owners = {line + written.offset: owner for line, owner in written.writer.owners.items()}
-    return Code(function, owners)
+    namespace = dict(written.constants)
+    functions = []
+    for name, def_line, lines in written.functions:
+        text = "\n" * (def_line - 1) + "\n".join(lines) + "\n"
+        exec(compile(text, _FILENAME, "exec"), namespace)  # noqa: S102 - our own generated source (see the module docstring)
+        # Taken out of their own globals: a function found in them would make a cycle that only
+        # the garbage collector frees (the code never calls itself or another part).
+        functions.append(namespace.pop(name))
+    firsts = array("q", [first for first, _, _ in written.owned])
+    lasts = array("q", [last for _, last, _ in written.owned])
+    lines = (firsts, lasts, [owner for _, _, owner in written.owned])
+    if len(functions) == 1:
+        return Code(functions[0], (), lines)
+    return Code(None, tuple(functions), lines)
 
 
 def run(plan: Any, code: Code, fed: list, cotangent: Optional[np.ndarray]):
     """Run ``plan`` through its compiled ``code``; map any exception from an op back to its node."""
     stored = stored_values(plan)
-    external = owners(fed + stored)
+    external = external_identities(fed + stored)
     try:
-        values, grads, order, flows, wrt_shapes = code.function(fed, stored, cotangent, external)
+        if code.parts:
+            live: dict = {}
+            for part in code.parts[:-1]:
+                part(fed, stored, cotangent, external, live)
+            values, grads, order, flows, wrt_shapes = code.parts[-1](fed, stored, cotangent, external, live)
+        else:
+            values, grads, order, flows, wrt_shapes = code.function(fed, stored, cotangent, external)
     except DagradError:
         raise
     except Exception as exc:
@@ -362,7 +492,7 @@ def _mapped(code: Code, exc: Exception) -> Exception:
         tb = tb.tb_next
     if frame is None:
         return exc
-    owner = code.owners.get(frame.tb_lineno)
+    owner = code.owner(frame.tb_lineno)
     if owner is None:
         return exc
     kind, ins = owner

@@ -19,8 +19,8 @@ import numpy as np
 from ..errors import DagradError
 from ..shapes import fits
 from .anomalies import check_finite
-from .runtime import (as_grad_tuple, failed, finish, fix_gradient, fix_output, freeze, owners, placeholder, seed,
-                      stored_values)
+from .runtime import (as_grad_tuple, external_identities, failed, finish, fix_gradient, fix_output, freeze, placeholder,
+                      seed, stored_values)
 
 __all__ = ["run"]
 
@@ -57,7 +57,7 @@ def run(plan: Any, fed: list, cotangent: Optional[np.ndarray], check: bool, prof
     values: list = [None] * n
     shapes: list = [None] * n
     stored = stored_values(plan)
-    ext_ids = owners(fed + stored)
+    ext_ids = external_identities(fed + stored)
     for f, array in zip(plan.feeds, fed):
         values[f.slot] = freeze(array, ext_ids) if f.guard else array
         shapes[f.slot] = array.shape

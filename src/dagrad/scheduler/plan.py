@@ -5,10 +5,10 @@ feeds and reads, its forward and backward instructions with what each frees,
 and what the result keeps. ``print(plan)`` shows the Python that runs it.
 
 Running a plan picks an executor. A plan's first ``CODEGEN_AFTER_RUNS`` runs,
-checked and profiled runs and any run of a very large plan go through the
-interpreter loop (``loop.py``); later runs execute straight-line Python
-generated for the plan (``codegen.py``), which spends less time per node on
-bookkeeping than any loop but costs 150-190 us per node to compile, once.
+checked and profiled runs and any run of a plan past ``CODEGEN_MAX_INSTRUCTIONS``
+go through the interpreter loop (``loop.py``); later runs execute straight-line
+Python generated for the plan (``codegen.py``), which spends less time per node
+on bookkeeping than any loop but costs 150-230 us per node to compile, once.
 Both compute exactly what the reference interpreter (``reference.py``)
 defines, which the tests check.
 """
@@ -46,17 +46,17 @@ for code it never repays, and costs a long training run at most twice the
 best choice made in hindsight, and in practice nothing measurable.
 """
 
-CODEGEN_MAX_INSTRUCTIONS = 20_000
-"""Plans with more instructions always run in the interpreter loop: there, generated code stops paying.
+CODEGEN_MAX_INSTRUCTIONS = 250_000
+"""Plans with more instructions always run in the interpreter loop: the memory generated code holds.
 
-Generated code is about 1 KB of bytecode per node, read once per run. On the
-chain workload it runs at 2.0 us per node against the loop's 3.3 at 7,500
-nodes (15,000 instructions), but from 10,000 nodes on (20,000 instructions) no
-faster than the loop (3.2-3.4 us per node both, up to 100,000 nodes), most
-likely because past several MB it no longer stays in the CPU's caches while
-the loop's one small body does. Compiling it would then cost 150-190 us per
-node, and gigabytes of memory for a single function (7.5 GB at 100,000 nodes),
-for nothing.
+Generated code pays at any size measured: on the chain workload at 100,000
+nodes (200,000 instructions, written as 14 functions of at most
+``codegen.INSTRUCTIONS_PER_FUNCTION``) it runs at about 2.0 us per node against
+the loop's 3.1-3.3. But the compiled code holds about 2 KB per node (its
+bytecode, line and exception tables) for as long as the plan lives, and
+compiling costs about 230 us per node: at this cap, about 250 MB and half a
+minute, once, after the loop has spent longer than that. Past it, a plan (a
+million-node chain: 2 GB of code, four minutes to compile) stays in the loop.
 """
 
 

@@ -19,7 +19,7 @@ from ..shapes import fits, format_shape
 
 __all__ = [
     "coerce_feed", "seed", "sum_to", "placeholder", "freeze", "fix_output", "fix_gradient", "as_grad_tuple",
-    "failed", "owners", "snapshot", "finish", "stored_values",
+    "failed", "external_identities", "snapshot", "finish", "stored_values",
 ]
 
 ndarray = np.ndarray
@@ -241,7 +241,7 @@ def _root(array: np.ndarray) -> int:
     return id(array)
 
 
-def owners(arrays: Iterable[np.ndarray]) -> set:
+def external_identities(arrays: Iterable[np.ndarray]) -> set:
     """Identities of ``arrays`` and of the arrays that own their memory: the run's external arrays.
 
     One set serves both questions a run asks about them: ``freeze`` asks whether
