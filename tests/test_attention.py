@@ -171,6 +171,16 @@ def test_shapes_that_do_not_fit_are_refused_naming_the_node(shapes, mask, messag
     assert "scaled_dot_product_attention" in str(caught.value)
 
 
+def test_a_mask_that_does_not_fit_the_fed_sizes_is_refused_when_it_runs_with_dagrads_message():
+    g = dg.Graph()
+    q, kv = g.input("q", shape=(None, 4)), g.input("kv", shape=(None, 4))
+    mask = g.input("mask", shape=(None, None), dtype="bool")
+    out = dg.scaled_dot_product_attention(q, kv, kv, mask)
+    feeds = {"q": np.ones((3, 4)), "kv": np.ones((5, 4)), "mask": np.ones((2, 5), bool)}
+    with pytest.raises(dg.OpError, match=r"mask of shape \(2, 5\) does not broadcast to the scores' shape \(3, 5\)"):
+        g.forward(out, feeds)
+
+
 def test_an_integer_mask_is_refused_saying_what_a_mask_may_be():
     g = dg.Graph()
     x = g.input("x", shape=(3, 4))

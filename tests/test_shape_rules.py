@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import dagrad as dg
 from dagrad.index import encode_index
-from dagrad.shapes import dims_agree, fits, indexed_shape, shapes_agree
+from dagrad.shapes import broadcasts_to, dims_agree, fits, indexed_shape, shapes_agree
 
 BUNDLED_PLUGINS = {"builtins", "activations", "conv"}
 OPS = sorted(name for name, op in dg.registry().ops.items() if op.plugin in BUNDLED_PLUGINS)
@@ -37,6 +37,44 @@ def test_dims_agree_unless_both_are_known_and_differ(a, b, agree):
 def test_shapes_agree_need_the_same_rank_and_agreeing_sizes(a, b, agree):
     assert shapes_agree(a, b) is agree
     assert shapes_agree(b, a) is agree
+
+
+BROADCASTS = [
+    # same rank: sizes equal, or 1 in the shape
+    ((3, 4), (3, 4), True), ((1, 4), (3, 4), True), ((3, 1), (3, 4), True), ((1, 1), (3, 4), True),
+    ((3, 4), (3, 1), False), ((4, 3), (3, 4), False), ((2, 4), (3, 4), False),
+    # rank: fewer axes take new ones in front; more axes never fit
+    ((), (), True), ((), (2, 3), True), ((4,), (2, 3, 4), True), ((3, 1), (2, 3, 4), True),
+    ((3,), (3, 1), False), ((2, 3), (3,), False), ((1, 1), (1,), False), ((1,), (), False),
+    # size 0 and size 1: a 1 stretches to 0, a 0 fits only 0, a 1 in the target takes only 1
+    ((0,), (0,), True), ((1,), (0,), True), ((0, 1), (3, 0, 4), True), ((1, 3), (0, 3), True),
+    ((0,), (1,), False), ((0,), (3,), False), ((3,), (0,), False), ((2,), (1,), False),
+    # unknown sizes agree with any size, on either side, but not across ranks
+    ((None,), (3,), True), ((None,), (1,), True), ((None,), (0,), True), ((3,), (None,), True),
+    ((None, 4), (2, None), True), ((None,), (None, None), True), ((1, None), (None, 5), True),
+    ((None, 3), (None, 4), False), ((None, None), (None,), False), ((3, None), (4, None), False),
+]
+
+
+@pytest.mark.parametrize("shape, target, fits_in", BROADCASTS)
+def test_broadcasts_to_stretches_size_1_and_adds_leading_axes_but_never_widens(shape, target, fits_in):
+    assert broadcasts_to(shape, target) is fits_in
+    if None not in shape + target:  # numpy is the reference where every size is known
+        try:
+            numpy_fits = np.broadcast_to(np.empty(shape), target).shape == target
+        except ValueError:
+            numpy_fits = False
+        assert numpy_fits is fits_in
+
+
+def test_broadcast_to_takes_an_unknown_size_into_a_size_1_target_and_refuses_an_unknown_target_size():
+    g = dg.Graph()
+    x = g.input("x", shape=(None,))
+    assert dg.broadcast_to(x, (2, 1)).shape == (2, 1)  # known only at run time: fed with size 1, it fits
+    with pytest.raises(dg.ShapeError, match="must give every size.*broadcast_like"):
+        dg.broadcast_to(g.input("y", shape=(3,)), (None, 3))
+    with pytest.raises(dg.ShapeError, match=r"\(4,\) does not broadcast to \(3,\)"):
+        dg.broadcast_to(g.input("z", shape=(4,)), (3,))
 
 
 def test_shape_rules_comparing_sizes_refuse_a_known_mismatch_and_accept_an_unknown_size():

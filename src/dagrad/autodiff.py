@@ -40,7 +40,7 @@ from .graph import Graph
 from .node import topological_order
 from .ops.adjoints import sum_to, zeros_like
 from .plugins import registry
-from .shapes import format_shape, shapes_agree
+from .shapes import broadcasts_to, format_shape, shapes_agree
 from .tensor import Tensor, apply
 
 __all__ = ["grad", "hvp", "hessian", "jacobian"]
@@ -364,7 +364,7 @@ class _Backward:
         others = [t.shape for t in inputs if t.name != x.name]
         axes = _static_reduction(gshape, xshape, others)
         if axes is None:
-            if gshape is not None and xshape is not None and not _may_sum_to(gshape, xshape):
+            if gshape is not None and xshape is not None and not broadcasts_to(xshape, gshape):
                 raise GradientError(
                     f"node {rec.name!r}: the graph VJP of op {op.name!r} from plugin {op.plugin!r} returned a "
                     f"gradient of shape {format_shape(gshape)} for input {j} ({x.name!r}), whose shape is "
@@ -421,11 +421,6 @@ def _static_reduction(gshape, xshape, others) -> Optional[tuple]:
 def _reachable(G, sources) -> set:
     """Nodes reachable from ``sources`` in ``G`` (sources included): one breadth-first walk for them all."""
     return set().union(*nx.bfs_layers(G, sources)) if sources else set()
-
-
-def _may_sum_to(gshape, xshape) -> bool:
-    lead = len(gshape) - len(xshape)
-    return lead >= 0 and all(d in (1, None) or gd in (d, None) for d, gd in zip(xshape, gshape[lead:]))
 
 
 # ------------------------------------------------------------- helpers --

@@ -31,8 +31,8 @@ from .ops.presets import binary_op, float_binary_op, float_unary_op, reduce_shap
 from .ops.samples import (BINARY_SHAPES, UNARY_SHAPES, away_from_zero, elementwise_samples, positive,
                           reduction_samples, uniform)
 from .plugins import register_ops
-from .shapes import (IndexArray, Shape, broadcast_shapes, dims_agree, elementwise, fits, format_shape, indexed_shape,
-                     matmul_shape, normalize_axes, reduced_shape, same_as_first, shapes_agree)
+from .shapes import (IndexArray, Shape, broadcast_shapes, broadcasts_to, dims_agree, elementwise, fits, format_shape,
+                     indexed_shape, matmul_shape, normalize_axes, reduced_shape, same_as_first, shapes_agree)
 
 __all__ = [
     # defining ops
@@ -44,7 +44,7 @@ __all__ = [
     # shape rules and helpers
     "Shape", "same_as_first", "elementwise", "broadcast_shapes", "reduce_shape", "reduced_shape",
     "normalize_axes", "matmul_shape", "indexed_shape", "IndexArray", "fits", "dims_agree", "shapes_agree",
-    "format_shape",
+    "broadcasts_to", "format_shape",
     # building graph VJPs
     "sum_to", "broadcast_like", "zeros_like", "ones_like", "expand_reduced", "reduced_count", "reshape_as",
     "is_positive", "is_nonzero", "static_rank", "vector_on_axis",

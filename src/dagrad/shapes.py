@@ -30,6 +30,7 @@ __all__ = [
     "fits",
     "dims_agree",
     "shapes_agree",
+    "broadcasts_to",
     "format_shape",
 ]
 
@@ -128,6 +129,31 @@ def shapes_agree(a: Shape, b: Shape) -> bool:
     (True, False, False)
     """
     return len(a) == len(b) and all(dims_agree(x, y) for x, y in zip(a, b))
+
+
+def broadcasts_to(shape: Shape, target: Shape) -> bool:
+    """Whether an array of ``shape`` may broadcast to ``target`` without widening it.
+
+    It is the question wherever one array is stretched over another's shape
+    and the result must keep that shape: a gradient summed back to its
+    input's shape, a mask over attention scores, values scattered into the
+    entries an index picks. ``shape`` may have fewer axes than ``target``
+    (new axes go in front, as numpy's broadcasting puts them) but not more,
+    and each of its sizes must be 1 or agree with ``target``'s (see
+    :func:`dims_agree`: an unknown size agrees with any, since only the fed
+    arrays can prove it wrong). A size of 1 in ``target`` is no wildcard: it
+    takes only a 1, as numpy's ``broadcast_to`` does, and a size of 0 takes
+    a 0 or a 1.
+
+    Examples
+    --------
+    >>> broadcasts_to((3, 1), (2, 3, 4)), broadcasts_to((None, 4), (3, 4)), broadcasts_to((1,), (0,))
+    (True, True, True)
+    >>> broadcasts_to((3,), (3, 1)), broadcasts_to((2, 3), (3,)), broadcasts_to((0,), (1,))
+    (False, False, False)
+    """
+    lead = len(target) - len(shape)
+    return lead >= 0 and all(d == 1 or dims_agree(d, t) for d, t in zip(shape, target[lead:]))
 
 
 def matmul_shape(a: Shape, b: Shape) -> Shape:

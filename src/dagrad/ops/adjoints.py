@@ -25,7 +25,7 @@ from ..errors import GradientError
 from ..index import decode_index, encode_index
 from .presets import sum_dtype
 from ..opdef import Sample, first_dtype, op
-from ..shapes import Shape, broadcast_shapes, format_shape, normalize_axes
+from ..shapes import Shape, broadcast_shapes, broadcasts_to, format_shape, normalize_axes
 from ..tensor import Tensor, apply
 from .samples import away_from_zero
 
@@ -69,15 +69,13 @@ def _pairs(rng, cases) -> list:
 
 
 def _sum_to_rule(g: Shape, like: Shape) -> Shape:
-    lead = len(g) - len(like)
-    if lead < 0 or any(d not in (1, None) and gd is not None and gd != d for gd, d in zip(g[lead:], like)):
+    if not broadcasts_to(like, g):
         raise ValueError(f"{format_shape(g)} cannot be summed to {format_shape(like)}")
     return tuple(like)
 
 
 def _broadcast_like_rule(x: Shape, like: Shape) -> Shape:
-    lead = len(like) - len(x)
-    if lead < 0 or any(xd not in (1, None) and d is not None and xd != d for xd, d in zip(x, like[lead:])):
+    if not broadcasts_to(x, like):
         raise ValueError(f"{format_shape(x)} does not broadcast to {format_shape(like)}")
     return tuple(like)
 

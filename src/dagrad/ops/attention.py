@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from ..opdef import Sample, float_dtype, op
-from ..shapes import broadcast_shapes, dims_agree, format_shape
+from ..shapes import broadcast_shapes, broadcasts_to, dims_agree, format_shape
 from ..tensor import apply
 from .adjoints import broadcast_like, reduced_count
 from .linalg import swap_last
@@ -76,15 +76,11 @@ def _scores_shape(q, k, mask) -> tuple:
     if not dims_agree(q[-1], k[-1]):
         raise ValueError(f"query {format_shape(q)} and key {format_shape(k)} have different feature sizes")
     scores = broadcast_shapes(q[:-2], k[:-2]) + (q[-2], k[-2])
-    if mask is not None:
-        widened = len(mask) > len(scores) or any(
-            m not in (1, None) and s is not None and m != s for m, s in zip(reversed(mask), reversed(scores))
+    if mask is not None and not broadcasts_to(mask, scores):
+        raise ValueError(
+            f"the mask {format_shape(mask)} does not broadcast to the attention scores {format_shape(scores)} "
+            "(batch..., queries, keys) without widening them"
         )
-        if widened:
-            raise ValueError(
-                f"the mask {format_shape(mask)} does not broadcast to the attention scores {format_shape(scores)} "
-                "(batch..., queries, keys) without widening them"
-            )
     return scores
 
 
@@ -144,7 +140,7 @@ def _weights(q, k, mask, is_causal, scale) -> np.ndarray:
     """Softmax over the keys of the scaled, masked scores; a query with no key allowed gets zero weights."""
     s = _scale_of(q, scale)
     scores = np.matmul(q * np.asarray(s, q.dtype), np.swapaxes(k, -1, -2))
-    if mask is not None and np.broadcast_shapes(scores.shape, mask.shape) != scores.shape:
+    if mask is not None and not broadcasts_to(mask.shape, scores.shape):
         raise ValueError(f"the mask of shape {mask.shape} does not broadcast to the scores' shape {scores.shape}")
     allowed = None
     if is_causal:

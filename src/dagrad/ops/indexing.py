@@ -14,7 +14,7 @@ import numpy as np
 
 from ..index import decode_index, slot_kinds, tensor_slot
 from ..opdef import Sample, first_dtype, op, result_dtype
-from ..shapes import IndexArray, Shape, broadcast_shapes, format_shape, indexed_shape, normalize_axes
+from ..shapes import IndexArray, Shape, broadcast_shapes, broadcasts_to, format_shape, indexed_shape, normalize_axes
 from ..tensor import apply
 from .adjoints import zeros_like
 from .samples import away_from_zero
@@ -116,8 +116,7 @@ def _(g, x, indices, *, axis):
 
 def _scatter_add_rule(x, indices, values, *, axis=-1):
     picked = _along_axis_shape(x, indices, axis)
-    lead = len(picked) - len(values)
-    if lead < 0 or any(v not in (1, None) and p is not None and v != p for v, p in zip(values, picked[lead:])):
+    if not broadcasts_to(values, picked):
         raise ValueError(f"values {format_shape(values)} do not broadcast to the {format_shape(picked)} entries the indices pick")
     return tuple(x)
 

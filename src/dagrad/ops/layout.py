@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ..opdef import Sample, first_dtype, op
-from ..shapes import broadcast_shapes, format_shape, indexed_shape, normalize_axes
+from ..shapes import broadcasts_to, format_shape, indexed_shape, normalize_axes
 from ..index import decode_index, encode_index
 from .adjoints import add_at, index_add, reshape_as, split_like, static_rank
 from .samples import away_from_zero
@@ -102,7 +102,10 @@ def _(g, x, *, axes):
 
 def _broadcast_to_rule(x, *, shape=()):
     target = tuple(shape)
-    if broadcast_shapes(x, target) != target:
+    if None in target:
+        raise ValueError(f"shape {format_shape(target)} must give every size; to broadcast to a shape known only "
+                         "when the graph runs, use broadcast_like(x, like) from dagrad.extend")
+    if not broadcasts_to(x, target):
         raise ValueError(f"{format_shape(x)} does not broadcast to {format_shape(target)}")
     return target
 

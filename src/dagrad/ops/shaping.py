@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from ..opdef import Sample, first_dtype, op
-from ..shapes import Shape, format_shape, normalize_axes
+from ..shapes import Shape, broadcasts_to, format_shape, normalize_axes
 from ..tensor import apply
 from .presets import sum_dtype
 from .samples import away_from_zero
@@ -654,8 +654,7 @@ def _(g, x, *, offset, axis1, axis2):
 
 def _diagonal_transpose_rule(g, like, *, offset=0, axis1=0, axis2=1):
     diag = _diagonal_rule(like, offset=offset, axis1=axis1, axis2=axis2)
-    lead = len(diag) - len(g)
-    if lead < 0 or any(d not in (1, None) and e is not None and d != e for d, e in zip(g, diag[lead:])):
+    if not broadcasts_to(g, diag):
         raise ValueError(f"{format_shape(g)} does not broadcast to the diagonal {format_shape(diag)} of {format_shape(like)}")
     return tuple(like)
 

@@ -11,7 +11,7 @@ import numpy as np
 from ...errors import HigherOrderError
 from ...opdef import Op
 from ...scheduler.runtime import placeholder
-from ...shapes import fits, format_shape
+from ...shapes import broadcasts_to, fits, format_shape
 from .report import Problem, describe, format_shapes
 
 __all__ = ["check_dtype_rule", "check_saves", "check_shape_rule", "check_unknown_sizes", "check_vjp_structure",
@@ -153,7 +153,7 @@ def check_vjp_structure(op: Op, args: tuple, attrs: dict, out: np.ndarray, res, 
         if gi is None:
             continue
         gi = np.asarray(gi)
-        if gi.shape != a.shape and not _sums_to(gi.shape, a.shape):
+        if gi.shape != a.shape and not broadcasts_to(a.shape, gi.shape):
             raise Problem(
                 f"the VJP's gradient for input {i} has shape {format_shape(gi.shape)}, but the input has shape "
                 f"{format_shape(a.shape)} (and the engine cannot sum it back to that)\n"
@@ -201,9 +201,3 @@ def check_saves(op: Op, args: tuple, attrs: dict, out: np.ndarray, seed: int) ->
                 f"NaN stand-ins (or out=None) and its gradients are wrong\n"
                 f"  likely cause: saves=: declare saves={tuple(sorted(op.saves | {fix}))!r}"
             )
-
-
-def _sums_to(shape: tuple, target: tuple) -> bool:
-    """Whether the engine can sum a gradient of ``shape`` back to ``target`` (numpy broadcasting)."""
-    lead = len(shape) - len(target)
-    return lead >= 0 and all(d == t or t == 1 for d, t in zip(shape[lead:], target))
