@@ -207,3 +207,44 @@ def test_an_op_named_like_a_generated_local_does_not_shadow_it(monkeypatch, fres
     res = run_with(monkeypatch, "codegen", plan)
     np.testing.assert_array_equal(res.value(loss), 6.0)
     np.testing.assert_array_equal(res.grad(w), [2.0, 2.0])
+
+
+@pytest.mark.parametrize("executor", ["codegen", "parts"])
+@pytest.mark.parametrize("attribute", ["v2", "s1", "r0", "g3", "o4"])
+def test_an_attribute_spelled_like_a_generated_local_is_not_taken_for_one(monkeypatch, fresh_registry, executor,
+                                                                           attribute):
+    namespace: dict = {}
+    text = (f"def scaled(x, *, {attribute}=2.0):\n    'x times the attribute'\n    return x * {attribute}\n"
+            f"def vjp(g, x, *, {attribute}):\n    return (g * {attribute},)\n")
+    exec(text, namespace)  # noqa: S102 - the test's own source: an op whose attribute has that name
+    scaled = dg.op(shape=dg.shapes.same_as_first, saves=())(namespace["scaled"])
+    scaled.vjp(namespace["vjp"])
+    dg.register_ops(scaled, plugin="attribute-pack")
+    g = dg.Graph()
+    x = g.input("x", shape=(None,))                                  # unknown sizes: shapes s<slot> are recorded
+    h = x
+    for _ in range(4):
+        h = dg.tanh(h * 0.9)                                          # mul's outputs are freed early
+    loss = dg.sum(dg.ops.scaled(h, **{attribute: 3.0}), name="loss")
+    plan = g.compile(loss, loss=loss, wrt=[x])
+    feeds = {"x": np.array([0.5, -0.5])}
+    res = run_with(monkeypatch, executor, plan, feeds)
+    np.testing.assert_array_equal(res.grad(x), run_reference(plan, feeds)[1]["x"])
+
+
+@pytest.mark.parametrize("executor", ["codegen", "parts"])
+@pytest.mark.parametrize("op_name", ["part_1", "part", "list", "tuple", "\uff560", "\ufb01lter"])
+def test_an_op_named_like_a_name_of_the_generated_code_runs_as_itself(monkeypatch, fresh_registry, executor, op_name):
+    def doubled(x):
+        "2 x"
+        return x * 2.0
+
+    op = dg.op(shape=dg.shapes.same_as_first, saves=(), name=op_name)(doubled)
+    op.vjp(lambda g, x: (g * 2.0,))
+    dg.register_ops(op, plugin="name-pack")
+    g = dg.Graph()
+    x = g.param("x", np.array([0.5, -0.5]))
+    loss = dg.sum(dg.apply(op_name, dg.tanh(x)), name="loss")
+    plan = g.compile(loss, loss=loss)
+    res = run_with(monkeypatch, executor, plan)
+    np.testing.assert_array_equal(res.grad(x), run_reference(plan)[1]["x"])

@@ -138,8 +138,11 @@ class _Writer:
 
 
 def _identifier(stem: str, taken: dict) -> str:
-    base = re.sub(r"\W", "_", stem) or "c"
-    if base[0].isdigit() or keyword.iskeyword(base) or base in _RESERVED or _LOCAL.fullmatch(base):
+    # ASCII only: Python folds identifiers to NFKC, so "ｖ3" would be compiled as the local v3 and
+    # "ﬁlter" as the builtin filter, while the constant waits in the namespace under its own spelling.
+    base = re.sub(r"[^0-9A-Za-z_]", "_", stem) or "c"
+    if (base[0].isdigit() or keyword.iskeyword(base) or base in _RESERVED or _LOCAL.fullmatch(base)
+            or _PART.fullmatch(base)):
         base = "_" + base
     name, k = base, 1
     while name in taken:
@@ -149,10 +152,13 @@ def _identifier(stem: str, taken: dict) -> str:
 
 
 _RESERVED = {"run", "fed", "stored", "check", "cotangent", "external", "ndarray", "len", "order", "append",
-             "flows", "gs", "gi", "missing", "live", "asarray", "None", "True", "False"}
+             "flows", "gs", "gi", "missing", "live", "asarray", "None", "True", "False", "list", "tuple", "_"}
 # The generated locals: values v<slot>, residuals r<slot>, shapes s<slot>, gradients g<slot> and
 # "we own g<slot>" flags o<slot>. A constant named like one (an op called "v3") would be shadowed by it.
 _LOCAL = re.compile(r"[vrsgo]\d+")
+# The functions of a plan written as parts: defined in the constants' namespace, then taken out of it,
+# so a constant of that name would be lost. "part" too: a second "part" would be numbered "part_2".
+_PART = re.compile(r"part(_\d+)?")
 
 
 def _is_literal(value: Any) -> bool:
@@ -289,9 +295,11 @@ def _write(program: Any) -> _Written:
 
 # The locals of generated code: values v<slot>, residuals r<slot>, recorded shapes s<slot>, gradients
 # g<slot>, "we own g<slot>" flags o<slot>, and the backward pass's missing and flows (gs, gi and _ are
-# temporaries of one instruction). Comments and string literals (node names) are matched whole, so
-# that names inside them are skipped: only group 1 is a local.
-_MENTION = re.compile(r"""#.*|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|\b([vrsgo]\d+|missing|flows)\b""")
+# temporaries of one instruction). Comments, string literals (node names) and keyword arguments'
+# names (an op's attribute may be called "s1" or "r0": written as "s1=", never as "s1 =", which is how
+# every assignment is written) are matched whole, so that names inside them are skipped: only group 1
+# is a local.
+_MENTION = re.compile(r"""#.*|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|\w+=(?!=)|\b([vrsgo]\d+|missing|flows)\b""")
 
 
 def _parts(w: _Writer, title: str) -> _Written:
