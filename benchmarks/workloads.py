@@ -237,6 +237,9 @@ def deep(n_ops: int, runs: int = 3) -> Deep:
         t = clock()
         checked(plan.run())
         first = clock() - t
+        if plan.program.code is None:
+            raise AssertionError("the deep chain did not switch to generated code: is DAGRAD_EXECUTOR=loop set, "
+                                 "or anomaly checking on?")
         result.run_code, more = timed(plan)
         result.code = first - result.run_code
         result.numpy = statistics.median(numpy_times + more)

@@ -181,14 +181,14 @@ def _c(name: str) -> str:
 
 def source(program: Any) -> str:
     """The Python source that runs ``program`` (``print(plan)`` shows it)."""
-    return _write(program).text
+    return "\n".join(_write(program).lines) + "\n"
 
 
 @dataclass
 class _Written:
     """A program as source text: its functions (compiled one by one) and the line range each instruction owns."""
 
-    text: str
+    lines: list       # the whole source, line by line (joined only for print(plan): it can be 100 MB)
     functions: list   # (name, number in text of its def line, its lines from the def line on)
     owned: list       # (first line, last line, owner), line numbers in text, ascending
     constants: dict
@@ -290,7 +290,7 @@ def _write(program: Any) -> _Written:
     header = [title, "def run(fed, stored, cotangent, external):"]
     lines = header + w.lines
     owned = [(first + len(header), last + len(header), owner) for first, last, owner in w.owned]
-    return _Written("\n".join(lines) + "\n", [("run", 2, lines[1:])], owned, w.constants)
+    return _Written(lines, [("run", 2, lines[1:])], owned, w.constants)
 
 
 # The locals of generated code: values v<slot>, residuals r<slot>, recorded shapes s<slot>, gradients
@@ -345,7 +345,7 @@ def _parts(w: _Writer, title: str) -> _Written:
             part += 1
         shift = shifts[part][1]
         owned.append((first_line + shift, last_line + shift, owner))
-    return _Written("\n".join(text) + "\n", functions, owned, w.constants)
+    return _Written(text, functions, owned, w.constants)
 
 
 def _by_slot(name: str) -> tuple:
