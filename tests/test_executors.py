@@ -248,3 +248,20 @@ def test_an_op_named_like_a_name_of_the_generated_code_runs_as_itself(monkeypatc
     plan = g.compile(loss, loss=loss)
     res = run_with(monkeypatch, executor, plan)
     np.testing.assert_array_equal(res.grad(x), run_reference(plan)[1]["x"])
+
+
+def test_plans_past_the_codegen_cap_stay_in_the_loop_and_the_cap_is_read_at_every_run(monkeypatch):
+    from dagrad.scheduler import plan as plans
+
+    use(monkeypatch, "codegen")
+    g = dg.Graph()
+    x = g.param("x", [1.0, 2.0])
+    loss = dg.sum(dg.tanh(x) * 3.0, name="loss")
+    plan = g.compile(loss, loss=loss)
+    size = len(plan.forward) + len(plan.backward)
+    monkeypatch.setattr(plans, "CODEGEN_MAX_INSTRUCTIONS", size - 1)
+    plan.run()
+    assert plan.program.code is None                                     # DAGRAD_EXECUTOR=codegen or not
+    monkeypatch.setattr(plans, "CODEGEN_MAX_INSTRUCTIONS", size)
+    plan.run()
+    assert plan.program.code is not None

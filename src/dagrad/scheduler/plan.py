@@ -55,8 +55,10 @@ nodes (200,000 instructions, written as 14 functions of at most
 the loop's 3.1-3.3. But the compiled code holds about 2 KB per node (its
 bytecode, line and exception tables) for as long as the plan lives, and
 compiling costs about 230 us per node: at this cap, about 250 MB and half a
-minute, once, after the loop has spent longer than that. Past it, a plan (a
-million-node chain: 2 GB of code, four minutes to compile) stays in the loop.
+minute, once, after the loop has spent longer than that. Past it, a plan stays in
+the loop. It is read at every run, so it can be raised to trade memory for speed: at
+3,000,000 a million-node chain ran as generated code at 2.7x numpy instead of 3.5x,
+after four minutes of compiling, in a process grown from 2.7 to 7.5 GiB.
 """
 
 
