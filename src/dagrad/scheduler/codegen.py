@@ -84,11 +84,11 @@ class Code:
 
     function: Any
     parts: tuple = ()
-    lines: Any = None   # the owned line ranges: first lines (ascending), last lines, and their owners
+    owned: Any = None   # the line ranges instructions own: first lines (ascending), last lines, owners
 
     def owner(self, line: int) -> Optional[tuple]:
         """``("forward" | "backward", instruction)`` whose code holds source line ``line``, or None."""
-        firsts, lasts, owners = self.lines
+        firsts, lasts, owners = self.owned
         k = bisect.bisect_right(firsts, line) - 1
         return owners[k] if k >= 0 and line <= lasts[k] else None
 
@@ -462,10 +462,10 @@ def build(program: Any) -> Code:
         functions.append(namespace.pop(name))
     firsts = array("q", [first for first, _, _ in written.owned])
     lasts = array("q", [last for _, last, _ in written.owned])
-    lines = (firsts, lasts, [owner for _, _, owner in written.owned])
+    owned = (firsts, lasts, [owner for _, _, owner in written.owned])
     if len(functions) == 1:
-        return Code(functions[0], (), lines)
-    return Code(None, tuple(functions), lines)
+        return Code(functions[0], (), owned)
+    return Code(None, tuple(functions), owned)
 
 
 def run(plan: Any, code: Code, fed: list, cotangent: Optional[np.ndarray]):
