@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import networkx as nx
 import numpy as np
 
 import dagrad as dg
@@ -196,6 +197,60 @@ class Deep:
     numpy: float     # seconds per numpy run (median)
     code: Optional[float] = None       # seconds to write and compile its code, once, after CODEGEN_AFTER_RUNS runs
     run_code: Optional[float] = None   # seconds per run (median) of that code; None: the plan stays in the loop
+    storage: Optional[float] = None    # seconds to store the same nodes and edges in a bare DiGraph (storage_floor)
+
+
+def storage_floor(n_ops: int = CHAIN_OPS) -> float:
+    """Seconds to store the chain's nodes and edges in a bare ``networkx.DiGraph``, with nothing else done.
+
+    The floor under building with networkx as the graph's representation (which
+    issue 11 keeps): see ``stored_chain``. The garbage collector is on, as it is
+    for a user building a graph; its full collections rescan every dict stored
+    so far, and on a million-node graph they are most of this time.
+    """
+    t0 = time.perf_counter()
+    G = stored_chain(n_ops)
+    elapsed = time.perf_counter() - t0
+    del G
+    gc.collect()
+    return elapsed
+
+
+def stored_chain(n_ops: int = CHAIN_OPS) -> nx.DiGraph:
+    """The chain's nodes and edges, under the names ``Graph`` gives them, stored as ``Graph`` stores them.
+
+    One ``Node`` record per node in networkx's node-attribute dict and the
+    adjacency dicts for the edges, written directly (``Graph._add_node``'s
+    fastest path); no shape or dtype rule, no name check, no Tensor.
+    """
+    from dagrad.node import Node
+
+    dtype = np.dtype(np.float64)
+    G = nx.DiGraph()
+    node, succ, pred = G._node, G._succ, G._pred
+
+    def store(name: str, op: str, inputs: tuple, shape: tuple) -> str:
+        node[name] = {"node": Node(name, op, inputs, {}, shape, dtype, len(node))}
+        succ[name] = {}
+        preds = pred[name] = {}
+        for source in inputs:
+            if source not in preds:
+                preds[source] = succ[source][name] = {}
+        return name
+
+    def numbered(stem: str, k: int) -> str:
+        return stem if k == 0 else f"{stem}_{k}"
+
+    width = (CHAIN_WIDTH,)
+    h = store("x", "param", (), width)
+    for k in range(n_ops // 3):
+        c1 = store(numbered("const", 2 * k), "const", (), ())
+        m = store(numbered("mul", k), "mul", (h, c1), width)
+        c2 = store(numbered("const", 2 * k + 1), "const", (), ())
+        a = store(numbered("add", k), "add", (m, c2), width)
+        h = store(numbered("tanh", k), "tanh", (a,), width)
+    store("loss", "sum", (h,), ())
+    return G
 
 
 def deep(n_ops: int, runs: int = 3) -> Deep:
@@ -206,6 +261,7 @@ def deep(n_ops: int, runs: int = 3) -> Deep:
     and compiles the code (timed), and the runs after it are timed again.
     """
     clock = time.perf_counter
+    storage = storage_floor(n_ops)
     t0 = clock()
     g, loss, x = chain_graph(n_ops)
     t1 = clock()
@@ -231,7 +287,7 @@ def deep(n_ops: int, runs: int = 3) -> Deep:
 
     checked(plan.run())
     loop_run, numpy_times = timed(plan)
-    result = Deep(n_ops, t1 - t0, t2 - t1, loop_run, statistics.median(numpy_times))
+    result = Deep(n_ops, t1 - t0, t2 - t1, loop_run, statistics.median(numpy_times), storage=storage)
     if len(plan.forward) + len(plan.backward) <= CODEGEN_MAX_INSTRUCTIONS:
         plan.runs = CODEGEN_AFTER_RUNS
         t = clock()

@@ -71,6 +71,16 @@ def test_every_workload_computes_what_numpy_computes():
         workloads.check(engines)
     deep = workloads.deep(300, runs=1)
     assert deep.nodes == 300 and deep.run > 0 and deep.run_code > 0   # its loop runs, then its generated code
+    assert deep.storage > 0
+
+
+def test_the_storage_floor_stores_what_building_the_chain_stores():
+    """The floor must store the very nodes, names and edges the real build does, or it is the floor of something else."""
+    floor = workloads.stored_chain(30)
+    g, _, _ = workloads.chain_graph(30)
+    assert list(floor.nodes) == list(g.nx.nodes)
+    assert list(floor.edges) == list(g.nx.edges)
+    assert [floor.nodes[n]["node"].inputs for n in floor] == [rec.inputs for rec in g.nodes()]
 
 
 def test_the_agreement_check_catches_an_engine_that_computes_something_else():
