@@ -1,8 +1,9 @@
 """Compiling a graph into a ``Program`` (run through a ``Plan``), as a sequence of named passes that each return data.
 
 1. ``_request``: check the outputs, loss, wrt and keep asked for.
-2. ``_needed`` and ``_order``: prune to the ancestors of the outputs; order topologically.
-3. ``_resolve``: find every node's op and its inputs' slots, once.
+2. ``_needed_in_insertion_order`` (or ``_reachable`` and ``_order`` after a rewire): prune to the
+   ancestors of the outputs, in topological order, and number every node's inputs by slot.
+3. ``_resolve``: find every node's op, once.
 4. ``_backward_set``: the nodes on a path from ``wrt`` to the loss, with floating-point values.
 5. ``_forward_program`` and ``_backward_program``: the instructions.
 6. ``_kept``: what the result keeps, by ``keep``.
@@ -50,15 +51,15 @@ def compile_program(graph: "Graph", outputs: tuple, *, loss: Optional[str] = Non
     with _collector_paused():
         G, node_data = _graph_view(graph)
         outputs, wrt_asked = _request(graph, tuple(outputs), loss, wrt, keep)
-        ordered = graph._insertion_is_topological
-        needed = _needed(G, outputs, ordered)
-        names = _order(graph, G, needed, node_data, ordered)
-        slot = dict(zip(names, range(len(names))))
-        if len(names) == len(node_data) and ordered:  # every node, in insertion order: skip the lookups
-            nodes = [data["node"] for data in node_data.values()]
+        if graph._insertion_is_topological:
+            names, nodes, slot, inputs = _needed_in_insertion_order(node_data, outputs)
         else:
+            names = _order(graph, G, _reachable(G._pred, outputs), node_data)
             nodes = [node_data[name]["node"] for name in names]
-        ops, inputs = _resolve(nodes, slot)
+            slot = dict(zip(names, range(len(names))))
+            lookup = slot.__getitem__
+            inputs = [tuple(map(lookup, rec.inputs)) for rec in nodes]
+        ops = _resolve(nodes)
         floating = [rec.dtype.kind in "fc" for rec in nodes]
         # With the loss as the only output, every needed node is one of its ancestors.
         in_bset, wrt_names = _backward_set(nodes, inputs, slot, floating, loss, wrt_asked, outputs == (loss,))
@@ -150,31 +151,41 @@ def _reachable(adjacency: dict, sources) -> set:
     return seen
 
 
-def _ancestors(G, sources, ordered: bool) -> set:
-    """``sources`` and every node they depend on.
+def _needed_in_insertion_order(node_data: dict, outputs: tuple) -> tuple[list, list, dict, list]:
+    """The outputs' ancestors (names, records, name -> slot, input slots), in insertion order.
 
-    When insertion order is topological, one backward scan over the nodes
-    does it (each node adds its inputs if it is itself reached), with the
-    inner loop in C; otherwise a breadth-first walk.
+    For a graph whose insertion order is topological (no rewire made a node
+    read a later one). Every node's inputs are numbered first, then one sweep
+    up the slots marks the ancestors in a byte array: hashing a million names
+    into a set, as a walk over names does, cost more than everything else this
+    pass does. When some nodes are not needed, the rest are numbered again.
     """
-    if not ordered:
-        return _reachable(G._pred, sources)
-    reached = set(sources)
-    pred = G._pred
-    update = reached.update
-    for n in reversed(G._node):
-        if n in reached:
-            update(pred[n])
-    return reached
+    names = list(node_data)
+    nodes = [data["node"] for data in node_data.values()]
+    slot = dict(zip(names, range(len(names))))
+    lookup = slot.__getitem__
+    inputs = [tuple(map(lookup, rec.inputs)) for rec in nodes]
+    reached = bytearray(len(names))
+    for name in outputs:
+        reached[slot[name]] = 1
+    for s in range(len(names) - 1, -1, -1):
+        if reached[s]:
+            for i in inputs[s]:
+                reached[i] = 1
+    if 0 not in reached:
+        return names, nodes, slot, inputs
+    kept = [s for s, r in enumerate(reached) if r]
+    renumbered = [-1] * len(names)
+    for k, s in enumerate(kept):
+        renumbered[s] = k
+    at = renumbered.__getitem__
+    names = [names[s] for s in kept]
+    return (names, [nodes[s] for s in kept], dict(zip(names, range(len(names)))),
+            [tuple(map(at, inputs[s])) for s in kept])
 
 
-def _needed(G, outputs: tuple, ordered: bool) -> set:
-    return _ancestors(G, outputs, ordered)
-
-
-def _order(graph, G, needed: set, node_data: dict, ordered: bool) -> list:
-    if ordered:
-        return list(G._node) if len(needed) == len(G._node) else [n for n in G._node if n in needed]
+def _order(graph, G, needed: set, node_data: dict) -> list:
+    """The ``needed`` nodes in a deterministic topological order (insertion order is not one: a rewire)."""
     records = {n: node_data[n]["node"] for n in needed}
     try:
         return topological_order(G, needed, records)
@@ -183,16 +194,14 @@ def _order(graph, G, needed: set, node_data: dict, ordered: bool) -> list:
         raise
 
 
-def _resolve(nodes: list, slot: dict) -> tuple[list, list]:
-    """Every node's ``Op`` (None for sources) and its inputs' slots.
+def _resolve(nodes: list) -> list:
+    """Every node's ``Op`` (None for sources).
 
     The arity is checked again here although ``Graph.apply`` checked it: the
     plugins may have been reloaded since the graph was built.
     """
     reg = registry()
-    lookup = slot.__getitem__
     ops: list = [None] * len(nodes)
-    inputs: list = [()] * len(nodes)
     resolved: dict = dict.fromkeys(SOURCE_KINDS)  # op name -> Op, looked up once per op; None for sources
     for s, rec in enumerate(nodes):
         op_name = rec.op
@@ -202,15 +211,13 @@ def _resolve(nodes: list, slot: dict) -> tuple[list, list]:
             op = resolved[op_name] = reg.op(op_name)
         if op is None:
             continue
-        ins = rec.inputs
-        if op.arity is not None and len(ins) != op.arity:
+        if op.arity is not None and len(rec.inputs) != op.arity:
             raise GraphError(
                 f"node {rec.name!r} (op {op_name!r} from {op.plugin}) takes {op.arity} input(s), "
-                f"has {len(ins)}"
+                f"has {len(rec.inputs)}"
             )
         ops[s] = op
-        inputs[s] = tuple(map(lookup, ins))
-    return ops, inputs
+    return ops
 
 
 def _backward_set(nodes: list, inputs: list, slot: dict, floating: list, loss: Optional[str], wrt,
@@ -416,9 +423,7 @@ def _guards(forward: list, backward: list, stored: list, feeds: list, ops: list,
         ins.guard = guarded[ins.slot] or exposed[ins.slot]
     for ins in backward:
         ins.guard = ins.op is not None and guarded[ins.slot]
-    for i, rec in enumerate(stored):
-        if exposed[rec.slot]:
-            stored[i] = Stored(rec.slot, rec.name, rec.kind, rec.shape, guard=True)
-    for i, rec in enumerate(feeds):
-        if exposed[rec.slot]:
-            feeds[i] = Feed(rec.slot, rec.name, rec.shape, rec.dtype, guard=True)
+    for rec in stored:
+        rec.guard = exposed[rec.slot]
+    for rec in feeds:
+        rec.guard = exposed[rec.slot]

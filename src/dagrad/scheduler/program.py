@@ -23,7 +23,7 @@ import numpy as np
 __all__ = ["Feed", "Stored", "Forward", "Target", "Backward", "Program"]
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Feed:
     """An input node's slot, filled from the run's feeds."""
 
@@ -34,7 +34,7 @@ class Feed:
     guard: bool = False   # an op that does not ship with dagrad reads it: hand over a read-only view
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Stored:
     """A param's or const's slot, filled from the graph's stored value at the start of each run."""
 
