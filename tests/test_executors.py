@@ -24,9 +24,16 @@ from dagrad.scheduler.plan import CODEGEN_AFTER_RUNS
 EXECUTORS = ("loop", "codegen", "parts")
 
 
+def split(monkeypatch, size) -> None:
+    """Generated code written in parts of ``size`` instructions, however small the plan (None: as configured)."""
+    if size is not None:
+        monkeypatch.setattr(codegen, "INSTRUCTIONS_PER_FUNCTION", size)
+        monkeypatch.setattr(codegen, "INSTRUCTIONS_PER_PART", size)
+
+
 def use(monkeypatch, executor: str) -> None:
     """Run plans through ``executor``: "parts" is generated code split after every two instructions."""
-    monkeypatch.setattr(codegen, "INSTRUCTIONS_PER_FUNCTION", 2 if executor == "parts" else 20_000)
+    split(monkeypatch, 2 if executor == "parts" else None)
     monkeypatch.setenv("DAGRAD_EXECUTOR", "loop" if executor == "loop" else "codegen")
 
 
@@ -112,6 +119,29 @@ def test_a_large_plan_prints_and_runs_as_parts_that_hand_on_only_what_later_part
     res = plan.run()
     assert len(plan.program.code.parts) == len(parts)
     np.testing.assert_array_equal(res.grad(x), run_reference(plan)[1]["x"])
+
+
+def test_only_plans_past_the_one_function_limit_are_split_and_then_into_parts_of_the_part_size(monkeypatch):
+    monkeypatch.setenv("DAGRAD_EXECUTOR", "codegen")
+    monkeypatch.setattr(codegen, "INSTRUCTIONS_PER_PART", 3)
+
+    def chain(ops: int):
+        g = dg.Graph()
+        h = x = g.param("x", np.array([0.5, -0.5]))
+        for _ in range(ops):
+            h = dg.tanh(h)
+        loss = dg.sum(h, name="loss")
+        plan = g.compile(loss, loss=loss, keep="wrt")
+        return plan, 1 + len(plan.forward) + len(plan.backward)   # the param's input line is one too
+
+    small, small_size = chain(2)
+    monkeypatch.setattr(codegen, "INSTRUCTIONS_PER_FUNCTION", small_size)
+    small.run()
+    assert small.program.code.parts == () and small.program.code.function is not None
+    large, large_size = chain(5)
+    res = large.run()
+    assert len(large.program.code.parts) == -(-large_size // 3)        # ceil: parts of the part size
+    np.testing.assert_array_equal(res.grad("x"), run_reference(large)[1]["x"])
 
 
 def test_hostile_names_cannot_reach_the_generated_code_except_as_escaped_text(monkeypatch):

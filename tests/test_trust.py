@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import dagrad as dg
-from dagrad.scheduler import checking, codegen
+from dagrad.scheduler import checking
+from test_executors import split
 
 EXECUTORS = ["loop", "codegen", "parts"]
 
@@ -24,7 +25,7 @@ EXECUTORS = ["loop", "codegen", "parts"]
 @pytest.fixture(params=EXECUTORS)
 def executor(request, monkeypatch):
     """Each executor: the loop, generated code, and generated code split into parts of two instructions."""
-    monkeypatch.setattr(codegen, "INSTRUCTIONS_PER_FUNCTION", 2 if request.param == "parts" else 20_000)
+    split(monkeypatch, 2 if request.param == "parts" else None)
     monkeypatch.setenv("DAGRAD_EXECUTOR", "loop" if request.param == "loop" else "codegen")
     return request.param
 

@@ -50,12 +50,12 @@ CODEGEN_MAX_INSTRUCTIONS = 250_000
 """Plans with more instructions always run in the interpreter loop: the memory generated code holds.
 
 Generated code pays at any size measured: on the chain workload at 100,000
-nodes (200,000 instructions, written as 14 functions of at most
-``codegen.INSTRUCTIONS_PER_FUNCTION``) it runs at about 2.0 us per node against
+nodes (200,000 instructions, written as functions of
+``codegen.INSTRUCTIONS_PER_PART``) it runs at about 2.0 us per node against
 the loop's 3.1-3.3. But the compiled code holds about 2 KB per node (its
 bytecode, line and exception tables) for as long as the plan lives, and
-compiling costs about 230 us per node: at this cap, about 250 MB and half a
-minute, once, after the loop has spent longer than that. Past it, a plan stays in
+writing and compiling it costs about 200 us per node: at this cap, about 250 MB
+and 25 seconds, once, after the loop has spent longer than that. Past it, a plan stays in
 the loop. It is read at every run, so it can be raised to trade memory for speed: at
 3,000,000 a million-node chain ran as generated code at 2.7x numpy instead of 3.5x,
 after four minutes of compiling, in a process grown from 2.7 to 7.5 GiB.
