@@ -120,6 +120,20 @@ def test_params_that_do_not_reach_the_loss_get_no_gradient_by_default():
     assert res.has_grad(x) and not res.has_grad(unused)
 
 
+@pytest.mark.parametrize("keep", ["all", "wrt"])
+def test_a_param_that_only_another_output_reads_gets_no_gradient_by_default(keep):
+    g = dg.Graph()
+    w = g.param("w", [1.0, 2.0])
+    v = g.param("v", [3.0])
+    loss = dg.sum(w * w, name="loss")
+    metric = dg.sum(v, name="metric")                     # computed beside the loss, not part of it
+    res = g.backward(loss, keep=keep, outputs=[metric])
+    assert res.has_grad(w) and not res.has_grad(v)
+    assert res.value(metric) == 3.0
+    with pytest.raises(dg.GraphError, match="'v': it is not an ancestor of the loss"):
+        g.backward(loss, keep=keep, outputs=[metric], wrt=[w, v])   # asked for by name, it is an error
+
+
 def test_keep_wrt_keeps_only_the_gradients_asked_for_and_the_loss_value():
     g = dg.Graph()
     x = g.input("x", shape=(None, 2))

@@ -233,10 +233,6 @@ def _backward_set(nodes: list, inputs: list, slot: dict, floating: list, loss: O
     n = len(nodes)
     if loss is None:
         return [False] * n, ()
-    if wrt is None:
-        wrt_names = tuple([rec.name for rec in nodes if rec.op == "param" and rec.trainable])
-    else:
-        wrt_names = tuple(wrt)
     if upstream_is_all:
         upstream = None
     else:
@@ -246,6 +242,13 @@ def _backward_set(nodes: list, inputs: list, slot: dict, floating: list, loss: O
             if upstream[s]:
                 for i in inputs[s]:
                     upstream[i] = 1
+    if wrt is None:
+        # The trainable params the loss depends on: a param that only another output reads is no
+        # error to leave out (asking for it by name is).
+        wrt_names = tuple([rec.name for s, rec in enumerate(nodes)
+                           if rec.op == "param" and rec.trainable and (upstream is None or upstream[s])])
+    else:
+        wrt_names = tuple(wrt)
     for w in wrt_names:
         if w not in slot or (upstream is not None and not upstream[slot[w]]):
             raise GraphError(
