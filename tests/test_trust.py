@@ -234,6 +234,67 @@ def test_an_op_returning_another_shape_or_dtype_than_declared_is_named(executor,
             g.forward(out, {"x": np.ones(3, np.float32)})
 
 
+def _residual_op_returning(value):
+    @dg.op(shape=dg.shapes.same_as_first, saves=(), residuals=True)
+    def unpaired(x):
+        "declares residuals=True, so it must return (out, residuals)"
+        return value(x)
+
+    @unpaired.vjp
+    def _(g, x, res):
+        return (g,)
+
+    return unpaired
+
+
+@pytest.mark.parametrize("value", [lambda x: x * 2.0, lambda x: (x, 1, 2), lambda x: None],
+                         ids=["array", "triple", "None"])
+def test_a_residuals_op_that_does_not_return_a_pair_is_named_by_every_executor(executor, fresh_registry, value):
+    register(fresh_registry, _residual_op_returning(value), plugin="unpaired-pack")
+    g = dg.Graph()
+    x = g.input("x", shape=(3,))
+    loss = dg.sum(dg.ops.unpaired(x), name="loss")
+    with pytest.raises(dg.OpError, match=r"node 'unpaired' \(op 'unpaired' from plugin 'unpaired-pack'\) raised in its "
+                                         r"forward"):
+        g.backward(loss, {"x": np.ones(3)}, wrt=[x])
+
+
+def test_a_forward_returning_what_numpy_cannot_make_an_array_of_is_named(executor, fresh_registry):
+    @dg.op(shape=dg.shapes.same_as_first, saves=())
+    def ragged(x):
+        "returns a ragged list"
+        return [[1.0], [1.0, 2.0]]
+
+    register(fresh_registry, ragged, plugin="ragged-pack")
+    g = dg.Graph()
+    x = g.input("x", shape=(3,))
+    with pytest.raises(dg.OpError, match=r"node 'ragged' \(op 'ragged' from plugin 'ragged-pack'\) returned a list "
+                                         r"that is not an array"):
+        g.forward(dg.ops.ragged(x), {"x": np.ones(3)})
+
+
+@pytest.mark.parametrize("gradient, message", [
+    (lambda g: [[1.0], [1.0, 2.0]], r"returned a list for input 0 \('tanh'\) that is not an array"),
+    (lambda g: np.full((2, 3), "a"), r"returned a <U1 gradient for input 0 \('tanh'\), whose value is float64"),
+], ids=["ragged", "strings"])
+def test_a_vjp_returning_a_gradient_that_is_no_array_of_numbers_is_named(executor, fresh_registry, gradient, message):
+    @dg.op(shape=dg.shapes.same_as_first, saves=())
+    def odd(x):
+        "x, whose VJP returns something that is not a gradient"
+        return x * 1.0
+
+    @odd.vjp
+    def _(g, x):
+        return (gradient(g),)
+
+    register(fresh_registry, odd, plugin="odd-pack")
+    g = dg.Graph()
+    x = g.input("x", shape=(3,))
+    loss = dg.sum(dg.ops.odd(dg.tanh(x)), name="loss")
+    with pytest.raises(dg.GradientError, match=r"node 'odd': the VJP of op 'odd' from plugin 'odd-pack' " + message):
+        g.backward(loss, {"x": np.ones(3)}, wrt=[x])
+
+
 # ------------------------------------------------------------ 5. feeds ---
 
 

@@ -76,16 +76,16 @@ def run(plan: Any, fed: list, cotangent: Optional[np.ndarray], check: bool, prof
             t0 = perf()
         try:
             out = forward(*args, **attrs)
+            if has_res:  # unpacked here, as the generated code does on the forward's line: same error
+                out, res = out
         except DagradError:
             raise
         except Exception as exc:
             raise failed(ins.name, ins.op, "forward", args, exc) from exc
         if profile:
             forward_times[ins.name] = perf() - t0
-        if has_res:
-            out, res = out
-            if keep_res:
-                residuals[slot] = res
+        if has_res and keep_res:
+            residuals[slot] = res
         if out.__class__ is not ndarray or out.dtype is not dtype or (
                 out.shape != exact if exact is not None else ndim >= 0 and (
                     len(out.shape) != ndim or (out.shape[lead:] != tail if tail is not None

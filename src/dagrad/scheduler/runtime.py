@@ -151,7 +151,14 @@ def freeze(array: np.ndarray, external: set) -> np.ndarray:
 def fix_output(ins: Any, out: Any) -> np.ndarray:
     """The forward output of ``ins`` as an ndarray of its declared shape and dtype, or ``OpError``."""
     if type(out) is not ndarray:
-        out = np.asarray(out)  # a numpy scalar, from a reduction to 0-d: the common case, kept cheap
+        try:
+            out = np.asarray(out)  # a numpy scalar, from a reduction to 0-d: the common case, kept cheap
+        except Exception as exc:  # noqa: BLE001 - a ragged list, or anything else numpy cannot take
+            op = ins.op
+            raise OpError(
+                f"node {ins.name!r} (op {op.name!r} from plugin {op.plugin!r}) returned a {type(out).__name__} "
+                f"that is not an array ({type(exc).__name__}: {exc}); its forward must return an array"
+            ) from None
         if out.shape == ins.shape and out.dtype == ins.dtype:
             return out
     bad_shape = ins.shape is not None and not fits(out.shape, ins.shape)
@@ -176,9 +183,18 @@ def fix_gradient(ins: Any, position: int, name: str, g: Any, shape: tuple, dtype
     differs from the input's, as float32 * float64); anything else is the op's
     bug: ``GradientError``.
     """
-    if type(g) is not ndarray:
-        g = np.asarray(g)
     op = ins.op
+    if type(g) is not ndarray:
+        try:
+            g = np.asarray(g)
+        except Exception as exc:  # noqa: BLE001 - a ragged list, or anything else numpy cannot take
+            raise GradientError(
+                f"node {ins.name!r}: the VJP of op {op.name!r} from plugin {op.plugin!r} returned a "
+                f"{type(g).__name__} for input {position} ({name!r}) that is not an array "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+    if g.dtype.kind != dtype.kind:   # checked before summing: strings or objects cannot be summed
+        raise _wrong_dtype(ins, position, name, g, dtype)
     if g.shape != shape:
         summed = sum_to(g, shape)
         if summed is None:
@@ -189,13 +205,18 @@ def fix_gradient(ins: Any, position: int, name: str, g: Any, shape: tuple, dtype
             )
         g = summed
     if g.dtype != dtype:
-        if g.dtype.kind != dtype.kind or out_dtype == dtype:
-            raise GradientError(
-                f"node {ins.name!r}: the VJP of op {op.name!r} from plugin {op.plugin!r} "
-                f"returned a {g.dtype} gradient for input {position} ({name!r}), whose value is {dtype}"
-            )
+        if out_dtype == dtype:
+            raise _wrong_dtype(ins, position, name, g, dtype)
         g = g.astype(dtype)
     return g
+
+
+def _wrong_dtype(ins: Any, position: int, name: str, g: np.ndarray, dtype: np.dtype) -> GradientError:
+    op = ins.op
+    return GradientError(
+        f"node {ins.name!r}: the VJP of op {op.name!r} from plugin {op.plugin!r} "
+        f"returned a {g.dtype} gradient for input {position} ({name!r}), whose value is {dtype}"
+    )
 
 
 def as_grad_tuple(gs: Any, ins: Any) -> tuple:
