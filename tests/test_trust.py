@@ -311,6 +311,17 @@ def test_a_feed_that_would_change_when_converted_is_refused(value, dtype, shown)
         g.forward(out, {"x": value})
 
 
+def test_a_cotangent_that_would_change_when_converted_to_the_losss_dtype_is_refused():
+    g = dg.Graph()
+    x = g.input("x", shape=(2,), dtype="float32")
+    y = dg.tanh(x, name="y")
+    with pytest.raises(dg.FeedError, match=re.escape("the cotangent holds values that float32 cannot represent: "
+                                                     "1e+300 would become inf (at index (0,)); the loss 'y' is float32")):
+        g.backward(y, {"x": np.ones(2, np.float32)}, wrt=[x], cotangent=np.array([1e300, 1.0]))
+    res = g.backward(y, {"x": np.ones(2, np.float32)}, wrt=[x], cotangent=np.array([0.1, 1.0]))   # rounding is fine
+    assert res.grad(x).dtype == np.float32
+
+
 def test_feeds_that_only_round_are_converted():
     g = dg.Graph()
     x = g.input("x", shape=(2,), dtype="float32")

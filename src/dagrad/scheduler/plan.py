@@ -19,14 +19,12 @@ import os
 import warnings
 from typing import TYPE_CHECKING, Any, Optional
 
-import numpy as np
-
 from ..errors import FeedError, GraphError
 from ..plugins import registry
 from . import codegen, loop
 from .anomalies import checking
 from .program import Program
-from .runtime import coerce_feed
+from .runtime import coerce_cotangent, coerce_feed
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..graph import Graph
@@ -229,11 +227,7 @@ class Plan:
             return None
         if cotangent is None:
             return None
-        node = self.graph.node(program.loss)
-        array = np.asarray(cotangent)
-        if array.dtype.kind not in "biuf" or not np.can_cast(array.dtype, node.dtype, casting="same_kind"):
-            raise FeedError(f"the cotangent has dtype {array.dtype}; the loss {program.loss!r} is {node.dtype}")
-        return np.array(array, dtype=node.dtype)  # a copy: the run may hand it to ops read-only
+        return coerce_cotangent(program.loss, cotangent, self.graph.node(program.loss).dtype)
 
     # ---------------------------------------------------------------- showing --
 

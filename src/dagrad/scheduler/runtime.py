@@ -18,7 +18,7 @@ from ..result import Result
 from ..shapes import fits, format_shape
 
 __all__ = [
-    "coerce_feed", "seed", "sum_to", "placeholder", "freeze", "fix_output", "fix_gradient", "as_grad_tuple",
+    "coerce_feed", "coerce_cotangent", "seed", "sum_to", "placeholder", "freeze", "fix_output", "fix_gradient", "as_grad_tuple",
     "failed", "external_identities", "snapshot", "finish", "stored_values",
 ]
 
@@ -44,7 +44,8 @@ def coerce_feed(name: str, value: Any, shape: Optional[tuple], dtype: np.dtype) 
     if array.dtype != dtype:
         if not _convertible(array.dtype, dtype):
             raise FeedError(f"feed {name!r} has dtype {array.dtype}; input {name!r} expects {dtype}")
-        array = _narrowed(name, array, dtype)
+        array = _narrowed(array, dtype, f"feed {name!r}",
+                          f"feed {dtype} values, or declare input {name!r} with dtype {array.dtype}")
     if shape is not None and not fits(array.shape, shape):
         raise FeedError(
             f"feed {name!r} has shape {format_shape(array.shape)}; input {name!r} expects {format_shape(shape)}"
@@ -59,7 +60,25 @@ def _convertible(source: np.dtype, target: np.dtype) -> bool:
     return source.kind == "f" and target.kind == "f"
 
 
-def _narrowed(name: str, array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def coerce_cotangent(loss: str, cotangent: Any, dtype: np.dtype) -> np.ndarray:
+    """A copy of ``cotangent`` in the loss's dtype (the run may hand it to ops read-only); ``FeedError`` if it does not fit.
+
+    Like a feed, it is converted only when that changes nothing but float
+    rounding: a float64 of 1e300 for a float32 loss is refused, not made inf.
+    """
+    try:
+        array = np.asarray(cotangent)
+    except Exception as exc:  # noqa: BLE001 - anything numpy cannot take is a bad cotangent
+        raise FeedError(f"the cotangent is not an array: {exc}") from None
+    if array.dtype.kind not in "biuf" or not np.can_cast(array.dtype, dtype, casting="same_kind"):
+        raise FeedError(f"the cotangent has dtype {array.dtype}; the loss {loss!r} is {dtype}")
+    if array.dtype != dtype:
+        return _narrowed(array, dtype, "the cotangent", f"the loss {loss!r} is {dtype}")
+    return array.copy()
+
+
+def _narrowed(array: np.ndarray, dtype: np.dtype, what: str, fix: str) -> np.ndarray:
+    """``array`` as ``dtype``, or ``FeedError`` saying that ``what`` holds a value it would change, and ``fix``."""
     with np.errstate(over="ignore", invalid="ignore"):
         converted = array.astype(dtype)
     if dtype.kind in "iub":
@@ -70,8 +89,8 @@ def _narrowed(name: str, array: np.ndarray, dtype: np.dtype) -> np.ndarray:
         where = tuple(int(i) for i in np.argwhere(changed)[0])
         was, became = array[where].item(), converted[where].item()
         raise FeedError(
-            f"feed {name!r} holds values that {dtype} cannot represent: {was!r} would become {became!r} "
-            f"(at index {where}); feed {dtype} values, or declare input {name!r} with dtype {array.dtype}"
+            f"{what} holds values that {dtype} cannot represent: {was!r} would become {became!r} "
+            f"(at index {where}); {fix}"
         )
     return converted
 
