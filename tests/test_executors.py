@@ -295,3 +295,37 @@ def test_plans_past_the_codegen_cap_stay_in_the_loop_and_the_cap_is_read_at_ever
     monkeypatch.setattr(plans, "CODEGEN_MAX_INSTRUCTIONS", size)
     plan.run()
     assert plan.program.code is not None
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_shape_rule_computing_sizes_with_numpy_runs_in_every_executor(monkeypatch, fresh_registry, executor):
+    def doubled_shape(shape):
+        return tuple(np.int64(d) for d in shape)                  # numpy integers, as np.prod or x.max() give
+
+    @dg.op(shape=doubled_shape, saves=())
+    def doubled(x):
+        "2 x, with a shape rule that returns numpy integers"
+        return 2.0 * x
+
+    doubled.vjp(lambda g, x: (2.0 * g,))
+    dg.register_ops(doubled, plugin="numpy-sizes")
+    g = dg.Graph()
+    w = g.param("w", np.array([0.5, -0.5, 1.0]))
+    h = dg.ops.doubled(dg.tanh(w))
+    assert h.shape == (3,) and type(h.shape[0]) is int             # written into code and files as a literal
+    loss = dg.sum(h, name="loss")
+    plan = g.compile(loss, loss=loss)
+    res = run_with(monkeypatch, executor, plan)
+    np.testing.assert_array_equal(res.grad(w), run_reference(plan)[1]["w"])
+
+
+def test_a_shape_rule_returning_sizes_that_are_not_integers_is_named(fresh_registry):
+    @dg.op(shape=lambda shape: (3.0,), saves=())
+    def floaty(x):
+        "a shape rule with a float size"
+        return x
+
+    dg.register_ops(floaty, plugin="float-sizes")
+    g = dg.Graph()
+    with pytest.raises(dg.ShapeError, match=r"the shape rule of op 'floaty' returned \(3\.0,\); sizes must be integers"):
+        dg.ops.floaty(g.param("w", np.ones(3)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import itertools
+import operator
 import warnings
 import weakref
 from dataclasses import dataclass
@@ -809,6 +810,13 @@ def _infer_now(op, shapes: tuple, dtypes: tuple, attrs: dict, where: Callable[[]
         except (ValueError, TypeError, IndexError) as exc:
             described = ", ".join("?" if s is None else format_shape(s) for s in shapes)
             raise ShapeError(f"{where()}: input shapes {described} do not fit: {exc}") from None
+        try:
+            # numpy integers (a rule computing a size with numpy) become ints: shapes are written into
+            # generated code and model files, where np.int64(3) is not a literal
+            shape = tuple([None if d is None else operator.index(d) for d in shape])
+        except TypeError:
+            raise ShapeError(f"{where()}: the shape rule of op {op.name!r} returned {shape!r}; sizes must be "
+                             "integers, or None for a size known only at run time") from None
     try:
         dtype = np.dtype(op.dtype_rule(*dtypes, **attrs))
     except (ValueError, TypeError) as exc:
