@@ -329,3 +329,14 @@ def test_a_shape_rule_returning_sizes_that_are_not_integers_is_named(fresh_regis
     g = dg.Graph()
     with pytest.raises(dg.ShapeError, match=r"the shape rule of op 'floaty' returned \(3\.0,\); sizes must be integers"):
         dg.ops.floaty(g.param("w", np.ones(3)))
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_with_nothing_to_differentiate_every_executor_and_the_reference_keep_no_gradient(monkeypatch, executor):
+    g = dg.Graph()
+    w = g.param("w", np.array([1.0, 2.0]))
+    loss = dg.sum(w * w, name="loss")
+    plan = g.compile(loss, loss=loss, wrt=[])
+    res = run_with(monkeypatch, executor, plan)
+    assert res.grads == run_reference(plan)[1] == {} and res.order == []
+    assert res.value(loss) == 5.0

@@ -28,7 +28,7 @@ def run_reference(plan: Any, feeds: Optional[dict] = None, cotangent: Any = None
             out, res[ins.name] = out
         value[ins.name] = np.asarray(out)
     grad = {}
-    if plan.loss is not None:
+    if plan.backward:                                           # no wrt on the loss's path: no gradients
         grad[plan.loss] = np.ones((), value[plan.loss].dtype) if cotangent is None else np.asarray(cotangent)
     for ins in plan.backward:                                   # reverse topological order
         if ins.op is None or ins.name not in grad:
