@@ -83,6 +83,26 @@ def test_a_result_does_not_change_when_the_caller_edits_the_buffer_a_fed_view_be
     np.testing.assert_array_equal(res.value(flat), [[0.1], [0.2], [0.3]])
 
 
+def test_strided_window_views_of_params_and_feeds_are_copied_into_the_result(executor, fresh_registry):
+    @dg.op(shape=lambda shape: (shape[0] - 1, 2), saves=())
+    def pairs(x):
+        "each entry with the next: a strided view (its base is numpy's DummyArray, not the array viewed)"
+        return np.lib.stride_tricks.sliding_window_view(x, 2)
+
+    pairs.vjp(lambda g, x: (np.concatenate([g[:, 0], [0.0]]) + np.concatenate([[0.0], g[:, 1]]),))
+    register(fresh_registry, pairs, plugin="window-pack")
+    g = dg.Graph()
+    w = g.param("w", np.array([1.0, 2.0, 3.0]))
+    x = g.input("x", shape=(3,))
+    loss = dg.sum(dg.ops.pairs(w, name="pw") * dg.ops.pairs(x, name="px"), name="loss")
+    feed = np.array([4.0, 5.0, 6.0])
+    res = g.backward(loss, {"x": feed}, outputs=["pw", "px"], keep="wrt")
+    feed[...] = 0.0                                                  # the caller reuses its buffer
+    dg.optim.SGD(g, lr=1.0).step(res)                                # and the parameter changes in place
+    np.testing.assert_array_equal(res.value("pw"), [[1.0, 2.0], [2.0, 3.0]])
+    np.testing.assert_array_equal(res.value("px"), [[4.0, 5.0], [5.0, 6.0]])
+
+
 def test_gradients_in_a_result_never_alias_each_other(executor):
     g = dg.Graph()
     a = g.param("a", [1.0, 2.0])

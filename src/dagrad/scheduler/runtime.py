@@ -276,8 +276,16 @@ def failed(name: str, op: Any, phase: str, arrays, exc: BaseException) -> OpErro
 
 
 def _root(array: np.ndarray) -> int:
-    while isinstance(array.base, ndarray):
-        array = array.base
+    """The identity of the object that owns ``array``'s memory.
+
+    Walked through every ``base``, not only ndarray ones: ``as_strided`` and
+    ``sliding_window_view`` hand back views whose base is numpy's ``DummyArray``
+    holding the viewed array in its own ``base``.
+    """
+    base = array.base
+    while base is not None:
+        array = base
+        base = getattr(array, "base", None)
     return id(array)
 
 
