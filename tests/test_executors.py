@@ -263,7 +263,7 @@ def test_an_attribute_spelled_like_a_generated_local_is_not_taken_for_one(monkey
 
 
 @pytest.mark.parametrize("executor", ["codegen", "parts"])
-@pytest.mark.parametrize("op_name", ["part_1", "part", "list", "tuple", "\uff560", "\ufb01lter"])
+@pytest.mark.parametrize("op_name", ["part_1", "part", "list", "tuple", "\uff560", "\ufb01lter", "__builtins__"])
 def test_an_op_named_like_a_name_of_the_generated_code_runs_as_itself(monkeypatch, fresh_registry, executor, op_name):
     def doubled(x):
         "2 x"

@@ -157,7 +157,7 @@ def _identifier(stem: str, taken: dict) -> str:
     # "ﬁlter" as the builtin filter, while the constant waits in the namespace under its own spelling.
     base = re.sub(r"[^0-9A-Za-z_]", "_", stem) or "c"
     if (base[0].isdigit() or keyword.iskeyword(base) or base in _RESERVED or _LOCAL.fullmatch(base)
-            or _PART.fullmatch(base)):
+            or _PART.fullmatch(base) or _DUNDER.fullmatch(base)):
         base = "_" + base
     name, k = base, 1
     while name in taken:
@@ -174,6 +174,9 @@ _LOCAL = re.compile(r"[vrsgo]\d+")
 # The functions of a plan written as parts: defined in the constants' namespace, then taken out of it,
 # so a constant of that name would be lost. "part" too: a second "part" would be numbered "part_2".
 _PART = re.compile(r"part(_\d+)?")
+# Names Python itself reads from a module's namespace: an op called "__builtins__" would replace the
+# builtins the code calls (list, len).
+_DUNDER = re.compile(r"__\w*__")
 
 
 def _is_literal(value: Any) -> bool:
