@@ -237,6 +237,16 @@ def test_a_cotangent_gives_the_vector_jacobian_product():
         g.backward(y, cotangent=np.ones(2))
 
 
+def test_a_complex_loss_takes_a_complex_cotangent():
+    g = dg.Graph()
+    z = g.param("z", np.array([1 + 2j, 3 - 1j]))
+    y = z * z
+    res = g.backward(y, cotangent=np.array([1.0, 1j]))
+    np.testing.assert_allclose(res.grad(z), 2 * np.array([1 + 2j, 3 - 1j]) * [1.0, 1j])   # ct * dy/dz, as for a real ct
+    with pytest.raises(dg.FeedError, match="the cotangent has dtype complex128; the loss 'x' is float64"):
+        g.backward(g.param("x", [1.0]), cotangent=np.array([1j]))
+
+
 def test_a_loss_whose_size_is_known_only_when_fed_is_checked_at_run_time():
     g = dg.Graph()
     x = g.input("x", shape=(None,))

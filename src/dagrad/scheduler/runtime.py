@@ -70,7 +70,7 @@ def coerce_cotangent(loss: str, cotangent: Any, dtype: np.dtype) -> np.ndarray:
         array = np.asarray(cotangent)
     except Exception as exc:  # noqa: BLE001 - anything numpy cannot take is a bad cotangent
         raise FeedError(f"the cotangent is not an array: {exc}") from None
-    if array.dtype.kind not in "biuf" or not np.can_cast(array.dtype, dtype, casting="same_kind"):
+    if array.dtype.kind not in "biufc" or not np.can_cast(array.dtype, dtype, casting="same_kind"):
         raise FeedError(f"the cotangent has dtype {array.dtype}; the loss {loss!r} is {dtype}")
     if array.dtype != dtype:
         return _narrowed(array, dtype, "the cotangent", f"the loss {loss!r} is {dtype}")
@@ -84,7 +84,7 @@ def _narrowed(array: np.ndarray, dtype: np.dtype, what: str, fix: str) -> np.nda
     if dtype.kind in "iub":
         changed = converted.astype(array.dtype) != array
     else:  # to float: rounding is fine, overflow to infinity is not
-        changed = np.isfinite(array) & ~np.isfinite(converted) if array.dtype.kind == "f" else ~np.isfinite(converted)
+        changed = np.isfinite(array) & ~np.isfinite(converted) if array.dtype.kind in "fc" else ~np.isfinite(converted)
     if np.any(changed):
         where = tuple(int(i) for i in np.argwhere(changed)[0])
         was, became = array[where].item(), converted[where].item()
