@@ -94,6 +94,23 @@ def test_updating_param_values_needs_no_recompile_and_is_seen_by_the_next_run():
     assert plan.run({"x": np.ones((1, 2))}).value(loss) == pytest.approx(np.tanh(4.0))
 
 
+def test_what_a_plan_shows_of_itself_cannot_be_edited_into_running_wrong(monkeypatch):
+    monkeypatch.delenv("DAGRAD_EXECUTOR", raising=False)
+    g = dg.Graph()
+    x = g.param("x", np.array([1.0, 2.0]))
+    loss = dg.sum(x * g.param("y", np.array([3.0, 4.0])) + x, name="loss")
+    plan = g.compile(loss, loss=loss)
+    with pytest.raises(AttributeError):
+        plan.nodes.sort()                                             # the slots' names, not a list to reorder
+    shown = list(plan.nodes)
+    shown.sort()                                                      # a copy may be edited freely
+    plan.runs = CODEGEN_AFTER_RUNS                                    # the next run writes code from plan.nodes
+    res = plan.run()
+    assert plan.program.code is not None
+    assert res.value(loss) == 14.0 and res.value(x).tolist() == [1.0, 2.0]
+    assert res.edge_norms[("y", "mul")] == pytest.approx(np.sqrt(5.0))
+
+
 def test_different_requests_get_different_plans():
     g, x, W, loss = small_graph()
     assert g.compile([loss], loss=loss, keep="wrt") is not g.compile([loss], loss=loss)

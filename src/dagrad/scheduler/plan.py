@@ -91,7 +91,7 @@ class Plan:
         The graph the plan runs on (a plan keeps it alive).
     program : dagrad.scheduler.program.Program
         What was compiled; the attributes below are its fields.
-    nodes : list[str]
+    nodes : tuple[str]
         Every node the plan reads or computes, in forward (topological) order;
         ``nodes[slot]`` names a slot.
     dtypes : tuple[numpy.dtype]

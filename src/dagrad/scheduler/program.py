@@ -112,7 +112,7 @@ class Program:
     version: int
     generation: int
     request: tuple
-    nodes: list = field(repr=False)
+    nodes: tuple = field(repr=False)
     dtypes: tuple = field(repr=False)
     outputs: tuple
     loss: Optional[str]
