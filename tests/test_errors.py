@@ -239,3 +239,15 @@ def test_an_op_without_a_vjp_on_the_gradient_path_is_named(fresh_registry):
     with pytest.raises(dg.GraphError, match="op 'floor_like' from no-vjp has no VJP"):
         g.backward(dg.ops.floor_like(x).sum())
     g.forward(dg.ops.floor_like(x))  # forward is fine
+
+
+@pytest.mark.parametrize("attribute", ["out", "res", "needs"])
+def test_an_attribute_named_like_a_keyword_every_vjp_is_passed_is_refused_when_the_op_is_defined(attribute):
+    namespace: dict = {}
+    exec(f"def scaled(x, *, {attribute}=2.0):\n    'x times the attribute'\n    return x * {attribute}\n",  # noqa: S102
+         namespace)
+    # Else the rule would be passed the output, the residuals or the needs tuple as this attribute: in the
+    # interpreter a wrong gradient without a word, in generated code a SyntaxError (keyword repeated).
+    with pytest.raises(TypeError, match=rf"op 'scaled': attribute\(s\) '{attribute}' would collide with the "
+                                        r"keyword\(s\) a VJP rule is passed"):
+        dg.op(shape=dg.shapes.same_as_first)(namespace["scaled"])

@@ -105,6 +105,7 @@ def ufunc_dtype(ufunc: np.ufunc) -> Callable[..., np.dtype]:
 
 
 _VALID_SAVES = {"inputs", "out"}
+_VJP_KEYWORDS = frozenset({"out", "res", "needs"})   # what a VJP rule is passed besides attributes
 
 
 class Op:
@@ -178,6 +179,14 @@ class Op:
         self.graph_vjp_rule: Optional[Callable[..., Any]] = None
         self.graph_vjp_wants: frozenset = frozenset()
         self.arity, self.attr_defaults = _signature_of(forward)
+        clash = sorted(set(self.attr_defaults) & _VJP_KEYWORDS)
+        if clash:
+            # A VJP rule receives attributes and these by keyword: one name cannot be both.
+            raise TypeError(
+                f"op {self.name!r}: attribute(s) {', '.join(map(repr, clash))} would collide with the keyword(s) "
+                "a VJP rule is passed (out=: the forward's output, res=: its residuals, needs=: which inputs "
+                "need gradients); rename the attribute"
+            )
 
     @property
     def summary(self) -> str:
