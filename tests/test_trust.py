@@ -460,3 +460,24 @@ def test_fit_refuses_data_that_would_change_when_converted_to_the_inputs_dtype()
     data = {"x": np.ones((4, 1)), "y": np.array([0, 1, 2**32 + 1, 0])}
     with pytest.raises(dg.FeedError, match=r"data: y.*int32 cannot represent: 4294967297 would become 1"):
         dg.fit(g, loss, data, dg.optim.SGD(g), epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("op_name, floats, other", [
+    ("div", "float32", "int8"), ("div", "float16", "bool"), ("arctan2", "float32", "int8"),
+    ("mse", "float32", "int8"), ("kl_div", "float32", "int8"), ("div", "float32", "int32"),
+])
+def test_float_input_ops_compute_in_the_dtype_they_declare_when_an_input_is_integer(op_name, floats, other):
+    """An op with float_inputs casts integer inputs to its declared output dtype: float32 / int8 stays float32.
+
+    Cast to float64 instead, the node computed float64 and failed its own output check at run time.
+    """
+    g = dg.Graph()
+    p = g.param("p", np.array([0.5, 1.5, 2.5], dtype=floats))
+    c = g.const(np.array([1, 2, 1], dtype=other) if other != "bool" else np.array([True, True, True]), name="c")
+    y = g.apply(op_name, [p, c])
+    res = g.backward(dg.sum(y))
+    assert res.value(y).dtype == y.dtype == np.result_type(floats, other, np.float16)   # numpy's promotion, in float
+    cast = np.asarray(g.value(c), dtype=y.dtype)
+    expected = dg.registry().op(op_name).float_forward(g.value(p).astype(y.dtype), cast)
+    np.testing.assert_allclose(res.value(y), expected, rtol=1e-3)
+    assert res.grad(p).dtype == np.dtype(floats)

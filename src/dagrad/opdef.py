@@ -158,7 +158,7 @@ class Op:
         override: bool = False,
         counterparts: Optional[dict] = None,
     ):
-        self.forward = _computing_in_float(forward) if float_inputs else forward
+        self.forward = _computing_in_float(self, forward) if float_inputs else forward
         self.float_forward = forward  # the forward itself: what runs when every input is already floating point
         self.counterparts: dict = dict(counterparts or {})
         self.float_inputs = float_inputs
@@ -332,12 +332,21 @@ class Op:
         return f"<Op {self.name}{where}>"
 
 
-def _computing_in_float(forward: Callable[..., Any]) -> Callable[..., Any]:
-    """``forward`` with integer and bool array inputs cast to float64 first."""
+def _computing_in_float(op: "Op", forward: Callable[..., Any]) -> Callable[..., Any]:
+    """``forward`` with integer and bool array inputs cast first to the dtype ``op`` declares for its output.
+
+    That is the dtype its rule gives for these inputs (float64 if the rule's is
+    not floating point), so numpy computes in it: float32 / int8 stays float32,
+    as ``float_dtype`` declares, where casting the integers to float64 made it
+    float64 and the node failed its output check.
+    """
 
     @functools.wraps(forward)
     def in_float(*arrays, **attrs):
-        return forward(*[a if a.dtype.kind in "fc" else a.astype(np.float64) for a in arrays], **attrs)
+        target = np.dtype(op.dtype_rule(*[a.dtype for a in arrays], **attrs))
+        if target.kind not in "fc":
+            target = np.dtype(np.float64)
+        return forward(*[a if a.dtype.kind in "fc" else a.astype(target) for a in arrays], **attrs)
 
     return in_float
 
