@@ -71,6 +71,17 @@ def test_a_non_scalar_loss_without_cotangent_is_refused_before_anything_is_added
     assert len(g) == n
 
 
+def test_a_cotangent_the_loss_dtype_cannot_hold_is_refused_not_made_infinite():
+    g = dg.Graph()
+    x = g.param("x", np.ones(2, dtype=np.float32))
+    y = dg.tanh(x)
+    with pytest.raises(dg.GraphError, match=r"the cotangent holds values that float32 cannot represent: 1e\+300"):
+        dg.grad(y, x, cotangent=np.array([1e300, 1.0]))
+    with pytest.raises(dg.GraphError, match=r"the cotangent has dtype complex128; the loss .* is float32"):
+        dg.grad(y, x, cotangent=np.array([1j, 1.0]))
+    assert len(g) == 2                                                  # nothing was added
+
+
 def test_wrt_must_be_a_floating_point_ancestor_of_the_loss_in_the_same_graph():
     g, x, W, b, loss = mlp()
     other = dg.Graph().param("W", np.ones(2))

@@ -35,11 +35,12 @@ from typing import Any, Iterator, Optional, Sequence, Union
 import networkx as nx
 import numpy as np
 
-from .errors import DagradError, GradientError, GraphError, HigherOrderError, OpError
+from .errors import DagradError, FeedError, GradientError, GraphError, HigherOrderError, OpError
 from .graph import Graph
 from .node import topological_order
 from .ops.adjoints import sum_to, zeros_like
 from .plugins import registry
+from .scheduler.runtime import coerce_cotangent
 from .shapes import broadcasts_to, format_shape, shapes_agree
 from .tensor import Tensor, apply
 
@@ -285,10 +286,10 @@ class _Backward:
                 raise GraphError(f"the cotangent {cot.name!r} belongs to another graph than the loss {loss.name!r}")
             shape, dtype = cot.shape, cot.dtype
         else:
-            try:
-                array = np.asarray(cot, dtype=loss.dtype)
-            except (TypeError, ValueError) as exc:
-                raise GraphError(f"the cotangent for {loss.name!r} is not numeric: {exc}") from None
+            try:  # backward's check of cotangent=: 1e300 for a float32 loss is refused, not made inf
+                array = coerce_cotangent(loss.name, cot, loss.dtype)
+            except FeedError as exc:  # here it is part of building the graph
+                raise GraphError(str(exc)) from None
             shape, dtype = array.shape, array.dtype
             self.cotangent = array
         if dtype.kind not in "fc":
