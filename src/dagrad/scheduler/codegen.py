@@ -76,7 +76,7 @@ INSTRUCTIONS_PER_PART = 1_000
 
 Python compiles a long function more slowly per line than a short one, so
 short parts compile faster: a 100,000-node chain (200,000 instructions) took
-20.3 s to write and compile in parts of 1,000, against 25.3 s in parts of
+17.6 s to write and compile in parts of 1,000, against 24.8 s in parts of
 20,000, and peaked at 0.8 GB instead of 1.8 GB, running as fast.
 """
 
