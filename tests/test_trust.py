@@ -202,6 +202,28 @@ def test_a_vjp_writing_into_the_upstream_gradient_is_stopped(executor, fresh_reg
         g.backward(loss)
 
 
+def test_a_failing_vjp_is_described_with_the_stand_ins_it_got_by_every_executor(executor, fresh_registry):
+    @dg.op(saves=())
+    def shifted(x):
+        "x + 1, whose VJP fails"
+        return x + 1.0
+
+    @shifted.vjp
+    def _(g, x):
+        raise ValueError("no gradient today")
+
+    register(fresh_registry, shifted, plugin="failing-pack")
+    g = dg.Graph()
+    x = g.input("x", shape=(None, 2))
+    w = g.param("w", np.ones(2))
+    fed = dg.sum(dg.ops.shifted(x + w), name="fed")          # a sum's inputs are freed after the forward pass
+    known = dg.sum(dg.ops.shifted(w + 1.0), name="known")    # and this one's shape is known when compiling
+    for loss, shape in ((fed, r"\(3, 2\)"), (known, r"\(2,\)")):
+        with pytest.raises(dg.OpError, match=r"raised in its backward \(VJP\) with inputs "
+                                             rf"float64{shape}: ValueError: no gradient today"):
+            g.backward(loss, {"x": np.ones((3, 2))})
+
+
 def test_built_in_ops_never_write_into_their_inputs():
     """Why the engine trusts built-ins with writable arrays: every sample, forward and VJP, on read-only inputs."""
     rng = np.random.default_rng(0)

@@ -519,14 +519,14 @@ def run(plan: Any, code: Code, fed: list, cotangent: Optional[np.ndarray]):
     except DagradError:
         raise
     except Exception as exc:
-        mapped = _mapped(code, exc)
+        mapped = _mapped(plan, code, exc)
         if mapped is exc:
             raise
         raise mapped from exc
     return finish(plan, values, grads, order, flows, external, wrt_shapes)
 
 
-def _mapped(code: Code, exc: Exception) -> Exception:
+def _mapped(plan: Any, code: Code, exc: Exception) -> Exception:
     """The ``OpError`` naming the node whose instruction raised ``exc``, or ``exc`` itself if none did."""
     tb = exc.__traceback__
     frame = None
@@ -541,6 +541,21 @@ def _mapped(code: Code, exc: Exception) -> Exception:
         return exc
     kind, ins = owner
     local = frame.tb_frame.f_locals
-    arrays = [local.get(f"v{i}") for i in ins.inputs]
+    if kind == "backward" and not ins.reads_inputs:  # the VJP was handed stand-ins: describe those, as the loop does
+        arrays = [_stand_in(plan, i, local) for i in ins.inputs]
+    else:
+        arrays = [local.get(f"v{i}") for i in ins.inputs]
     phase = "forward" if kind == "forward" else "backward (VJP)"
     return failed(ins.name, ins.op, phase, arrays, exc)
+
+
+def _stand_in(plan: Any, slot: int, local: dict) -> Optional[np.ndarray]:
+    """The placeholder a VJP got for the unsaved input in ``slot``: its shape recorded in the run, or declared."""
+    shape = local.get(f"s{slot}")
+    if shape is None:
+        program = plan.program
+        records = (*program.feeds, *program.stored, *program.forward)
+        shape = next((rec.shape for rec in records if rec.slot == slot), None)
+    if shape is None or None in shape:
+        return None
+    return placeholder(shape, plan.dtypes[slot])
