@@ -3,8 +3,10 @@ and able to run a chain of a million nodes."""
 
 from __future__ import annotations
 
+import copy
 import gc
 import inspect
+import pickle
 import sys
 import weakref
 
@@ -109,6 +111,24 @@ def test_what_a_plan_shows_of_itself_cannot_be_edited_into_running_wrong(monkeyp
     assert plan.program.code is not None
     assert res.value(loss) == 14.0 and res.value(x).tolist() == [1.0, 2.0]
     assert res.edge_norms[("y", "mul")] == pytest.approx(np.sqrt(5.0))
+
+
+def test_a_nodes_attributes_cannot_be_changed_behind_the_plans_that_read_them():
+    g = dg.Graph()
+    x = g.param("x", np.array([0.5, 3.0]))
+    y = dg.clip(x, low=0.0, high=1.0)
+    loss = dg.sum(y, name="loss")
+    plan = g.compile(loss, loss=loss)
+    before = plan.run().value(y).tolist()
+    attrs = g.node(y).attrs
+    for change in (lambda: attrs.__setitem__("high", 2.5), lambda: attrs.update(high=2.5), attrs.clear,
+                   lambda: attrs.pop("high"), lambda: attrs.setdefault("other", 1)):
+        with pytest.raises(dg.GraphError, match="attributes cannot be changed in place.*rewire"):
+            change()
+    assert attrs == {"low": 0.0, "high": 1.0} and isinstance(attrs, dict)   # still reads as a dict
+    plan.runs = CODEGEN_AFTER_RUNS
+    assert plan.run().value(y).tolist() == before == [0.5, 1.0]         # the loop and generated code agree
+    assert copy.deepcopy(attrs) == attrs and pickle.loads(pickle.dumps(attrs)) == attrs
 
 
 def test_different_requests_get_different_plans():

@@ -22,7 +22,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import CycleError, GraphError, ShapeError
-from .node import SOURCE_KINDS, Node, topological_order
+from .node import NO_ATTRS, SOURCE_KINDS, Attrs, Node, topological_order
 from .plugins import registry
 from .scheduler import Plan
 from .scheduler import compile as compile_plan
@@ -455,7 +455,7 @@ class Graph:
     def _add_node(self, name, op, inputs, attrs, shape, dtype, *, value=None, trainable=False,
                   handle=True) -> Optional["Tensor"]:
         """Add a checked node; return a Tensor on it (``handle=False``: nothing, for a constant nobody holds)."""
-        record = Node(name, op, inputs, attrs, shape, dtype, self._next_serial, trainable)
+        record = Node(name, op, inputs, Attrs(attrs) if attrs else NO_ATTRS, shape, dtype, self._next_serial, trainable)
         self._next_serial += 1
         # networkx's add_node and add_edge, written out: the same dicts, filled without the
         # generic checks (the name is new, the inputs exist), 4x faster on a path that adds

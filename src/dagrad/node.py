@@ -14,11 +14,39 @@ from typing import Optional
 import networkx as nx
 import numpy as np
 
+from .errors import GraphError
 from .shapes import Shape
 
-__all__ = ["Node", "SOURCE_KINDS", "topological_order"]
+__all__ = ["Attrs", "Node", "SOURCE_KINDS", "topological_order"]
 
 SOURCE_KINDS = ("input", "param", "const")
+
+
+class Attrs(dict):
+    """A node's attributes: a dict that refuses to change.
+
+    Plans read a node's attributes when they are compiled (generated code holds
+    them as literals), and the graph's version, which tells a plan to compile
+    again, changes only through ``Graph`` methods: an attribute changed in place
+    would reach some executors and not others. Values are canonical (tuples,
+    numbers, strings), so nothing inside can change either.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args, **kwargs):
+        raise GraphError(
+            "a node's attributes cannot be changed in place: plans compiled from the graph have read them; "
+            "add a node with the attributes you want (Graph.apply) and rewire the consumers to it (Graph.rewire)"
+        )
+
+    __setitem__ = __delitem__ = __ior__ = update = setdefault = pop = popitem = clear = _refuse
+
+    def __reduce__(self):
+        return Attrs, (dict(self),)
+
+
+NO_ATTRS = Attrs()  # shared by every node without attributes
 
 
 @dataclass(slots=True, eq=False)
@@ -38,7 +66,7 @@ class Node:
     name: str
     op: str
     inputs: tuple
-    attrs: dict
+    attrs: Attrs
     shape: Optional[Shape]
     dtype: np.dtype
     serial: int

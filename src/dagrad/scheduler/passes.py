@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["compile", "compile_program"]
 
 KEEPS = ("all", "wrt")
+_NO_ATTRS: dict = {}  # the attrs of every instruction whose node has none; never changed
 
 
 def compile(graph: "Graph", outputs: tuple, *, loss: Optional[str] = None, wrt: Optional[tuple] = None,
@@ -280,7 +281,9 @@ def _forward_program(nodes: list, ops: list, inputs: list, floating: list) -> tu
             fn = op.forward
             if op.float_inputs and all(map(is_floating, ins)):
                 fn = op.float_forward  # nothing to cast: skip the wrapper that would check
-            append(Forward(s, rec.name, op, fn, ins, rec.attrs, shape, rec.dtype, *pattern))
+            # A plain dict (the loop passes it as **attrs: a dict subclass would be copied at every call).
+            attrs = dict(rec.attrs) if rec.attrs else _NO_ATTRS
+            append(Forward(s, rec.name, op, fn, ins, attrs, shape, rec.dtype, *pattern))
         elif rec.op == "input":
             feeds.append(Feed(s, rec.name, rec.shape, rec.dtype))
         else:
