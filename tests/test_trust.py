@@ -118,6 +118,23 @@ def test_gradients_in_a_result_never_alias_each_other(executor):
     assert all(gr.flags.writeable for gr in arrays)
 
 
+def test_values_in_a_result_never_alias_each_other(executor):
+    g = dg.Graph()
+    w = g.param("w", np.arange(6.0))
+    h = dg.tanh(w, name="h")
+    r = dg.reshape(h, (2, 3), name="r")                             # a view of h's array
+    t = dg.transpose(r, name="t")                                   # and a view of that
+    loss = dg.sum(t * t, name="loss")
+    res = g.backward(loss)
+    kept = [res.value(n) for n in ("h", "r", "t")]
+    for i, x in enumerate(kept):
+        for y in kept[i + 1:]:
+            assert not np.shares_memory(x, y)
+    res.value("r")[...] = 0.0
+    np.testing.assert_array_equal(res.value("h"), np.tanh(np.arange(6.0)))
+    np.testing.assert_array_equal(res.value("t"), np.tanh(np.arange(6.0)).reshape(2, 3).T)
+
+
 # --------------------------------------------------------- 2. stale plans ---
 
 

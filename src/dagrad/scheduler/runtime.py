@@ -311,25 +311,26 @@ def snapshot(values: dict, grads: dict, external: set) -> tuple[dict, dict]:
     """Make a result independent of everything that may change after the run.
 
     A kept value whose memory belongs to a param, a const or a feed is copied
-    (an optimizer step or the caller would change it later); a kept gradient is
-    copied when it is read-only or shares memory with another kept array, so no
-    two gradients of a result alias each other or a value. Most arrays own
-    their memory (``base is None``), which is checked first: the walk to the
-    owner is needed only for views.
+    (an optimizer step or the caller would change it later), and so is one that
+    shares memory with a kept value before it (a reshape of a kept intermediate):
+    writing into one value of a result never changes another. A kept gradient is
+    copied when it is read-only or shares memory with another kept array. Most
+    arrays own their memory (``base is None``), which is checked first: the walk
+    to the owner is needed only for views.
     """
-    seen = set()
+    taken = set(external)  # the owners of memory a kept array may no longer share
     for name, v in values.items():
         r = id(v) if v.base is None else _root(v)
-        if r in external:
+        if r in taken:
             values[name] = v.copy()
         else:
-            seen.add(r)
+            taken.add(r)
     for name, g in grads.items():
         r = id(g) if g.base is None else _root(g)
-        if r in seen or r in external or not g.flags.writeable:
+        if r in taken or not g.flags.writeable:
             grads[name] = np.array(g)
         else:
-            seen.add(r)
+            taken.add(r)
     return values, grads
 
 
