@@ -422,8 +422,9 @@ def _write_backward(w: _Writer, program: Any, shape_of: dict, declared: dict, dt
                 args.append(f"v{i}")
             elif shape_of[i].startswith("("):  # a static shape: the shared stand-in is a constant of the code
                 shape = tuple(declared[i])
-                stem = "unsaved_" + "x".join(map(str, shape)) + f"_{dtypes[i]}" if shape else f"unsaved_{dtypes[i]}"
-                args.append(w.const(placeholder(shape, dtypes[i]), stem))
+                stand_in = placeholder(shape, dtypes[i])  # shared: named once (str(dtype) costs 5 us)
+                args.append(w.known(stand_in) or w.const(stand_in, "unsaved_" + "x".join(map(str, shape))
+                                                         + f"_{dtypes[i]}" if shape else f"unsaved_{dtypes[i]}"))
             else:
                 args.append(f"placeholder({shape_of[i]}, {dtype_name(i)})")
         wants = ins.op.vjp_wants
