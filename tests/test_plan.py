@@ -137,6 +137,25 @@ def test_different_requests_get_different_plans():
     assert g.compile([loss]) is not g.compile([loss], loss=loss)
 
 
+def test_a_plan_for_early_nodes_of_a_graph_holds_exactly_their_ancestors():
+    # Compiling numbers only the nodes up to the last output: the later ones are no slot, no
+    # name a wrt may give, and no gradient.
+    g = dg.Graph()
+    a = g.param("a", np.array([1.0, 2.0]))
+    b = g.param("b", np.array([3.0, 4.0]))
+    h = dg.tanh(a, name="h")                 # every node up to h is needed
+    late = dg.sum(h * b, name="late")
+    plan = g.compile([h], loss=None)
+    assert plan.nodes == ("a", "h")
+    mid = dg.sum(h, name="mid")
+    plan = g.compile([mid], loss=mid)
+    assert plan.nodes == ("a", "h", "mid") and plan.wrt == ("a",)
+    with pytest.raises(dg.GraphError, match="'b'"):
+        g.compile([mid], loss=mid, wrt=["b"])
+    res = g.backward(late, outputs=[mid])
+    np.testing.assert_allclose(res.grad("b"), np.tanh([1.0, 2.0]))
+
+
 def test_running_a_plan_uses_no_networkx(monkeypatch):
     g, x, W, loss = small_graph()
     plan = g.compile([loss], loss=loss)

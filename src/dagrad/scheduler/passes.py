@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from itertools import compress
+from itertools import compress, islice
 from typing import TYPE_CHECKING, Optional
 
 import networkx as nx
@@ -156,27 +156,32 @@ def _needed_in_insertion_order(node_data: dict, outputs: tuple) -> tuple[list, l
     """The outputs' ancestors (names, records, name -> slot, input slots), in insertion order.
 
     For a graph whose insertion order is topological (no rewire made a node
-    read a later one). Every node's inputs are numbered first, then one sweep
-    up the slots marks the ancestors in a byte array: hashing a million names
-    into a set, as a walk over names does, cost more than everything else this
-    pass does. When some nodes are not needed, the rest are numbered again.
+    read a later one). One sweep down the slots from the last output marks the
+    ancestors in a byte array, numbering the inputs of each node it reaches:
+    hashing a million names into a set, as a walk over names does, cost more
+    than everything else this pass does. Nodes after the last output and nodes
+    the sweep does not reach are never numbered, so a plan for a few early
+    nodes of a large graph costs little more than the name -> slot dict. When
+    some nodes are not needed, the rest are numbered again.
     """
     names = list(node_data)
-    nodes = [data["node"] for data in node_data.values()]
     slot = dict(zip(names, range(len(names))))
     lookup = slot.__getitem__
-    inputs = [tuple(map(lookup, rec.inputs)) for rec in nodes]
-    reached = bytearray(len(names))
+    top = max(map(lookup, outputs), default=-1) + 1   # no later node is an ancestor of an output
+    nodes = [data["node"] for data in islice(node_data.values(), top)]
+    inputs: list = [()] * top
+    reached = bytearray(top)
     for name in outputs:
         reached[slot[name]] = 1
-    for s in range(len(names) - 1, -1, -1):
+    for s in range(top - 1, -1, -1):
         if reached[s]:
-            for i in inputs[s]:
+            ins = inputs[s] = tuple(map(lookup, nodes[s].inputs))
+            for i in ins:
                 reached[i] = 1
-    if 0 not in reached:
+    if top == len(names) and 0 not in reached:
         return names, nodes, slot, inputs
     kept = [s for s, r in enumerate(reached) if r]
-    renumbered = [-1] * len(names)
+    renumbered = [-1] * top
     for k, s in enumerate(kept):
         renumbered[s] = k
     at = renumbered.__getitem__
