@@ -17,6 +17,7 @@ import pytest
 
 import dagrad as dg
 from dagrad.scheduler import checking
+from dagrad.scheduler.plan import CODEGEN_AFTER_RUNS
 from test_executors import split
 
 EXECUTORS = ["loop", "codegen", "parts"]
@@ -520,3 +521,21 @@ def test_float_input_ops_compute_in_the_dtype_they_declare_when_an_input_is_inte
     expected = dg.registry().op(op_name).float_forward(g.value(p).astype(y.dtype), cast)
     np.testing.assert_allclose(res.value(y), expected, rtol=1e-3)
     assert res.grad(p).dtype == np.dtype(floats)
+
+
+@pytest.mark.parametrize("executor", ["loop", "codegen"])
+def test_a_plan_casts_integer_inputs_without_calling_the_dtype_rule_at_every_run(monkeypatch, executor):
+    """The node's declared dtype is the cast's target: compiling knows it, so no run asks the rule again."""
+    monkeypatch.setenv("DAGRAD_EXECUTOR", executor)
+    g = dg.Graph()
+    p = g.param("p", np.array([0.5, 1.5], dtype=np.float32))
+    n = g.input("n", (2,), np.int8)
+    y = dg.div(p, n, name="y")
+    plan = g.compile([y], loss=dg.sum(y, name="loss"))
+    div = dg.registry().op("div")
+    assert plan.forward[0].fn is div.forward_for(np.dtype(np.float32))
+    monkeypatch.setattr(div, "dtype_rule", None)                 # a run that called it would fail
+    for _ in range(CODEGEN_AFTER_RUNS + 1):
+        res = plan.run({"n": np.array([2, 4], dtype=np.int8)})
+    np.testing.assert_array_equal(res.value(y), np.array([0.25, 0.375], dtype=np.float32))
+    assert res.value(y).dtype == np.float32 and res.grad(p).dtype == np.float32

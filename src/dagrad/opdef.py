@@ -160,6 +160,7 @@ class Op:
     ):
         self.forward = _computing_in_float(self, forward) if float_inputs else forward
         self.float_forward = forward  # the forward itself: what runs when every input is already floating point
+        self._forward_for: dict = {}  # declared dtype -> forward casting to it (forward_for)
         self.counterparts: dict = dict(counterparts or {})
         self.float_inputs = float_inputs
         self.name = name or forward.__name__
@@ -187,6 +188,19 @@ class Op:
                 "a VJP rule is passed (out=: the forward's output, res=: its residuals, needs=: which inputs "
                 "need gradients); rename the attribute"
             )
+
+    def forward_for(self, dtype: np.dtype) -> Callable[..., Any]:
+        """The forward of a node of this op declared ``dtype``, for an op with ``float_inputs``.
+
+        It casts integer and bool inputs as ``forward`` does, to the dtype the
+        rule gives, which compiling already knows from the node: ``forward``
+        calls the rule at every call (about 1 us, half of a small node's call).
+        One function per dtype, so generated code names it once.
+        """
+        fn = self._forward_for.get(dtype)
+        if fn is None:
+            fn = self._forward_for[dtype] = _casting_to(self.float_forward, _float_target(dtype))
+        return fn
 
     @property
     def summary(self) -> str:
@@ -343,12 +357,26 @@ def _computing_in_float(op: "Op", forward: Callable[..., Any]) -> Callable[..., 
 
     @functools.wraps(forward)
     def in_float(*arrays, **attrs):
-        target = np.dtype(op.dtype_rule(*[a.dtype for a in arrays], **attrs))
-        if target.kind not in "fc":
-            target = np.dtype(np.float64)
+        target = _float_target(op.dtype_rule(*[a.dtype for a in arrays], **attrs))
         return forward(*[a if a.dtype.kind in "fc" else a.astype(target) for a in arrays], **attrs)
 
     return in_float
+
+
+def _casting_to(forward: Callable[..., Any], target: np.dtype) -> Callable[..., Any]:
+    """``forward`` with integer and bool array inputs cast first to ``target``, known beforehand."""
+
+    @functools.wraps(forward)
+    def in_float(*arrays, **attrs):
+        return forward(*[a if a.dtype.kind in "fc" else a.astype(target) for a in arrays], **attrs)
+
+    return in_float
+
+
+def _float_target(dtype: Any) -> np.dtype:
+    """The dtype integer inputs are cast to for an output of ``dtype``: itself if floating point, else float64."""
+    dtype = np.dtype(dtype)
+    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
 
 
 def _signature_of(forward: Callable[..., Any]) -> tuple[Optional[int], dict]:

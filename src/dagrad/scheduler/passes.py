@@ -284,8 +284,10 @@ def _forward_program(nodes: list, ops: list, inputs: list, floating: list) -> tu
             if pattern is None:
                 pattern = patterns[shape] = shape_pattern(shape)
             fn = op.forward
-            if op.float_inputs and all(map(is_floating, ins)):
-                fn = op.float_forward  # nothing to cast: skip the wrapper that would check
+            if op.float_inputs:
+                # Nothing to cast: the forward itself; else a forward casting to the node's dtype,
+                # known now, not found by the dtype rule at every call.
+                fn = op.float_forward if all(map(is_floating, ins)) else op.forward_for(rec.dtype)
             # A plain dict (the loop passes it as **attrs: a dict subclass would be copied at every call).
             attrs = dict(rec.attrs) if rec.attrs else _NO_ATTRS
             append(Forward(s, rec.name, op, fn, ins, attrs, shape, rec.dtype, *pattern))

@@ -52,7 +52,7 @@ class Forward:
     slot: int
     name: str
     op: Any
-    fn: Any                       # the forward to call (float_forward when no input needs casting to float)
+    fn: Any                       # the forward to call (float_forward if no input needs a cast, else forward_for)
     inputs: tuple                 # slots of the arguments, in order (a slot may repeat: x * x)
     attrs: dict
     shape: Optional[tuple]        # declared output shape (None sizes match anything); None: no shape rule
