@@ -356,9 +356,8 @@ def _computing_in_float(op: "Op", forward: Callable[..., Any]) -> Callable[..., 
     """
 
     @functools.wraps(forward)
-    def in_float(*arrays, **attrs):
-        target = _float_target(op.dtype_rule(*[a.dtype for a in arrays], **attrs))
-        return forward(*[a if a.dtype.kind in "fc" else a.astype(target) for a in arrays], **attrs)
+    def in_float(*arrays, **attrs):  # the rule asked at every call; a plan asks op.forward_for once
+        return op.forward_for(op.dtype_rule(*[a.dtype for a in arrays], **attrs))(*arrays, **attrs)
 
     return in_float
 
